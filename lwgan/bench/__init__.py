@@ -1,0 +1,1 @@
+"""Benchmarks behind `lwgan bench <name>`: each prints a table with ratios, or JSON."""

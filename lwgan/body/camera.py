@@ -1,0 +1,89 @@
+"""Weak-perspective camera: the one home of the project's coordinate convention.
+
+Convention:
+    Body frame: SMPL's. Metres, y up, the body faces +z, x is the subject's left. Pose is SMPL-24
+        axis-angle (B, 24, 3); joint 0 is the global orientation.
+    Camera: weak perspective (s, tx, ty) as in HMR and iPER's pose_shape.pkl:
+        x_ndc = s * (X + tx),  y_ndc = s * (Y + ty),  depth = Z (smaller is nearer).
+        No axis is flipped here: the global orientation carries the flip. HMR's upright mean
+        orientation (pi, 0, 0) turns y down and the face towards -z, i.e. towards the camera.
+    NDC: x and y in [-1, 1] span the full image; x to the right, y DOWN.
+    Pixels: pixel (i, j) = (row, column) has its centre at x = (2j + 1)/W - 1, y = (2i + 1)/H - 1.
+        Continuous pixel coordinates (u, v) = ((x + 1) W / 2, (y + 1) H / 2): pixel (i, j) covers
+        [j, j + 1) x [i, i + 1), as in COCO annotations.
+    Sampling: every grid_sample uses align_corners=False, so an NDC position is directly a grid
+        value. A grid value outside [-1, 1] (we use OUTSIDE = -2) means "nothing to sample".
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from lwgan.checks import check_shape
+
+OUTSIDE = -2.0
+"""Grid value for "nothing to sample": grid_sample with zero padding returns 0 there."""
+
+UPRIGHT_ORIENTATION = (math.pi, 0.0, 0.0)
+"""Axis-angle global orientation that shows a standing body upright in the y-down image."""
+
+
+def project(points: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
+    """Weak-perspective projection.
+
+    Args:
+        points: (B, N, 3) positions in the (globally oriented) body frame, metres.
+        camera: (B, 3) weak-perspective (s, tx, ty).
+    Returns:
+        (B, N, 3): x_ndc, y_ndc and depth Z.
+    """
+    check_shape("points", points, (None, None, 3))
+    check_shape("camera", camera, (points.shape[0], 3))
+    scale = camera[:, None, 0:1]
+    translation = camera[:, None, 1:3]
+    xy = scale * (points[..., :2] + translation)
+    return torch.cat([xy, points[..., 2:3]], dim=-1)
+
+
+def unproject(points_ndc: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
+    """Inverse of project(): (B, N, 3) NDC x, y and depth -> (B, N, 3) body-frame positions."""
+    check_shape("points_ndc", points_ndc, (None, None, 3))
+    check_shape("camera", camera, (points_ndc.shape[0], 3))
+    xy = points_ndc[..., :2] / camera[:, None, 0:1] - camera[:, None, 1:3]
+    return torch.cat([xy, points_ndc[..., 2:3]], dim=-1)
+
+
+def ndc_to_pixels(xy: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
+    """(..., 2) NDC x, y -> (..., 2) continuous pixel coordinates u (column), v (row)."""
+    height, width = image_size
+    scale = xy.new_tensor([width / 2.0, height / 2.0])
+    return (xy + 1.0) * scale
+
+
+def pixels_to_ndc(uv: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
+    """(..., 2) continuous pixel coordinates u, v -> (..., 2) NDC x, y (inverse of ndc_to_pixels)."""
+    height, width = image_size
+    scale = uv.new_tensor([2.0 / width, 2.0 / height])
+    return uv * scale - 1.0
+
+
+def pixel_centers(image_size: tuple[int, int], device=None, dtype=torch.float32) -> torch.Tensor:
+    """(H, W, 2) NDC (x, y) of every pixel centre: the identity sampling grid."""
+    height, width = image_size
+    x = (2 * torch.arange(width, device=device, dtype=dtype) + 1) / width - 1
+    y = (2 * torch.arange(height, device=device, dtype=dtype) + 1) / height - 1
+    grid_y, grid_x = torch.meshgrid(y, x, indexing="ij")
+    return torch.stack([grid_x, grid_y], dim=-1)
+
+
+def camera_to_fit(points: torch.Tensor, fill: float = 0.8) -> torch.Tensor:
+    """(B, 3) camera that centres (B, N, 3) points and makes their larger x/y extent span `fill` of NDC."""
+    check_shape("points", points, (None, None, 3))
+    low = points[..., :2].amin(dim=1)
+    high = points[..., :2].amax(dim=1)
+    extent = (high - low).amax(dim=-1).clamp_min(1e-8)
+    scale = 2.0 * fill / extent
+    translation = -(low + high) / 2.0
+    return torch.cat([scale[:, None], translation], dim=-1)

@@ -1,0 +1,78 @@
+"""The BodyModel interface that every body backend implements, and its output dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+PART_NAMES = (
+    "head", "torso", "left_leg", "right_leg", "left_arm", "right_arm",
+    "left_foot", "right_foot", "left_hand", "right_hand",
+)
+"""Body parts of LWGAN's smpl_part_info.json, in its order; BodyModel.face_part indexes this."""
+
+FACE_MASK_NAMES = ("front_face", "head", "front_body")
+"""Face subsets every BodyModel exposes in face_masks (LWGAN's front_facial/head/front_body json)."""
+
+
+@dataclass(frozen=True)
+class BodyOutput:
+    """A posed body, in the body frame of lwgan.body.camera (metres, y up, facing +z before orientation).
+
+    vertices: (B, V, 3); joints: (B, 24, 3) in SMPL order; keypoints: (B, K, 3), COCO-17 first, then
+    the model's extra keypoints (names in BodyModel.keypoint_names).
+    """
+
+    vertices: torch.Tensor
+    joints: torch.Tensor
+    keypoints: torch.Tensor
+
+
+class BodyModel(nn.Module):
+    """A parametric body driven by SMPL-24 axis-angle poses.
+
+    Attributes every backend sets (buffers move with .to(device)):
+        name: short backend name ("anny", "smpl").
+        shape_dim: length of the shape vector.
+        keypoint_names: names of BodyOutput.keypoints, COCO-17 first.
+        faces: (F, 3) int64 triangles of the rendered mesh.
+        uv: (T, 2) float texture coordinates in [0, 1], v up (row 0 of a texture image is v = 1).
+        face_uv: (F, 3) int64 index into uv for each face corner (UV seams split corners).
+        face_part: (F,) int64 index into PART_NAMES.
+        face_masks: dict name -> (F,) bool, for each of FACE_MASK_NAMES.
+        mirror_vertices: (V,) int64, the left-right partner of each vertex (itself on the midline).
+    """
+
+    name: str
+    shape_dim: int
+    keypoint_names: tuple[str, ...]
+    faces: torch.Tensor
+    uv: torch.Tensor
+    face_uv: torch.Tensor
+    face_part: torch.Tensor
+    mirror_vertices: torch.Tensor
+
+    @property
+    def face_masks(self) -> dict[str, torch.Tensor]:
+        return {name: getattr(self, f"face_mask_{name}") for name in FACE_MASK_NAMES}
+
+    def default_shape(self, batch_size: int = 1) -> torch.Tensor:
+        """(batch_size, shape_dim) neutral adult shape."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        pose: torch.Tensor,
+        shape: torch.Tensor | None = None,
+        translation: torch.Tensor | None = None,
+    ) -> BodyOutput:
+        """Pose the body.
+
+        Args:
+            pose: (B, 24, 3) SMPL axis-angle; pose[:, 0] is the global orientation about the pelvis.
+            shape: (B, shape_dim), default_shape() when None.
+            translation: (B, 3) metres added to every output point, zero when None.
+        """
+        raise NotImplementedError

@@ -1,0 +1,65 @@
+"""Per-face and per-vertex tables derived from a body's rest mesh: parts, face masks, mirror map."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+from lwgan.body.model import PART_NAMES
+from lwgan.body.skeleton import SMPL_JOINT_NAMES
+
+JOINT_TO_PART = {
+    "pelvis": "torso", "spine1": "torso", "spine2": "torso", "spine3": "torso",
+    "left_collar": "torso", "right_collar": "torso",
+    "neck": "head", "head": "head",
+    "left_hip": "left_leg", "left_knee": "left_leg", "right_hip": "right_leg", "right_knee": "right_leg",
+    "left_ankle": "left_foot", "left_foot": "left_foot", "right_ankle": "right_foot", "right_foot": "right_foot",
+    "left_shoulder": "left_arm", "left_elbow": "left_arm", "right_shoulder": "right_arm", "right_elbow": "right_arm",
+    "left_wrist": "left_hand", "left_hand": "left_hand", "right_wrist": "right_hand", "right_hand": "right_hand",
+}
+"""Which body part the surface skinned to each SMPL joint belongs to (LWGAN's 10 parts)."""
+
+
+def face_parts_from_weights(joint_weights: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """(V, 24) skinning weights per SMPL joint, (F, 3) faces -> (F,) int64 index into PART_NAMES.
+
+    A face takes the part with the largest skinning weight summed over its three corners.
+    """
+    joint_part = torch.tensor([PART_NAMES.index(JOINT_TO_PART[name]) for name in SMPL_JOINT_NAMES])
+    part_weights = torch.zeros(joint_weights.shape[0], len(PART_NAMES), dtype=joint_weights.dtype)
+    part_weights.index_add_(1, joint_part, joint_weights)
+    return part_weights[faces].sum(dim=1).argmax(dim=1)
+
+
+def face_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """(V, 3) vertices, (F, 3) faces -> (F, 3) unit normals (right-handed winding)."""
+    corners = vertices[faces]
+    normal = torch.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1)
+    return normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def face_masks_from_rest(rest_vertices: torch.Tensor, faces: torch.Tensor, face_part: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Face masks from a rest mesh facing +z: "head", "front_face" and "front_body", each (F,) bool.
+
+    front_face: head faces in front of the head's centre whose normal points forward (n_z > 0.3),
+    below the top 25% of the head (the hairline). front_body: other faces with n_z > 0.5.
+    """
+    head = face_part == PART_NAMES.index("head")
+    normals = face_normals(rest_vertices, faces)
+    centroids = rest_vertices[faces].mean(dim=1)
+    head_centroids = centroids[head]
+    head_centre_z = head_centroids[:, 2].mean()
+    head_low, head_high = head_centroids[:, 1].min(), head_centroids[:, 1].max()
+    hairline = head_high - 0.25 * (head_high - head_low)
+    front_face = head & (normals[:, 2] > 0.3) & (centroids[:, 2] > head_centre_z) & (centroids[:, 1] < hairline)
+    front_body = ~head & (normals[:, 2] > 0.5)
+    return {"front_face": front_face, "head": head, "front_body": front_body}
+
+
+def mirror_vertex_map(rest_vertices: torch.Tensor) -> torch.Tensor:
+    """(V, 3) rest vertices of a left-right symmetric mesh -> (V,) int64 partner of each vertex under x -> -x."""
+    points = rest_vertices.detach().cpu().double().numpy()
+    mirrored = points * np.array([-1.0, 1.0, 1.0])
+    _, partner = cKDTree(points).query(mirrored)
+    return torch.from_numpy(partner.astype(np.int64))
