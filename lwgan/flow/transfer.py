@@ -1,0 +1,114 @@
+"""The transformation flow between a source and a target mesh of one topology (LWGAN §3.2).
+
+For every target pixel covered by the target mesh: the face and barycentric position it shows,
+and where that same surface point lies in the source image, so that the source can be sampled
+there. Hidden source points are reported by a depth test against the source's z-buffer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from lwgan.body.camera import OUTSIDE, ndc_to_pixels
+from lwgan.checks import check_image_size, check_shape
+from lwgan.flow.conditions import condition_map
+from lwgan.render.fragments import Fragments
+from lwgan.render.interpolate import interpolate_vertex_attributes
+from lwgan.render.rasterize import rasterize
+
+
+@dataclass(frozen=True)
+class TransferFlow:
+    """Flow from a source image to a target image.
+
+    grid: (B, H, W, 2) NDC position in the source of each target pixel's surface point; OUTSIDE
+        on target background (and on hidden points when computed with only_visible=True).
+    target_mask: (B, H, W) bool, the target mesh covers the pixel.
+    visible: (B, H, W) bool, the target pixel's surface point is seen in the source.
+    source_depth_of_target: (B, H, W) depth of that surface point in the source (inf on background).
+    source_condition, target_condition: (B, 3, H, W) condition maps (lwgan.flow.conditions).
+    source_fragments, target_fragments: the two rasterizations.
+    """
+
+    grid: torch.Tensor
+    target_mask: torch.Tensor
+    visible: torch.Tensor
+    source_depth_of_target: torch.Tensor
+    source_condition: torch.Tensor
+    target_condition: torch.Tensor
+    source_fragments: Fragments
+    target_fragments: Fragments
+
+    @property
+    def visible_grid(self) -> torch.Tensor:
+        """(B, H, W, 2) grid with OUTSIDE wherever the source does not see the point."""
+        return torch.where(self.visible.unsqueeze(-1), self.grid, torch.full_like(self.grid, OUTSIDE))
+
+
+def transfer_flow(
+    source_vertices_ndc: torch.Tensor,
+    target_vertices_ndc: torch.Tensor,
+    faces: torch.Tensor,
+    image_size: int | tuple[int, int],
+    uv: torch.Tensor,
+    face_uv: torch.Tensor,
+    depth_tolerance: float = 0.02,
+    encoding: str = "uv_seg",
+) -> TransferFlow:
+    """Compute the flow that samples a source image to show the source surface in the target pose.
+
+    Args:
+        source_vertices_ndc, target_vertices_ndc: (B, V, 3) meshes of one topology in NDC with
+            depth (lwgan.body.camera.project); target = source shape in the reference pose.
+        faces: (F, 3) int64; image_size: S or (H, W), used for source and target alike.
+        uv: (T, 2), face_uv: (F, 3): the body's texture coordinates, for the condition maps.
+        depth_tolerance: a point counts as hidden in the source when something in front of it
+            in all four bilinear taps is nearer by more than this (depth units, metres for
+            camera.project).
+    """
+    check_shape("source_vertices_ndc", source_vertices_ndc, (None, None, 3))
+    check_shape("target_vertices_ndc", target_vertices_ndc, source_vertices_ndc.shape)
+    height, width = check_image_size("image_size", image_size)
+    source_fragments = rasterize(source_vertices_ndc, faces, (height, width))
+    target_fragments = rasterize(target_vertices_ndc, faces, (height, width))
+    target_mask = target_fragments.mask
+
+    # The target pixel's surface point, interpolated on the source mesh: (x, y, depth) in the source.
+    in_source = interpolate_vertex_attributes(target_fragments, faces, source_vertices_ndc)
+    grid = torch.where(target_mask.unsqueeze(-1), in_source[..., :2], torch.full_like(in_source[..., :2], OUTSIDE))
+    point_depth = torch.where(target_mask, in_source[..., 2], torch.full_like(in_source[..., 2], float("inf")))
+
+    nearest_in_taps = _min_depth_of_bilinear_taps(source_fragments.depth, grid)
+    visible = target_mask & (point_depth <= nearest_in_taps + depth_tolerance)
+    return TransferFlow(
+        grid=grid,
+        target_mask=target_mask,
+        visible=visible,
+        source_depth_of_target=point_depth,
+        source_condition=condition_map(source_fragments, uv, face_uv, encoding),
+        target_condition=condition_map(target_fragments, uv, face_uv, encoding),
+        source_fragments=source_fragments,
+        target_fragments=target_fragments,
+    )
+
+
+def _min_depth_of_bilinear_taps(depth: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Nearest depth among the 2x2 source pixels that bilinear sampling at `grid` reads.
+
+    depth: (B, Hs, Ws) source z-buffer (inf on background); grid: (B, H, W, 2) NDC.
+    Returns (B, H, W); inf where the grid is outside the source.
+    """
+    batch_size, source_height, source_width = depth.shape
+    # Block (r, c) of the padded map = min over source pixels rows r-1..r, columns c-1..c.
+    padded = F.pad(depth.unsqueeze(1), (1, 1, 1, 1), value=float("inf"))
+    block_min = -F.max_pool2d(-padded, kernel_size=2, stride=1).squeeze(1)  # (B, Hs+1, Ws+1)
+    uv = ndc_to_pixels(grid, (source_height, source_width))
+    column = torch.floor(uv[..., 0] + 0.5).long().clamp(0, source_width)
+    row = torch.floor(uv[..., 1] + 0.5).long().clamp(0, source_height)
+    batch = torch.arange(batch_size, device=depth.device).view(-1, 1, 1)
+    taps = block_min[batch, row, column]
+    inside = (grid.abs() <= 1.0).all(dim=-1)
+    return torch.where(inside, taps, torch.full_like(taps, float("inf")))
