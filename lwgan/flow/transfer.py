@@ -76,13 +76,7 @@ def transfer_flow(
     target_fragments = rasterize(target_vertices_ndc, faces, (height, width))
     target_mask = target_fragments.mask
 
-    # The target pixel's surface point, interpolated on the source mesh: (x, y, depth) in the source.
-    in_source = interpolate_vertex_attributes(target_fragments, faces, source_vertices_ndc)
-    grid = torch.where(target_mask.unsqueeze(-1), in_source[..., :2], torch.full_like(in_source[..., :2], OUTSIDE))
-    point_depth = torch.where(target_mask, in_source[..., 2], torch.full_like(in_source[..., 2], float("inf")))
-
-    nearest_in_taps = _min_depth_of_bilinear_taps(source_fragments.depth, grid)
-    visible = target_mask & (point_depth <= nearest_in_taps + depth_tolerance)
+    grid, visible, point_depth = locate_in_source(target_fragments, faces, source_vertices_ndc, source_fragments.depth, depth_tolerance)
     return TransferFlow(
         grid=grid,
         target_mask=target_mask,
@@ -93,6 +87,32 @@ def transfer_flow(
         source_fragments=source_fragments,
         target_fragments=target_fragments,
     )
+
+
+def locate_in_source(
+    fragments: Fragments,
+    faces: torch.Tensor,
+    source_vertices_ndc: torch.Tensor,
+    source_depth: torch.Tensor,
+    depth_tolerance: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where the surface point shown at each pixel of `fragments` lies in the source image.
+
+    Args:
+        fragments: (B, H, W) rasterization of any mesh of the source's topology and faces: a
+            posed target, or the UV atlas (lwgan.flow.atlas).
+        faces: (F, 3); source_vertices_ndc: (B, V, 3); source_depth: (B, Hs, Ws) source z-buffer.
+    Returns:
+        grid (B, H, W, 2) source NDC position (OUTSIDE where no face), visible (B, H, W) bool,
+        point_depth (B, H, W) the point's depth in the source (inf where no face).
+    """
+    mask = fragments.mask
+    in_source = interpolate_vertex_attributes(fragments, faces, source_vertices_ndc)
+    grid = torch.where(mask.unsqueeze(-1), in_source[..., :2], torch.full_like(in_source[..., :2], OUTSIDE))
+    point_depth = torch.where(mask, in_source[..., 2], torch.full_like(in_source[..., 2], float("inf")))
+    nearest_in_taps = _min_depth_of_bilinear_taps(source_depth, grid)
+    visible = mask & (point_depth <= nearest_in_taps + depth_tolerance)
+    return grid, visible, point_depth
 
 
 def _min_depth_of_bilinear_taps(depth: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:

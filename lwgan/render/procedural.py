@@ -8,25 +8,13 @@ functions of that 3D position, so they run continuously across UV seams.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from lwgan.body.model import PART_NAMES
-from lwgan.render.fragments import Fragments
 from lwgan.render.interpolate import interpolate_vertex_attributes, lookup_face_attributes
-from lwgan.render.rasterize import rasterize
+from lwgan.render.texture import fill_holes, rasterize_uv_atlas
 
 SKIN_TONES = ((0.96, 0.80, 0.69), (0.87, 0.67, 0.52), (0.71, 0.50, 0.36), (0.47, 0.32, 0.22), (0.33, 0.22, 0.15))
 HAIR_COLOURS = ((0.10, 0.07, 0.05), (0.35, 0.22, 0.12), (0.75, 0.60, 0.35), (0.50, 0.50, 0.50))
-
-
-def rasterize_uv_atlas(uv: torch.Tensor, face_uv: torch.Tensor, size: int) -> Fragments:
-    """Rasterize the UV atlas itself: pixel (i, j) of the result is texel (i, j) of a size x size texture.
-
-    uv: (T, 2) in [0, 1], v up; face_uv: (F, 3). Returns Fragments of batch 1 whose face_index
-    names the body face at each texel.
-    """
-    atlas = torch.stack([2.0 * uv[:, 0] - 1.0, 1.0 - 2.0 * uv[:, 1], torch.zeros_like(uv[:, 0])], dim=-1)
-    return rasterize(atlas[None].float(), face_uv, size)
 
 
 def _random_colour(generator: torch.Generator, low: float = 0.1, high: float = 0.9) -> torch.Tensor:
@@ -40,22 +28,6 @@ def _stripes(coordinate: torch.Tensor, period: float, duty: float = 0.5) -> torc
     rise = torch.clamp(phase / edge, 0, 1)
     fall = torch.clamp((duty - phase) / edge, 0, 1)
     return torch.minimum(rise, fall)
-
-
-def _fill_empty_texels(colour: torch.Tensor, covered: torch.Tensor, iterations: int = 6) -> torch.Tensor:
-    """Grow chart colours into empty texels, so bilinear lookups at chart borders stay on colour.
-
-    colour: (3, S, S); covered: (S, S) bool.
-    """
-    weight = covered.float()[None, None]
-    value = colour[None] * weight
-    for _ in range(iterations):
-        summed = F.avg_pool2d(value, 3, stride=1, padding=1)
-        count = F.avg_pool2d(weight, 3, stride=1, padding=1)
-        grown = summed / count.clamp_min(1e-8)
-        value = torch.where(weight > 0, value, grown * (count > 0))
-        weight = torch.maximum(weight, (count > 0).float())
-    return value[0]
 
 
 def clothing_texture(
@@ -132,7 +104,7 @@ def clothing_texture(
 
     shade = 0.92 + 0.08 * torch.sin(7.0 * x + 5.0 * y) * torch.cos(6.0 * z)
     colour = (colour * shade[None]).clamp(0, 1)
-    return _fill_empty_texels(colour, covered)
+    return fill_holes(colour[None], covered[None])[0]
 
 
 def background_image(height: int, width: int, seed: int = 0) -> torch.Tensor:

@@ -1,0 +1,44 @@
+"""Unwrapping a source image into the body's UV atlas, so points hidden in the source get a colour."""
+
+from __future__ import annotations
+
+import torch
+
+from lwgan.checks import check_shape
+from lwgan.flow.transfer import locate_in_source
+from lwgan.flow.warp import warp
+from lwgan.render.fragments import Fragments
+from lwgan.render.rasterize import rasterize
+from lwgan.render.texture import fill_holes, rasterize_uv_atlas
+
+
+def unwrap_to_atlas(
+    source_image: torch.Tensor,
+    source_vertices_ndc: torch.Tensor,
+    faces: torch.Tensor,
+    uv: torch.Tensor,
+    face_uv: torch.Tensor,
+    size: int = 512,
+    depth_tolerance: float = 0.02,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample the source image into a UV texture; texels the source does not see are filled smoothly.
+
+    Args:
+        source_image: (B, C, H, W); source_vertices_ndc: (B, V, 3) the source mesh as rasterized;
+        faces (F, 3), uv (T, 2), face_uv (F, 3): the body's tables; size: texture side.
+    Returns:
+        texture (B, C, size, size) for lwgan.render.render_texture, and seen (B, size, size) bool:
+        the texels taken from the source (the rest are filled by push-pull).
+    """
+    check_shape("source_image", source_image, (source_vertices_ndc.shape[0], None, None, None))
+    batch_size = source_image.shape[0]
+    atlas = rasterize_uv_atlas(uv, face_uv, size)
+    atlas = Fragments(
+        face_index=atlas.face_index.expand(batch_size, -1, -1),
+        bary=atlas.bary.expand(batch_size, -1, -1, -1),
+        depth=atlas.depth.expand(batch_size, -1, -1),
+    )
+    source_depth = rasterize(source_vertices_ndc, faces, source_image.shape[-2:]).depth
+    grid, visible, _ = locate_in_source(atlas, faces, source_vertices_ndc, source_depth, depth_tolerance)
+    texture = warp(source_image, grid)
+    return fill_holes(texture, visible), visible
