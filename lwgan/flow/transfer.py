@@ -2,7 +2,10 @@
 
 For every target pixel covered by the target mesh: the face and barycentric position it shows,
 and where that same surface point lies in the source image, so that the source can be sampled
-there. Hidden source points are reported by a depth test against the source's z-buffer.
+there. A point is visible in the source when the source pixel that contains it shows that same
+surface: its z-buffer depth equals the point's depth within a tolerance (a nearer surface means
+the point is hidden; background or a farther surface means the point falls between the pixels
+that show the body, at the silhouette).
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from lwgan.body.camera import OUTSIDE, ndc_to_pixels
 from lwgan.checks import check_image_size, check_shape
@@ -65,8 +67,8 @@ def transfer_flow(
             depth (lwgan.body.camera.project); target = source shape in the reference pose.
         faces: (F, 3) int64; image_size: S or (H, W), used for source and target alike.
         uv: (T, 2), face_uv: (F, 3): the body's texture coordinates, for the condition maps.
-        depth_tolerance: a point counts as hidden in the source when something in front of it
-            in all four bilinear taps is nearer by more than this (depth units, metres for
+        depth_tolerance: a point counts as visible in the source when the depth shown by the source
+            pixel containing it differs from its own by at most this (depth units: metres for
             camera.project).
     """
     check_shape("source_vertices_ndc", source_vertices_ndc, (None, None, 3))
@@ -110,25 +112,21 @@ def locate_in_source(
     in_source = interpolate_vertex_attributes(fragments, faces, source_vertices_ndc)
     grid = torch.where(mask.unsqueeze(-1), in_source[..., :2], torch.full_like(in_source[..., :2], OUTSIDE))
     point_depth = torch.where(mask, in_source[..., 2], torch.full_like(in_source[..., 2], float("inf")))
-    nearest_in_taps = _min_depth_of_bilinear_taps(source_depth, grid)
-    visible = mask & (point_depth <= nearest_in_taps + depth_tolerance)
+    visible = mask & ((point_depth - _depth_at(source_depth, grid)).abs() <= depth_tolerance)
     return grid, visible, point_depth
 
 
-def _min_depth_of_bilinear_taps(depth: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Nearest depth among the 2x2 source pixels that bilinear sampling at `grid` reads.
+def _depth_at(depth: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Source z-buffer value of the pixel that contains each grid position.
 
-    depth: (B, Hs, Ws) source z-buffer (inf on background); grid: (B, H, W, 2) NDC.
-    Returns (B, H, W); inf where the grid is outside the source.
+    depth: (B, Hs, Ws) (inf on background); grid: (B, H, W, 2) NDC. Returns (B, H, W); inf where
+    the grid is outside the source.
     """
     batch_size, source_height, source_width = depth.shape
-    # Block (r, c) of the padded map = min over source pixels rows r-1..r, columns c-1..c.
-    padded = F.pad(depth.unsqueeze(1), (1, 1, 1, 1), value=float("inf"))
-    block_min = -F.max_pool2d(-padded, kernel_size=2, stride=1).squeeze(1)  # (B, Hs+1, Ws+1)
     uv = ndc_to_pixels(grid, (source_height, source_width))
-    column = torch.floor(uv[..., 0] + 0.5).long().clamp(0, source_width)
-    row = torch.floor(uv[..., 1] + 0.5).long().clamp(0, source_height)
+    column = torch.floor(uv[..., 0]).long().clamp(0, source_width - 1)
+    row = torch.floor(uv[..., 1]).long().clamp(0, source_height - 1)
     batch = torch.arange(batch_size, device=depth.device).view(-1, 1, 1)
-    taps = block_min[batch, row, column]
+    value = depth[batch, row, column]
     inside = (grid.abs() <= 1.0).all(dim=-1)
-    return torch.where(inside, taps, torch.full_like(taps, float("inf")))
+    return torch.where(inside, value, torch.full_like(value, float("inf")))

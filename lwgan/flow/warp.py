@@ -9,18 +9,30 @@ from lwgan.body.camera import OUTSIDE
 from lwgan.checks import check_shape
 
 
-def warp(image: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+def warp(image: torch.Tensor, grid: torch.Tensor, mask: torch.Tensor | None = None, mode: str = "bilinear") -> torch.Tensor:
     """Sample `image` at `grid`: output pixel p takes image(grid[p]); zeros where grid is OUTSIDE.
+
+    With `mask`, sampling is normalized over the masked source pixels only (premultiplied
+    alpha): warp(image * mask) / warp(mask), so a body warped near its silhouette does not blend
+    in the source background; output pixels that read no masked pixel are zero.
 
     Args:
         image: (B, C, Hs, Ws) float.
         grid: (B, H, W, 2) NDC (x, y) positions in the image (align_corners=False convention).
+        mask: (B, Hs, Ws) bool or float in [0, 1], optional.
     Returns:
         (B, C, H, W).
     """
     check_shape("image", image, (None, None, None, None))
     check_shape("grid", grid, (image.shape[0], None, None, 2))
-    return F.grid_sample(image, grid.to(image.dtype), mode=mode, padding_mode="zeros", align_corners=False)
+    grid = grid.to(image.dtype)
+    if mask is None:
+        return F.grid_sample(image, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    check_shape("mask", mask, (image.shape[0], *image.shape[-2:]))
+    weight = mask.unsqueeze(1).to(image.dtype)
+    sampled = F.grid_sample(torch.cat([image * weight, weight], dim=1), grid, mode=mode, padding_mode="zeros", align_corners=False)
+    coverage = sampled[:, -1:]
+    return torch.where(coverage > 1e-4, sampled[:, :-1] / coverage.clamp_min(1e-4), torch.zeros_like(sampled[:, :-1]))
 
 
 def grid_valid(grid: torch.Tensor) -> torch.Tensor:

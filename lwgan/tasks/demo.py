@@ -82,7 +82,8 @@ def run(config: DemoConfig) -> dict[str, Path]:
 
         source_vertices = body(standing_pose()).vertices
         source_ndc = project(source_vertices, camera_to_fit(source_vertices, fill=0.85))
-        source_image = render_texture(rasterize(source_ndc, faces, size), uv, face_uv, texture, background)
+        source_fragments = rasterize(source_ndc, faces, size)
+        source_image = render_texture(source_fragments, uv, face_uv, texture, background)
 
         motion_path = Path(config.motion) if config.motion else bundled_motion()
         motion = bvh_to_smpl(read_bvh(motion_path), fps=config.fps, rest_joints=rest.joints[0].numpy())
@@ -103,7 +104,7 @@ def run(config: DemoConfig) -> dict[str, Path]:
             batch = len(chunk)
             target_ndc = project(chunk, target_camera.expand(batch, 3))
             flow = transfer_flow(source_ndc.expand(batch, -1, -1), target_ndc, faces, size, uv, face_uv)
-            direct = warp(source_image.expand(batch, -1, -1, -1), flow.grid)
+            direct = warp(source_image.expand(batch, -1, -1, -1), flow.grid, mask=source_fragments.mask.expand(batch, -1, -1))
             from_atlas = render_texture(flow.target_fragments, uv, face_uv, atlas_texture.expand(batch, -1, -1, -1))
             body_colour = torch.where(flow.visible.unsqueeze(1), direct, from_atlas)
             mask = flow.target_mask.unsqueeze(1)
