@@ -5,15 +5,12 @@ from __future__ import annotations
 import _codecs
 import collections
 import copyreg
-import logging
 import os
 import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-logger = logging.getLogger(__name__)
 
 _MODULE_ALIASES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 """Python 2 module names (pickles written by Python 2 name these) -> their Python 3 names."""
