@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
@@ -63,3 +65,48 @@ def mirror_vertex_map(rest_vertices: torch.Tensor) -> torch.Tensor:
     mirrored = points * np.array([-1.0, 1.0, 1.0])
     _, partner = cKDTree(points).query(mirrored)
     return torch.from_numpy(partner.astype(np.int64))
+
+
+def mirror_symmetry(rest_vertices: torch.Tensor, mirror_vertices: torch.Tensor) -> dict[str, float]:
+    """How well (V,) mirror_vertices maps the (V, 3) rest mesh onto itself under x -> -x.
+
+    Returns involution_fraction (share of vertices v with partner(partner(v)) = v), and the mean and
+    max distance (metres) between each mirrored vertex and its partner.
+    """
+    involution = mirror_vertices[mirror_vertices] == torch.arange(mirror_vertices.shape[0], device=mirror_vertices.device)
+    mirrored = rest_vertices * rest_vertices.new_tensor([-1.0, 1.0, 1.0])
+    distance = (mirrored - rest_vertices[mirror_vertices]).norm(dim=-1)
+    return {
+        "involution_fraction": involution.float().mean().item(),
+        "mean_distance": distance.mean().item(),
+        "max_distance": distance.max().item(),
+    }
+
+
+@dataclass(frozen=True)
+class CompactMesh:
+    """A mesh with some faces dropped: faces (F', 3) and face_uv (F', 3) renumbered; kept_vertices
+    (V',) and kept_uv (T',) int64, the old index of each new vertex and uv point."""
+
+    faces: torch.Tensor
+    face_uv: torch.Tensor
+    kept_vertices: torch.Tensor
+    kept_uv: torch.Tensor
+
+
+def drop_faces(faces: torch.Tensor, face_uv: torch.Tensor, drop: torch.Tensor, vertex_count: int, uv_count: int) -> CompactMesh:
+    """Drop faces (F,) bool `drop` from (F, 3) faces / face_uv, then the vertices and uv points no
+    remaining face uses, and renumber the rest (order kept)."""
+    kept_faces, kept_face_uv = faces[~drop], face_uv[~drop]
+
+    def compact(indices: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        used = torch.zeros(count, dtype=torch.bool, device=indices.device)
+        used[indices.flatten()] = True
+        kept = torch.nonzero(used).squeeze(1)
+        new_index = torch.full((count,), -1, dtype=torch.int64, device=indices.device)
+        new_index[kept] = torch.arange(kept.shape[0], device=indices.device)
+        return new_index[indices], kept
+
+    new_faces, kept_vertices = compact(kept_faces, vertex_count)
+    new_face_uv, kept_uv = compact(kept_face_uv, uv_count)
+    return CompactMesh(faces=new_faces, face_uv=new_face_uv, kept_vertices=kept_vertices, kept_uv=kept_uv)

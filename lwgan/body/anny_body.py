@@ -1,0 +1,202 @@
+"""AnnyBody: the free default body model, NAVER Labs' Anny (CC0 assets) driven by SMPL-24 poses."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+
+from lwgan.body import tables
+from lwgan.body.anny_cache import load_anny, prepare_anny_cache
+from lwgan.body.anny_retarget import ANNY_TO_SMPL, SmplToAnnyRetarget, bone_drivers, joint_regressor, tpose_calibration
+from lwgan.body.model import BodyModel, BodyOutput
+from lwgan.body.skeleton import COCO17_NAMES, SMPL_JOINT_NAMES
+from lwgan.checks import check_shape
+
+logger = logging.getLogger(__name__)
+
+PHENOTYPE_NAMES = ("gender", "age", "muscle", "weight", "height", "proportions")
+"""The shape vector's entries, each in [0, 1] (gender 0 = male, 1 = female; age .33 child, .67 young adult, 1 old)."""
+
+DEFAULT_PHENOTYPES = (0.5, 0.67, 0.5, 0.5, 0.5, 0.5)
+"""A gender-neutral young adult of average build (about 1.84 m tall)."""
+
+FOOT_KEYPOINT_NAMES = ("left_big_toe", "right_big_toe", "left_small_toe", "right_small_toe", "left_heel", "right_heel")
+"""Anny's extra keypoints after COCO-17 (names as in its coco.pth regressor)."""
+
+SKINNING_METHODS = ("auto", "lbs", "warp_lbs")
+
+CAVITY_FILE = "data/template_mesh_internal_cavities.pth"
+"""Inside anny's package: base-mesh ids of the eyeball, mouth-cavity and tongue vertices and quads."""
+
+
+class AnnyBody(BodyModel):
+    """Anny (NAVER Labs, code Apache-2.0, model data CC0) behind the BodyModel interface.
+
+    pose (B, 24, 3) SMPL axis-angle is retargeted onto Anny's 104-bone rig (lwgan.body.anny_retarget)
+    with a calibration that makes the zero pose a T-pose like SMPL's rest pose: arms horizontal
+    along +-x, palms down, legs straight (calibrated on the default shape; other shapes' limbs
+    deviate from it by under 3 degrees). shape (B, 6) holds Anny's phenotypes PHENOTYPE_NAMES in
+    [0, 1] (values outside are clamped by Anny). Outputs are in the SMPL body frame (metres, y up,
+    facing +z, x = subject's left).
+
+    Origin: the pelvis joint (Anny's root bone) sits at the origin for every shape when translation
+    is zero, and the global orientation pose[:, 0] rotates the body about it. (SMPL itself leaves
+    the pelvis at a shape-dependent offset; here the offset is zero.)
+
+    The rendered mesh leaves out the internal cavities (eyeballs, mouth interior, tongue): their
+    faces and the vertices no other face uses are dropped. Keypoints come from Anny's COCO
+    regressor on its full vertex set, because the eye keypoints put 30% of their weight on eyeball
+    vertices (renormalising over the kept vertices would move them 5-6 mm).
+    """
+
+    name = "anny"
+    shape_dim = len(PHENOTYPE_NAMES)
+    keypoint_names = COCO17_NAMES + FOOT_KEYPOINT_NAMES
+
+    def __init__(self, cache_dir: str | os.PathLike | None = None, skinning: str = "auto") -> None:
+        """
+        Args:
+            cache_dir: folder for Anny's model cache (in its "anny" subfolder); default
+                $LWGAN_CACHE_DIR or ~/.cache/lwgan. The first use builds it (about 1-2 minutes).
+            skinning: "lbs" (Anny's dense linear blend skinning in PyTorch), "warp_lbs" (Anny's
+                sparse NVIDIA Warp kernel) or "auto" = "lbs". On 2 CPU threads at batch 16 both
+                forwards take 20-30 ms; Warp's forward+backward is about a third faster (60 vs
+                90 ms) but compiles a kernel on first use, writes ~/.cache/warp, prints a CUDA
+                driver warning on machines without one, and does not run on every torch device.
+        """
+        super().__init__()
+        if skinning not in SKINNING_METHODS:
+            raise ValueError(f"skinning must be one of {SKINNING_METHODS}, got {skinning!r}")
+        skinning_method = "lbs" if skinning == "auto" else skinning
+        if skinning_method == "warp_lbs":
+            import warp
+
+            warp.config.log_level = warp.LOG_WARNING  # Anny's Warp module calls warp.init(), which prints a banner otherwise
+        anny_model = load_anny(prepare_anny_cache(cache_dir), skinning_method).to(torch.float32)
+        if tuple(anny_model.phenotype_labels) != PHENOTYPE_NAMES:
+            raise RuntimeError(f"unexpected Anny phenotypes {anny_model.phenotype_labels}, expected {PHENOTYPE_NAMES}")
+        self.anny = anny_model
+        self.register_buffer("frame", torch.tensor(ANNY_TO_SMPL), persistent=False)
+        self.register_buffer("default_phenotypes", torch.tensor(DEFAULT_PHENOTYPES), persistent=False)
+        with torch.no_grad():
+            self._build_retarget()
+            self._register_mesh()
+            rest_vertices = self.forward(torch.zeros(1, len(SMPL_JOINT_NAMES), 3)).vertices[0]
+        self._register_surface_tables(rest_vertices)
+
+    def _build_retarget(self) -> None:
+        """The SMPL-24 retarget, calibrated on the reference pose of the default shape, and the joint and keypoint regressors."""
+        bone_labels = list(self.anny.bone_labels)
+        reference = self.anny(pose_parameters=None, phenotype_kwargs=self.default_shape(1))
+        reference_heads = reference["bone_poses"][0, :, :3, 3] @ self.frame
+        calibration = tpose_calibration(reference_heads, bone_labels)
+        self.retarget = SmplToAnnyRetarget(bone_labels, list(self.anny.bone_parents), calibration)
+        self.register_buffer("joint_weights", joint_regressor(bone_labels), persistent=False)
+        self.register_buffer("keypoint_weights", _coco_regressor(self.anny, self.keypoint_names), persistent=False)
+
+    def _register_mesh(self) -> None:
+        """faces, uv and face_uv without the cavities; kept_vertices indexes Anny's full vertex set."""
+        full_faces = self.anny.faces.to(torch.int64)
+        mesh = tables.drop_faces(
+            full_faces,
+            self.anny.face_texture_coordinate_indices.to(torch.int64),
+            _cavity_faces(self.anny, full_faces),
+            vertex_count=self.anny.template_vertices.shape[0],
+            uv_count=self.anny.texture_coordinates.shape[0],
+        )
+        self.register_buffer("kept_vertices", mesh.kept_vertices, persistent=False)
+        self.register_buffer("faces", mesh.faces, persistent=False)
+        self.register_buffer("face_uv", mesh.face_uv, persistent=False)
+        self.register_buffer("uv", self.anny.texture_coordinates[mesh.kept_uv].to(torch.float32), persistent=False)
+        logger.debug("Anny mesh: %d vertices and %d faces after dropping %d cavity faces",
+                     mesh.kept_vertices.shape[0], mesh.faces.shape[0], full_faces.shape[0] - mesh.faces.shape[0])
+
+    def _register_surface_tables(self, rest_vertices: torch.Tensor) -> None:
+        """face_part, face masks and mirror_vertices from the (V, 3) T-pose of the default shape."""
+        bone_weights = torch.zeros(self.anny.template_vertices.shape[0], len(self.anny.bone_labels))
+        bone_weights.scatter_add_(1, self.anny.vertex_bone_indices.long(), self.anny.vertex_bone_weights.float())
+        smpl_weights = torch.zeros(bone_weights.shape[0], len(SMPL_JOINT_NAMES))
+        smpl_weights.index_add_(1, bone_drivers(self.anny.bone_labels), bone_weights)
+        face_part = tables.face_parts_from_weights(smpl_weights[self.kept_vertices], self.faces)
+        self.register_buffer("face_part", face_part, persistent=False)
+        for mask_name, mask in tables.face_masks_from_rest(rest_vertices, self.faces, face_part).items():
+            self.register_buffer(f"face_mask_{mask_name}", mask, persistent=False)
+        self.register_buffer("mirror_vertices", tables.mirror_vertex_map(rest_vertices), persistent=False)
+        symmetry = tables.mirror_symmetry(rest_vertices, self.mirror_vertices)
+        logger.debug(
+            "Anny mirror map: an involution on %.4f of the vertices; mirrored-partner distance mean %.3f mm, max %.3f mm",
+            symmetry["involution_fraction"], 1000 * symmetry["mean_distance"], 1000 * symmetry["max_distance"],
+        )
+
+    def default_shape(self, batch_size: int = 1) -> torch.Tensor:
+        """(batch_size, 6) DEFAULT_PHENOTYPES: a neutral young adult."""
+        return self.default_phenotypes.expand(batch_size, -1).clone()
+
+    def forward(
+        self,
+        pose: torch.Tensor,
+        shape: torch.Tensor | None = None,
+        translation: torch.Tensor | None = None,
+    ) -> BodyOutput:
+        """Pose the body.
+
+        Args:
+            pose: (B, 24, 3) float SMPL axis-angle, radians; pose[:, 0] is the global orientation
+                about the pelvis joint (which sits at the origin before translation).
+            shape: (B, 6) float phenotypes in [0, 1], PHENOTYPE_NAMES; default_shape(B) when None.
+            translation: (B, 3) float metres added to every output point; zero when None.
+        Returns:
+            BodyOutput with vertices (B, V, 3), joints (B, 24, 3) in SMPL order (heads of Anny's
+            driving bones; hands at the mean knuckle, feet at the mean toe base) and keypoints
+            (B, 23, 3) named by keypoint_names, all in the SMPL body frame, in metres.
+        """
+        check_shape("pose", pose, (None, len(SMPL_JOINT_NAMES), 3))
+        batch_size = pose.shape[0]
+        dtype = self.default_phenotypes.dtype
+        if shape is None:
+            shape = self.default_shape(batch_size)
+        check_shape("shape", shape, (batch_size, self.shape_dim))
+        if translation is not None:
+            check_shape("translation", translation, (batch_size, 3))
+        output = self.anny(pose_parameters=self.retarget(pose.to(dtype)), phenotype_kwargs=shape.to(dtype))
+        anny_vertices = output["vertices"]
+        vertices = anny_vertices[:, self.kept_vertices] @ self.frame
+        joints = torch.einsum("jn,bnd->bjd", self.joint_weights, output["bone_poses"][..., :3, 3]) @ self.frame
+        keypoints = torch.einsum("kv,bvd->bkd", self.keypoint_weights, anny_vertices) @ self.frame
+        if translation is not None:
+            offset = translation.to(dtype)[:, None]
+            vertices, joints, keypoints = vertices + offset, joints + offset, keypoints + offset
+        return BodyOutput(vertices=vertices, joints=joints, keypoints=keypoints)
+
+
+def _coco_regressor(anny_model, names: tuple[str, ...]) -> torch.Tensor:
+    """(K, V_full) float32 keypoint weights over Anny's full vertex set, rows in the order of `names`."""
+    import anny
+
+    regressor = anny.KeypointsRegressor.coco(anny_model, labels=list(names))
+    return regressor.regression_weights.detach().to(torch.float32).clone()
+
+
+def _cavity_faces(anny_model, faces: torch.Tensor) -> torch.Tensor:
+    """(F,) bool: faces whose three corners are all cavity vertices (eyeballs, mouth interior, tongue).
+
+    Anny's cavity file lists base-mesh vertex ids; the model's vertex i is base-mesh vertex
+    base_mesh_vertex_indices[i]. Its face ids count quads, each split into two of the model's triangles.
+    """
+    import anny.paths
+
+    cavities = torch.load(anny.paths.get_anny_root_dir() / CAVITY_FILE, weights_only=True)
+    base_ids = anny_model.base_mesh_vertex_indices.long()
+    to_model = torch.full((int(base_ids.max()) + 1,), -1, dtype=torch.int64)
+    to_model[base_ids] = torch.arange(base_ids.shape[0])
+    cavity_base = torch.tensor(cavities["vertex_indices"], dtype=torch.int64)
+    cavity_base = cavity_base[cavity_base <= base_ids.max()]
+    cavity_vertices = to_model[cavity_base]
+    cavity_vertices = cavity_vertices[cavity_vertices >= 0]
+    cavity = torch.isin(faces, cavity_vertices).all(dim=1)
+    expected = 2 * len(set(cavities["face_indices"]))
+    if int(cavity.sum()) != expected:
+        raise RuntimeError(f"found {int(cavity.sum())} cavity triangles, expected {expected} (two per cavity quad)")
+    return cavity
