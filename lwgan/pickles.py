@@ -7,6 +7,7 @@ import collections
 import copyreg
 import os
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,14 @@ def load_pickle(path: str | os.PathLike) -> Any:
             UnicodeDecodeError, MemoryError, OverflowError) as error:
         raise ValueError(f"{path}: not a readable pickle ({type(error).__name__}: {error})") from error
     return _replace_chumpy(loaded, source)
+
+
+def load_pickle_dict(path: str | os.PathLike, required_keys: Sequence[str], what: str) -> dict:
+    """load_pickle() a file that must hold a dict with `required_keys`; errors name the file and say it is not `what`."""
+    data = load_pickle(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not {what}: expected a dict with keys {list(required_keys)}, got {type(data).__name__}")
+    missing = [key for key in required_keys if key not in data]
+    if missing:
+        raise ValueError(f"{path}: not {what}: missing key(s) {missing}; found {sorted(map(str, data))}")
+    return data

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import statistics
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 
 from lwgan.bench.table import format_table
+from lwgan.bench.timing import time_ms
 from lwgan.render.pytorch3d_backend import pytorch3d_available
 from lwgan.render.rasterize import rasterize
 from lwgan.render.reference import rasterize_reference
@@ -31,7 +31,8 @@ class BenchRenderConfig:
     batches: list[int] = field(default_factory=lambda: [1, 8])
     threads: int = 2
     repeats: int = 10
-    reference_size: int = 256  # the brute-force reference runs at this size only, batch 1
+    reference_size: int = 256  # the brute-force reference is timed at this size only, batch 1
+    exactness_sizes: list[int] = field(default_factory=lambda: [256, 512])  # compare with the reference here
     cache_dir: str | None = None  # body model cache folder (default ~/.cache/lwgan)
 
 
@@ -68,14 +69,19 @@ def body_mesh(cache_dir: str | None = None) -> tuple[torch.Tensor, torch.Tensor]
     return project(vertices, camera_to_fit(vertices, fill=0.9))[0], body.faces
 
 
-def _time_ms(function, repeats: int) -> float:
-    function()  # warm-up
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        samples.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(samples)
+def exactness(vertices: torch.Tensor, faces: torch.Tensor, size: int) -> dict:
+    """Compare rasterize() with the brute-force reference on one mesh (V, 3) at size x size."""
+    ours = rasterize(vertices[None], faces, size)
+    reference = rasterize_reference(vertices[None], faces, size)
+    differ = ours.face_index != reference.face_index
+    same = ~differ & reference.mask
+    return {
+        "size": size,
+        "covered_pixels": int(reference.mask.sum()),
+        "differing_pixels": int(differ.sum()),
+        "max_bary_error": float((ours.bary[same].double() - reference.bary[same]).abs().max()) if same.any() else 0.0,
+        "max_depth_error": float((ours.depth[same].double() - reference.depth[same]).abs().max()) if same.any() else 0.0,
+    }
 
 
 def run(config: BenchRenderConfig) -> list[dict]:
@@ -98,20 +104,25 @@ def run(config: BenchRenderConfig) -> list[dict]:
                     if device == "cuda":
                         torch.cuda.synchronize()
 
-                rows.append({"rasterizer": f"{backend}-{device}", "size": size, "batch": batch, "ms_per_frame": _time_ms(call, config.repeats) / batch})
+                rows.append({"rasterizer": f"{backend}-{device}", "size": size, "batch": batch, "ms_per_frame": statistics.median(time_ms(call, config.repeats)) / batch})
             if size == config.reference_size and batch == 1:
                 repeats = max(1, config.repeats // 5)
-                milliseconds = _time_ms(lambda: rasterize_reference(vertices[None], faces, size), repeats)
+                milliseconds = statistics.median(time_ms(lambda: rasterize_reference(vertices[None], faces, size), repeats))
                 rows.append({"rasterizer": "reference-cpu (brute force)", "size": size, "batch": 1, "ms_per_frame": milliseconds})
     ours = {(r["size"], r["batch"]): r["ms_per_frame"] for r in rows if r["rasterizer"] == "torch-cpu"}
     for row in rows:
         row["vs_torch_cpu"] = row["ms_per_frame"] / ours[(row["size"], row["batch"])]
     info = {"vertices": len(vertices), "faces": len(faces), "threads": config.threads, "target_ms_512": TARGET_MS_512}
+    checks = [exactness(vertices, faces, size) for size in config.exactness_sizes]
     if config.json:
-        print(json.dumps({"mesh": info, "rows": rows}, indent=2))
+        print(json.dumps({"mesh": info, "rows": rows, "exactness": checks}, indent=2))
     else:
         print(f"rasterize: {info['faces']} faces, {info['vertices']} vertices, CPU threads {config.threads}; target <= {TARGET_MS_512:.0f} ms per 512x512 frame")
         table = [[r["rasterizer"], f"{r['size']}x{r['size']}", r["batch"], r["ms_per_frame"], f"{r['vs_torch_cpu']:.2f}x",
                   f"{r['ms_per_frame'] / TARGET_MS_512:.2f}" if r["size"] == 512 else "-"] for r in rows]
         print(format_table(["rasterizer", "image", "batch", "ms/frame", "vs torch-cpu", "vs 512 target"], table))
+        if checks:
+            print("\nexactness against the brute-force reference:")
+            print(format_table(["image", "covered px", "differing px", "max |bary| error", "max |depth| error"],
+                               [[f"{c['size']}x{c['size']}", c["covered_pixels"], c["differing_pixels"], f"{c['max_bary_error']:.1e}", f"{c['max_depth_error']:.1e}"] for c in checks]))
     return rows

@@ -12,7 +12,6 @@ from lwgan.body.anny_cache import load_anny, prepare_anny_cache
 from lwgan.body.anny_retarget import ANNY_TO_SMPL, SmplToAnnyRetarget, bone_drivers, joint_regressor, tpose_calibration
 from lwgan.body.model import BodyModel, BodyOutput
 from lwgan.body.skeleton import COCO17_NAMES, SMPL_JOINT_NAMES
-from lwgan.checks import check_shape
 
 logger = logging.getLogger(__name__)
 
@@ -152,22 +151,13 @@ class AnnyBody(BodyModel):
             driving bones; hands at the mean knuckle, feet at the mean toe base) and keypoints
             (B, 23, 3) named by keypoint_names, all in the SMPL body frame, in metres.
         """
-        check_shape("pose", pose, (None, len(SMPL_JOINT_NAMES), 3))
-        batch_size = pose.shape[0]
-        dtype = self.default_phenotypes.dtype
-        if shape is None:
-            shape = self.default_shape(batch_size)
-        check_shape("shape", shape, (batch_size, self.shape_dim))
-        if translation is not None:
-            check_shape("translation", translation, (batch_size, 3))
-        output = self.anny(pose_parameters=self.retarget(pose.to(dtype)), phenotype_kwargs=shape.to(dtype))
+        pose, shape, translation = self.prepare_inputs(pose, shape, translation, self.default_phenotypes.dtype)
+        output = self.anny(pose_parameters=self.retarget(pose), phenotype_kwargs=shape)
         anny_vertices = output["vertices"]
-        vertices = anny_vertices[:, self.kept_vertices] @ self.frame
-        joints = torch.einsum("jn,bnd->bjd", self.joint_weights, output["bone_poses"][..., :3, 3]) @ self.frame
-        keypoints = torch.einsum("kv,bvd->bkd", self.keypoint_weights, anny_vertices) @ self.frame
-        if translation is not None:
-            offset = translation.to(dtype)[:, None]
-            vertices, joints, keypoints = vertices + offset, joints + offset, keypoints + offset
+        offset = translation[:, None]
+        vertices = anny_vertices[:, self.kept_vertices] @ self.frame + offset
+        joints = torch.einsum("jn,bnd->bjd", self.joint_weights, output["bone_poses"][..., :3, 3]) @ self.frame + offset
+        keypoints = torch.einsum("kv,bvd->bkd", self.keypoint_weights, anny_vertices) @ self.frame + offset
         return BodyOutput(vertices=vertices, joints=joints, keypoints=keypoints)
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from lwgan.checks import check_shape
+
 PART_NAMES = (
     "head", "torso", "left_leg", "right_leg", "left_arm", "right_arm",
     "left_foot", "right_foot", "left_hand", "right_hand",
@@ -61,6 +63,18 @@ class BodyModel(nn.Module):
     def default_shape(self, batch_size: int = 1) -> torch.Tensor:
         """(batch_size, shape_dim) neutral adult shape."""
         raise NotImplementedError
+
+    def prepare_inputs(
+        self, pose: torch.Tensor, shape: torch.Tensor | None, translation: torch.Tensor | None, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Check forward()'s arguments and fill defaults: (pose (B, 24, 3), shape (B, shape_dim), translation (B, 3)) in dtype."""
+        check_shape("pose", pose, (None, 24, 3))
+        batch_size = pose.shape[0]
+        shape = self.default_shape(batch_size) if shape is None else shape
+        check_shape("shape", shape, (batch_size, self.shape_dim))
+        translation = pose.new_zeros(batch_size, 3) if translation is None else translation
+        check_shape("translation", translation, (batch_size, 3))
+        return pose.to(dtype), shape.to(dtype), translation.to(dtype)
 
     def forward(
         self,

@@ -14,8 +14,7 @@ import torch
 from lwgan.body.model import PART_NAMES, BodyModel, BodyOutput
 from lwgan.body.skeleton import COCO17_NAMES, SMPL_JOINT_NAMES
 from lwgan.body.tables import face_masks_from_rest, face_parts_from_weights, mirror_vertex_map
-from lwgan.checks import check_shape
-from lwgan.pickles import load_pickle
+from lwgan.pickles import load_pickle_dict
 
 logger = logging.getLogger(__name__)
 
@@ -106,9 +105,7 @@ def load_smpl_data(path: str | os.PathLike) -> dict[str, np.ndarray]:
                 f"{source}: not a readable SMPL npz ({error}); J_regressor must be stored dense in an npz"
             ) from error
     else:
-        data = load_pickle(path)
-    if not isinstance(data, dict):
-        raise ValueError(f"{source}: not an SMPL model: expected a dict of arrays, got {type(data).__name__}")
+        data = load_pickle_dict(path, REQUIRED_KEYS, "an SMPL model")
     missing = [key for key in REQUIRED_KEYS if key not in data]
     if missing:
         raise ValueError(f"{source}: not an SMPL model: missing key(s) {missing}; found {sorted(map(str, data))}")
@@ -361,13 +358,8 @@ class SmplBody(BodyModel):
             BodyOutput: vertices (B, V, 3), joints (B, 24, 3), keypoints (B, 23, 3) (COCO-17 then
             EXTRA_KEYPOINT_NAMES), float32, in the y-up body frame.
         """
-        check_shape("pose", pose, (None, 24, 3))
+        pose, shape, translation = self.prepare_inputs(pose, shape, translation, self.pelvis_template.dtype)
         batch_size = pose.shape[0]
-        pose = pose.to(self.pelvis_template.dtype)
-        shape = self.default_shape(batch_size) if shape is None else shape
-        check_shape("shape", shape, (batch_size, self.shape_dim))
-        translation = pose.new_zeros(batch_size, 3) if translation is None else translation
-        check_shape("translation", translation, (batch_size, 3))
         output = self.smpl(
             betas=shape, global_orient=pose[:, 0], body_pose=pose[:, 1:].reshape(batch_size, 69),
         )

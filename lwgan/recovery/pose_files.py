@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from lwgan.files import atomic_path
-from lwgan.pickles import load_pickle
+from lwgan.pickles import load_pickle_dict
 
 logger = logging.getLogger(__name__)
 
@@ -117,12 +117,7 @@ def read_pose_shape(path: str | os.PathLike) -> PoseShape:
             the message names the file and the key.
     """
     source = str(path)
-    data = load_pickle(path)
-    if not isinstance(data, dict):
-        raise ValueError(f"{source}: expected a dict with keys {list(POSE_SHAPE_KEYS)}, got {type(data).__name__}")
-    missing = [key for key in POSE_SHAPE_KEYS if key not in data]
-    if missing:
-        raise ValueError(f"{source}: missing key(s) {missing}; found {sorted(map(str, data))}, expected {list(POSE_SHAPE_KEYS)}")
+    data = load_pickle_dict(path, POSE_SHAPE_KEYS, "an iPER pose_shape.pkl")
     extra = sorted(str(key) for key in data if key not in POSE_SHAPE_KEYS)
     if extra:
         logger.debug("%s: ignoring extra keys %s", source, extra)

@@ -44,7 +44,7 @@ def enumerate_candidates(
     vertices_ndc (B, V, 3), faces (F, 3) int64. Faces of zero area, or non-finite, are skipped.
     Bounding boxes are computed in float64 so that no pixel centre on a box edge is missed.
     """
-    batch_size, face_count = vertices_ndc.shape[0], faces.shape[0]
+    face_count = faces.shape[0]
     corners = vertices_ndc[:, faces].flatten(0, 1)  # (B*F, 3, 3)
     scale = corners.new_tensor([width / 2.0, height / 2.0])
     pixel_xy = (corners[..., :2] + 1.0) * scale - 0.5  # pixel centre (i, j) sits at (j, i)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from lwgan.cli import main
 from lwgan.media import read_video
@@ -29,13 +30,16 @@ def test_unknown_command_and_bad_override_are_clear_errors():
 def test_bench_render_json_on_a_mesh_file(tmp_path):
     vertices = np.array([[-0.5, -0.5, 0], [0.5, -0.5, 0], [0.5, 0.5, 0], [-0.5, 0.5, 0]], np.float32)
     np.savez(tmp_path / "quad.npz", vertices=vertices, faces=np.array([[0, 1, 2], [0, 2, 3]]))
-    result = run_cli("bench", "render", f"mesh={tmp_path / 'quad.npz'}", "json=true", "sizes=[64]", "batches=[1,2]", "repeats=2", "reference_size=64")
+    result = run_cli("bench", "render", f"mesh={tmp_path / 'quad.npz'}", "json=true", "sizes=[64]", "batches=[1,2]", "repeats=2", "reference_size=64", "exactness_sizes=[64]")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["mesh"]["faces"] == 2
     rasterizers = {row["rasterizer"] for row in report["rows"]}
     assert {"torch-cpu", "reference-cpu (brute force)"} <= rasterizers
     assert all(row["ms_per_frame"] > 0 for row in report["rows"])
+    # The quad covers NDC [-0.5, 0.5]^2: 32 x 32 pixel centres at 64 x 64, the same for both rasterizers.
+    assert report["exactness"] == [{"size": 64, "covered_pixels": 1024, "differing_pixels": 0,
+                                    "max_bary_error": pytest.approx(0, abs=1e-6), "max_depth_error": pytest.approx(0, abs=1e-6)}]
 
 
 def test_bench_render_rejects_a_bad_mesh_file(tmp_path):
