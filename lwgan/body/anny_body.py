@@ -11,7 +11,7 @@ from lwgan.body import tables
 from lwgan.body.anny_cache import load_anny, prepare_anny_cache
 from lwgan.body.anny_retarget import ANNY_TO_SMPL, SmplToAnnyRetarget, bone_drivers, joint_regressor, tpose_calibration
 from lwgan.body.model import BodyModel, BodyOutput
-from lwgan.body.skeleton import COCO17_NAMES, SMPL_JOINT_NAMES
+from lwgan.body.skeleton import BODY_KEYPOINT_NAMES, SMPL_JOINT_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,6 @@ PHENOTYPE_NAMES = ("gender", "age", "muscle", "weight", "height", "proportions")
 DEFAULT_PHENOTYPES = (0.5, 0.67, 0.5, 0.5, 0.5, 0.5)
 """A gender-neutral young adult of average build (about 1.84 m tall)."""
 
-FOOT_KEYPOINT_NAMES = ("left_big_toe", "right_big_toe", "left_small_toe", "right_small_toe", "left_heel", "right_heel")
 """Anny's extra keypoints after COCO-17 (names as in its coco.pth regressor)."""
 
 SKINNING_METHODS = ("auto", "lbs", "warp_lbs")
@@ -52,7 +51,7 @@ class AnnyBody(BodyModel):
 
     name = "anny"
     shape_dim = len(PHENOTYPE_NAMES)
-    keypoint_names = COCO17_NAMES + FOOT_KEYPOINT_NAMES
+    keypoint_names = BODY_KEYPOINT_NAMES
 
     def __init__(self, cache_dir: str | os.PathLike | None = None, skinning: str = "auto") -> None:
         """

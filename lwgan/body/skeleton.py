@@ -34,3 +34,10 @@ def _mirror_permutation(names: tuple[str, ...]) -> tuple[int, ...]:
 
 SMPL_MIRROR = _mirror_permutation(SMPL_JOINT_NAMES)
 COCO17_MIRROR = _mirror_permutation(COCO17_NAMES)
+
+FOOT_KEYPOINT_NAMES = ("left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel")
+"""Foot keypoints in COCO-WholeBody's order."""
+
+BODY_KEYPOINT_NAMES = COCO17_NAMES + FOOT_KEYPOINT_NAMES
+"""The 23 keypoints every BodyModel returns in BodyOutput.keypoints, in this order."""
+BODY_KEYPOINT_MIRROR = _mirror_permutation(BODY_KEYPOINT_NAMES)

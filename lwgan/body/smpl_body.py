@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from lwgan.body.model import PART_NAMES, BodyModel, BodyOutput
-from lwgan.body.skeleton import COCO17_NAMES, SMPL_JOINT_NAMES
+from lwgan.body.skeleton import BODY_KEYPOINT_NAMES, SMPL_JOINT_NAMES
 from lwgan.body.tables import face_masks_from_rest, face_parts_from_weights, mirror_vertex_map
 from lwgan.pickles import load_pickle_dict
 
@@ -41,7 +41,6 @@ VERTEX_KEYPOINTS = {
 }
 """Keypoints read off single mesh vertices: our name -> smplx vertex_ids key."""
 
-EXTRA_KEYPOINT_NAMES = ("left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel")
 """Keypoints after COCO-17 in BodyOutput.keypoints (the foot points of COCO-WholeBody, in its order)."""
 
 _warned_about_uv = False
@@ -245,7 +244,7 @@ class SmplBody(BodyModel):
     read off single vertices (smplx's vertex ids) and the shoulders, elbows, wrists, hips, knees and
     ankles taken from the SMPL joints of the same name (SMPL's hip joints sit inside the pelvis,
     a little lower and more medial than COCO's annotated hips); then the six foot points of
-    EXTRA_KEYPOINT_NAMES (vertices).
+    FOOT_KEYPOINT_NAMES (vertices).
 
     Args:
         model_path: an SMPL .pkl (official files with chumpy objects work without chumpy; read with
@@ -308,7 +307,7 @@ class SmplBody(BodyModel):
         self.register_buffer("pelvis_template", pelvis_weights @ v_template)
         self.register_buffer("pelvis_shapedirs", torch.einsum("v,vck->ck", pelvis_weights, shapedirs))
 
-        self.keypoint_names = COCO17_NAMES + EXTRA_KEYPOINT_NAMES
+        self.keypoint_names = BODY_KEYPOINT_NAMES
         from_vertices = [name for name in self.keypoint_names if name in VERTEX_KEYPOINTS]
         from_joints = [name for name in self.keypoint_names if name not in VERTEX_KEYPOINTS]
         self.register_buffer("keypoint_vertices", torch.tensor([vertex_ids[VERTEX_KEYPOINTS[name]] for name in from_vertices]))
@@ -356,7 +355,7 @@ class SmplBody(BodyModel):
             translation: (B, 3) metres: the pelvis position; zero when None.
         Returns:
             BodyOutput: vertices (B, V, 3), joints (B, 24, 3), keypoints (B, 23, 3) (COCO-17 then
-            EXTRA_KEYPOINT_NAMES), float32, in the y-up body frame.
+            FOOT_KEYPOINT_NAMES), float32, in the y-up body frame.
         """
         pose, shape, translation = self.prepare_inputs(pose, shape, translation, self.pelvis_template.dtype)
         batch_size = pose.shape[0]
