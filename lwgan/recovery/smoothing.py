@@ -1,0 +1,90 @@
+"""Temporal clean-up of fitted motion: filling frames where the person was lost, zero-phase low-pass.
+
+Poses are filtered in the continuous 6D rotation representation (Zhou et al. CVPR 2019) and
+projected back to rotations, as in Impersonator++'s smoothing; cameras are filtered directly. The
+filter is a Butterworth low-pass run forwards and backwards (scipy.signal.filtfilt), so it adds no
+lag.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from scipy.signal import butter, filtfilt
+
+from lwgan.body.rotations import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_rotation_6d,
+    rotation_6d_to_matrix,
+    slerp_matrices,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def fill_missing(pose: np.ndarray, camera: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fill frames without a fit from their neighbours.
+
+    Frames between two found frames get the slerp of their rotations and the linear blend of
+    their cameras; frames before the first (after the last) found frame copy it.
+
+    Args:
+        pose: (N, 24, 3) axis-angle (values of missing frames are ignored); camera: (N, 3);
+        found: (N,) bool, at least one True.
+    Returns:
+        (pose, camera) with every frame filled, float32.
+    """
+    found = np.asarray(found, dtype=bool)
+    if not found.any():
+        raise ValueError("no frame has a fit: nothing to interpolate from")
+    frames = np.arange(len(found))
+    known = frames[found]
+    after = np.clip(np.searchsorted(known, frames), 0, len(known) - 1)
+    before = np.clip(after - 1, 0, len(known) - 1)
+    before = np.where(known[after] <= frames, after, before)  # exact hits and frames past the end
+    low, high = known[before], known[after]
+    span = np.maximum(high - low, 1)
+    weight = np.clip((frames - low) / span, 0.0, 1.0)
+    rotations = axis_angle_to_matrix(torch.from_numpy(pose.astype(np.float64)))
+    blended = slerp_matrices(rotations[low], rotations[high], torch.from_numpy(weight)[:, None].expand(-1, pose.shape[1]))
+    filled_pose = matrix_to_axis_angle(blended).numpy().astype(np.float32)
+    filled_camera = (camera[low] * (1 - weight[:, None]) + camera[high] * weight[:, None]).astype(np.float32)
+    return filled_pose, filled_camera
+
+
+def low_pass(signal: np.ndarray, fps: float, cutoff_hz: float, order: int = 4) -> np.ndarray:
+    """Zero-phase Butterworth low-pass of (N, ...) along axis 0.
+
+    Returns the input unchanged when the cutoff is at or above the Nyquist frequency (fps / 2) or
+    the clip is too short to filter (fewer than 2 frames).
+    """
+    if cutoff_hz <= 0:
+        raise ValueError(f"cutoff_hz must be positive, got {cutoff_hz}")
+    nyquist = fps / 2.0
+    if cutoff_hz >= nyquist or len(signal) < 2:
+        return signal
+    numerator, denominator = butter(order, cutoff_hz / nyquist)
+    padding = min(3 * max(len(numerator), len(denominator)), len(signal) - 1)
+    return filtfilt(numerator, denominator, signal, axis=0, padlen=padding)
+
+
+def smooth_motion(
+    pose: np.ndarray, camera: np.ndarray, fps: float, pose_cutoff_hz: float = 4.0, camera_cutoff_hz: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Low-pass a fitted motion without lag.
+
+    Args:
+        pose: (N, 24, 3) axis-angle; camera: (N, 3); fps: frame rate;
+        pose_cutoff_hz, camera_cutoff_hz: -3 dB frequencies of the filters.
+    Returns:
+        (pose (N, 24, 3), camera (N, 3)) float32.
+    """
+    rotations = axis_angle_to_matrix(torch.from_numpy(pose.astype(np.float64)))
+    six = matrix_to_rotation_6d(rotations).numpy()
+    smoothed_six = low_pass(six, fps, pose_cutoff_hz)
+    smoothed_pose = matrix_to_axis_angle(rotation_6d_to_matrix(torch.from_numpy(np.ascontiguousarray(smoothed_six))))
+    smoothed_camera = low_pass(camera.astype(np.float64), fps, camera_cutoff_hz)
+    return smoothed_pose.numpy().astype(np.float32), smoothed_camera.astype(np.float32)
