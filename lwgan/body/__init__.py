@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from lwgan.body.anny_body import AnnyBody
 from lwgan.body.model import PART_NAMES, BodyModel, BodyOutput
 
@@ -23,4 +25,23 @@ def create_body_model(kind: str = "anny", **kwargs) -> BodyModel:
     raise ValueError(f"kind must be one of {BODY_MODEL_KINDS}, got {kind!r}")
 
 
-__all__ = ["AnnyBody", "BodyModel", "BodyOutput", "PART_NAMES", "create_body_model"]
+@dataclass
+class BodyConfig:
+    """Which body model a command uses (the `body.` keys on the command line)."""
+
+    kind: str = "anny"  # "anny" (free, default) or "smpl" (your SMPL file, `pip install lwgan[smpl]`)
+    cache_dir: str | None = None  # anny: cache folder (default $LWGAN_CACHE_DIR or ~/.cache/lwgan)
+    model_path: str | None = None  # smpl: the SMPL .pkl/.npz (default: looked up in assets/smpl/)
+    uv_path: str | None = None  # smpl: an OBJ with the UV layout (optional)
+
+
+def build_body_model(config: BodyConfig) -> BodyModel:
+    """The body model a BodyConfig describes."""
+    if config.kind == "anny":
+        return create_body_model("anny", cache_dir=config.cache_dir)
+    if config.kind == "smpl":
+        return create_body_model("smpl", model_path=config.model_path, uv_path=config.uv_path)
+    raise ValueError(f"body.kind must be one of {BODY_MODEL_KINDS}, got {config.kind!r}")
+
+
+__all__ = ["AnnyBody", "BodyConfig", "BodyModel", "BodyOutput", "PART_NAMES", "build_body_model", "create_body_model"]

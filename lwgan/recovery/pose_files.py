@@ -24,7 +24,9 @@ from lwgan.pickles import load_pickle_dict
 logger = logging.getLogger(__name__)
 
 POSE_SHAPE_KEYS = ("cams", "pose", "shape")
-"""Keys of iPER's pose_shape.pkl: cams (N, 3) weak perspective (s, tx, ty), pose (N, 72), shape (N, 10)."""
+"""Keys of iPER's pose_shape.pkl: cams (N, 3) weak perspective (s, tx, ty), pose (N, 72), shape (N, K).
+
+K = 10 SMPL betas in iPER's files; K = 6 Anny phenotypes in files written with the default body."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class PoseShape:
     cams: (N, 3) weak-perspective camera (s, tx, ty) of lwgan.body.camera.
     pose: (N, 72) SMPL axis-angle, joint 0 = global orientation (HMR convention: (pi, 0, 0) is upright
         in the y-down image); reshape to (N, 24, 3) for a BodyModel.
-    shape: (N, 10) SMPL betas.
+    shape: (N, K) body shape: 10 SMPL betas (iPER), or 6 Anny phenotypes.
     """
 
     cams: np.ndarray
@@ -91,10 +93,10 @@ def _validate_pose_shape(cams: Any, pose: Any, shape: Any, source: str) -> PoseS
     shape = _as_float_array(shape, source, "shape")
     if pose.ndim == 3 and pose.shape[1:] == (24, 3):
         pose = pose.reshape(pose.shape[0], 72)
-    expected = {"cams": (cams, 3), "pose": (pose, 72), "shape": (shape, 10)}
+    expected = {"cams": (cams, 3), "pose": (pose, 72), "shape": (shape, None)}
     for key, (array, width) in expected.items():
-        if array.ndim != 2 or array.shape[1] != width:
-            raise ValueError(f"{source}: '{key}' must have shape (N, {width}), got {array.shape}")
+        if array.ndim != 2 or (width is not None and array.shape[1] != width) or array.shape[1] == 0:
+            raise ValueError(f"{source}: '{key}' must have shape (N, {width or 'K'}), got {array.shape}")
     counts = {key: array.shape[0] for key, (array, _) in expected.items()}
     if len(set(counts.values())) != 1:
         raise ValueError(f"{source}: 'cams', 'pose' and 'shape' must have the same number of frames N, got {counts}")
@@ -106,7 +108,7 @@ def _validate_pose_shape(cams: Any, pose: Any, shape: Any, source: str) -> PoseS
 
 
 def read_pose_shape(path: str | os.PathLike) -> PoseShape:
-    """Read an iPER-format pose_shape.pkl (dict with cams (N, 3), pose (N, 72), shape (N, 10)).
+    """Read an iPER-format pose_shape.pkl (dict with cams (N, 3), pose (N, 72), shape (N, K)).
 
     The file is read with lwgan.pickles.load_pickle (no code from the file runs). pose may also be
     (N, 24, 3). Extra keys are ignored. Returns numpy float32 arrays.
@@ -145,7 +147,7 @@ def write_pose_shape(path: str | os.PathLike, cams: Any, pose: Any, shape: Any) 
         path: destination .pkl; written to a temporary file beside it, then renamed.
         cams: (N, 3) weak-perspective (s, tx, ty).
         pose: (N, 72) or (N, 24, 3) SMPL axis-angle (stored as (N, 72)).
-        shape: (N, 10) SMPL betas.
+        shape: (N, K) body shape: 10 SMPL betas (iPER), or 6 Anny phenotypes.
     The file is a dict of plain float32 numpy arrays in pickle protocol 2 with numpy's long-standing
     `numpy.core.multiarray` module path, so the original LWGAN code (Python 3, numpy 1.x) reads it.
     Raises ValueError (naming `path` and the key) on wrong shapes, different N or NaN values.
