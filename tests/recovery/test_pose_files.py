@@ -102,7 +102,7 @@ def test_unsafe_or_missing_files(tmp_path):
 
 def test_invalid_write_creates_nothing(tmp_path):
     arrays = sample()
-    arrays["shape"] = arrays["shape"][:5]  # 5 frames of shape for 10 frames of pose
+    arrays["shape"] = arrays["shape"][:3]  # 3 frames of shape for 5 frames of pose
     with pytest.raises(ValueError, match=r"same number of frames") as error:
         write_pose_shape(tmp_path / "pose_shape.pkl", **arrays)
     assert "pose_shape.pkl" in str(error.value)
