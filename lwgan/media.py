@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -50,6 +50,32 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
             for packet in stream.encode():
                 container.mux(packet)
     return path
+
+
+def video_info(path: str | os.PathLike) -> tuple[float, int]:
+    """(frame rate, frame count) of a video; the count is the container's, 0 when it does not say."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video not found: {path}")
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            return float(stream.average_rate or stream.guessed_rate or 0), int(stream.frames or 0)
+    except (av.FFmpegError, IndexError) as error:
+        raise ValueError(f"{path}: not a readable video ({error})") from error
+
+
+def iter_video(path: str | os.PathLike) -> Iterator[np.ndarray]:
+    """Decode a video frame by frame: (H, W, 3) uint8 RGB arrays, without holding the whole clip."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video not found: {path}")
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(container.streams.video[0]):
+                yield frame.to_ndarray(format="rgb24")
+    except (av.FFmpegError, IndexError) as error:
+        raise ValueError(f"{path}: not a readable video ({error})") from error
 
 
 def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:

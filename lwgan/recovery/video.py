@@ -1,0 +1,156 @@
+"""Person tracking through a video and the square crop that frames it, for preprocessing.
+
+Pass 1 detects the person in every frame and keeps compact results (keypoints, box, and the mask
+cropped to the person and shrunk), so long videos fit in memory. One square crop for the whole
+video (the union of the person boxes with a margin) keeps the background static, as iPER's
+frames are; pass 2 cuts every frame to it and maps the detections into crop coordinates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lwgan.files import atomic_path
+from lwgan.recovery.observation import PersonObservation
+
+logger = logging.getLogger(__name__)
+
+COMPACT_MASK_SIDE = 128
+"""Longest side of the stored person masks, in pixels."""
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Pass-1 results for N frames of one video.
+
+    found: (N,) bool; keypoints, world_landmarks: (N, 23, 3) float32 (NaN where not found);
+    boxes: (N, 4) float32 x0, y0, x1, y1 image pixels; masks: N uint8 arrays (the person mask
+    over its box, longest side <= COMPACT_MASK_SIDE; empty where not found); image_size (H, W).
+    """
+
+    found: np.ndarray
+    keypoints: np.ndarray
+    world_landmarks: np.ndarray
+    boxes: np.ndarray
+    masks: list[np.ndarray]
+    image_size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.found)
+
+    def save(self, path: Path) -> None:
+        shapes = np.array([mask.shape for mask in self.masks], dtype=np.int64).reshape(-1, 2)
+        flat = np.concatenate([mask.reshape(-1) for mask in self.masks]) if self.masks else np.zeros(0, np.uint8)
+        with atomic_path(path) as temporary:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, found=self.found, keypoints=self.keypoints, world_landmarks=self.world_landmarks,
+                         boxes=self.boxes, mask_shapes=shapes, mask_data=flat, image_size=np.array(self.image_size))
+
+    @staticmethod
+    def load(path: Path) -> Detections:
+        with np.load(path) as data:
+            sizes = data["mask_shapes"].prod(axis=1)
+            pieces = np.split(data["mask_data"], np.cumsum(sizes)[:-1]) if len(sizes) else []
+            masks = [piece.reshape(shape) for piece, shape in zip(pieces, data["mask_shapes"])]
+            return Detections(data["found"], data["keypoints"], data["world_landmarks"], data["boxes"], masks,
+                              tuple(int(v) for v in data["image_size"]))
+
+
+def detect_frames(frames: Iterable[np.ndarray], detect, name: str) -> Detections:
+    """Pass 1: `detect(frame, name) -> PersonObservation | None` on every frame; lost frames are logged."""
+    found, keypoints, world, boxes, masks = [], [], [], [], []
+    image_size = None
+    for index, frame in enumerate(frames):
+        image_size = image_size or frame.shape[:2]
+        if frame.shape[:2] != image_size:
+            raise ValueError(f"{name}: frame {index} is {frame.shape[:2]}, the first frame was {image_size}")
+        observation = detect(frame, f"{name} frame {index}")
+        found.append(observation is not None)
+        if observation is None:
+            keypoints.append(np.full((23, 3), np.nan, np.float32))
+            world.append(np.full((23, 3), np.nan, np.float32))
+            boxes.append(np.full(4, np.nan, np.float32))
+            masks.append(np.zeros((0, 0), np.uint8))
+            continue
+        keypoints.append(observation.keypoints.astype(np.float32))
+        world.append(np.full((23, 3), np.nan, np.float32) if observation.world_landmarks is None else observation.world_landmarks.astype(np.float32))
+        boxes.append(observation.box.astype(np.float32))
+        masks.append(_compact_mask(observation))
+    if image_size is None:
+        raise ValueError(f"{name}: the video has no frames")
+    return Detections(np.array(found), np.stack(keypoints), np.stack(world), np.stack(boxes), masks, tuple(image_size))
+
+
+def _compact_mask(observation: PersonObservation) -> np.ndarray:
+    """The observation's mask over its (integer-rounded) box, shrunk to COMPACT_MASK_SIDE, uint8 0..255."""
+    if observation.mask is None:
+        return np.zeros((0, 0), np.uint8)
+    x0, y0, x1, y1 = _integer_box(observation.box, observation.image_size)
+    region = observation.mask[y0:y1, x0:x1]
+    scale = min(1.0, COMPACT_MASK_SIDE / max(region.shape))
+    size = (max(1, round(region.shape[1] * scale)), max(1, round(region.shape[0] * scale)))
+    return (cv2.resize(region.astype(np.float32), size, interpolation=cv2.INTER_AREA) * 255 + 0.5).astype(np.uint8)
+
+
+def _integer_box(box: np.ndarray, image_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    height, width = image_size
+    x0, y0 = int(np.clip(np.floor(box[0]), 0, width - 1)), int(np.clip(np.floor(box[1]), 0, height - 1))
+    x1, y1 = int(np.clip(np.ceil(box[2]), x0 + 1, width)), int(np.clip(np.ceil(box[3]), y0 + 1, height))
+    return x0, y0, x1, y1
+
+
+def video_crop(detections: Detections, margin: float) -> np.ndarray:
+    """(3,) x0, y0, side: the square (in image pixels) around every person box, widened by `margin`."""
+    if not detections.found.any():
+        raise ValueError("no frame shows a person")
+    boxes = detections.boxes[detections.found]
+    low, high = boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)
+    centre = (low + high) / 2.0
+    side = float((high - low).max() * margin)
+    return np.array([centre[0] - side / 2.0, centre[1] - side / 2.0, side], np.float32)
+
+
+def _crop_matrix(crop: np.ndarray, size: int, source_pixel: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """OpenCV affine matrix from a source raster to the (size, size) crop.
+
+    The source's pixels are `source_pixel` = (width, height) image pixels (1 for the frame itself,
+    more for a shrunk mask) and `crop` = (x0, y0, side) gives the crop square relative to the
+    source's origin, in image pixels. In continuous coordinates c_crop = (c_source * pixel - x0) *
+    size / side; OpenCV indexes pixel centres, c = index + 0.5.
+    """
+    x0, y0, side = (float(v) for v in crop)
+    ratio = size / side
+    pixel_x, pixel_y = source_pixel
+    return np.array([[pixel_x * ratio, 0, (0.5 * pixel_x - x0) * ratio - 0.5],
+                     [0, pixel_y * ratio, (0.5 * pixel_y - y0) * ratio - 0.5]], np.float64)
+
+
+def crop_frame(frame: np.ndarray, crop: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, 3) uint8 frame -> (size, size, 3) uint8 crop; outside the frame, edge pixels repeat."""
+    return cv2.warpAffine(frame, _crop_matrix(crop, size), (size, size), flags=cv2.INTER_AREA if crop[2] > size else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def crop_observation(detections: Detections, index: int, crop: np.ndarray, size: int) -> PersonObservation:
+    """Frame `index`'s detection in the coordinates of its (size, size) crop."""
+    x0, y0, side = (float(v) for v in crop)
+    scale = size / side
+    keypoints = detections.keypoints[index].copy()
+    keypoints[:, :2] = (keypoints[:, :2] - [x0, y0]) * scale
+    box = (detections.boxes[index] - [x0, y0, x0, y0]) * scale
+    compact = detections.masks[index]
+    mask = None
+    if compact.size:
+        bx0, by0, bx1, by1 = _integer_box(detections.boxes[index], detections.image_size)
+        pixel = ((bx1 - bx0) / compact.shape[1], (by1 - by0) / compact.shape[0])  # image pixels per mask pixel
+        matrix = _crop_matrix(np.array([x0 - bx0, y0 - by0, side]), size, source_pixel=pixel)
+        mask = cv2.warpAffine(compact.astype(np.float32) / 255.0, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    world = detections.world_landmarks[index]
+    return PersonObservation(image_size=(size, size), keypoints=keypoints.astype(np.float32),
+                             world_landmarks=None if np.isnan(world).all() else world, mask=mask, box=box.astype(np.float32))

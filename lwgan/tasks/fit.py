@@ -1,0 +1,112 @@
+"""`lwgan fit image=PATH output=DIR`: fit the body to the person in one photo.
+
+Writes fit.json (camera, pose, shape, projected and detected keypoints), overlay.png (the fitted
+mesh over the photo), mesh.obj (the fitted body, y up) and config.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import trimesh
+from omegaconf import MISSING
+
+from lwgan.body import BodyConfig, build_body_model
+from lwgan.body.skeleton import COCO17_NAMES
+from lwgan.config import to_yaml
+from lwgan.files import atomic_path, write_bytes_atomic
+from lwgan.media import write_image
+from lwgan.recovery.detector import PoseDetector
+from lwgan.recovery.fitting import FitSettings, fit_bodies
+from lwgan.recovery.images import load_image
+from lwgan.recovery.keypoint_files import read_keypoint_file
+from lwgan.recovery.observation import FitResult, PersonObservation
+from lwgan.recovery.preview import overlay_fit
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FitConfig:
+    image: str = MISSING  # the photo
+    output: str = "outputs/fit"  # folder for fit.json, overlay.png, mesh.obj, config.yaml
+    keypoints: str | None = None  # a COCO or OpenPose JSON file to use instead of the detector
+    hmr_checkpoint: str | None = None  # the original hmr_tf2pt.pth: initialises the fit (with body.kind=smpl)
+    body: BodyConfig = field(default_factory=BodyConfig)
+    fitting: FitSettings = field(default_factory=FitSettings)
+
+
+def observe(image: np.ndarray, image_path: Path, keypoints_path: str | None) -> PersonObservation:
+    """The person in the image, from a keypoint file when given, else from the detector."""
+    if keypoints_path:
+        return read_keypoint_file(keypoints_path, image_size=image.shape[:2], image_name=image_path.name)
+    with PoseDetector() as detector:
+        return detector.detect(image, name=str(image_path))
+
+
+def initial_fit(config: FitConfig, body, image: np.ndarray, observation: PersonObservation) -> FitResult | None:
+    """HMR's prediction as the starting point when a checkpoint is configured, else None."""
+    if not config.hmr_checkpoint:
+        return None
+    if body.name != "smpl":
+        raise ValueError("hmr_checkpoint needs body.kind=smpl: HMR predicts SMPL parameters")
+    from lwgan.recovery.hmr_loader import hmr_initial_fit, load_hmr
+
+    pose, shape, camera = hmr_initial_fit(load_hmr(config.hmr_checkpoint), image, observation)
+    empty = np.zeros((1, 0), np.float32)
+    return FitResult(pose=pose[None], shape=shape[None], camera=camera[None], keypoints_2d=np.zeros((1, 23, 2), np.float32), losses={"hmr": empty[:, 0]})
+
+
+def fit_summary(image_path: Path, observation: PersonObservation, result: FitResult, body_name: str, seconds: float) -> dict:
+    """The content of fit.json for the first fit of `result`."""
+    frame = observation.square_frame
+    count = len(COCO17_NAMES)
+    return {
+        "image": str(image_path),
+        "image_size": list(observation.image_size),
+        "body": body_name,
+        "square_frame": {"offset": [frame.offset_x, frame.offset_y], "side": frame.side},
+        "camera": result.camera[0].tolist(),
+        "pose": result.pose[0].reshape(-1).tolist(),
+        "shape": result.shape[0].tolist(),
+        "keypoint_names": list(COCO17_NAMES),
+        "keypoints_2d": result.keypoints_2d[0, :count].tolist(),
+        "detected_keypoints_2d": observation.keypoints[:count].tolist(),
+        "losses": {name: float(value[0]) for name, value in result.losses.items()},
+        "seconds": seconds,
+    }
+
+
+def write_mesh(path: Path, vertices: torch.Tensor, faces: torch.Tensor) -> None:
+    """Write the fitted body as OBJ in the y-up body frame (the image orientation flipped back)."""
+    upright = vertices.detach().cpu().numpy() * np.array([1.0, -1.0, -1.0])
+    mesh = trimesh.Trimesh(vertices=upright, faces=faces.cpu().numpy(), process=False)
+    with atomic_path(path) as temporary:
+        mesh.export(temporary, file_type="obj")
+
+
+def run(config: FitConfig) -> dict:
+    """Fit one photo; returns the fit.json content."""
+    start = time.perf_counter()
+    image_path = Path(config.image)
+    output = Path(config.output)
+    image = load_image(image_path)
+    observation = observe(image, image_path, config.keypoints)
+    body = build_body_model(config.body)
+    result = fit_bodies(body, [observation], config.fitting, initial=initial_fit(config, body, image, observation))
+    seconds = time.perf_counter() - start
+    summary = fit_summary(image_path, observation, result, body.name, seconds)
+    with torch.no_grad():
+        vertices = body(torch.from_numpy(result.pose), torch.from_numpy(result.shape)).vertices[0]
+    write_bytes_atomic(output / "fit.json", json.dumps(summary, indent=1).encode())
+    write_image(output / "overlay.png", overlay_fit(image, vertices, body.faces, torch.from_numpy(result.camera[0])))
+    write_mesh(output / "mesh.obj", vertices, body.faces)
+    write_bytes_atomic(output / "config.yaml", to_yaml(config).encode())
+    logger.info("fitted %s in %.1f s: %s", image_path.name, seconds, output / "fit.json")
+    return summary

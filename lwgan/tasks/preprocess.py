@@ -1,0 +1,286 @@
+"""`lwgan preprocess input=VIDEO_OR_FOLDER output=DIR`: iPER-format folders from raw videos.
+
+For every input video (a video file, a folder of frames, or each of those inside a folder):
+
+    DIR/images/<video>/<index:06d>.jpg   square crops around the person, image_size pixels
+    DIR/masks/<video>/<index:06d>.png    person masks (0 / 255)
+    DIR/smpls/<video>/pose_shape.pkl     cams (N, 3), pose (N, 72), shape (N, K) (iPER's format;
+                                         cameras in the crops' NDC, K = the body's shape size)
+    DIR/smpls/<video>/kps.pkl            kps (N, 23, 3): detected keypoints in the crops' NDC and
+                                         their confidence; names: BODY_KEYPOINT_NAMES
+    DIR/smpls/<video>/info.json          source, fps, frame count, lost frames, crop, body, settings
+    DIR/previews/<video>.mp4             the fitted mesh over the frames
+
+info.json is written last: a video that has it is done and is skipped on the next run. An
+interrupted video resumes from its saved detections and from the last fitted chunk. shard=i/n
+processes every n-th input from the i-th, so n machines can share a folder of videos.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from omegaconf import MISSING
+from tqdm import tqdm
+
+from lwgan.body import BodyConfig, build_body_model
+from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
+from lwgan.config import to_yaml
+from lwgan.files import atomic_path, write_bytes_atomic
+from lwgan.media import write_image, write_video
+from lwgan.recovery.detector import NoPersonError, PoseDetector
+from lwgan.recovery.fitting import FitSettings, fit_bodies
+from lwgan.recovery.frames import FrameSource, find_sources, select_shard
+from lwgan.recovery.observation import FitResult
+from lwgan.recovery.pose_files import write_pose_shape
+from lwgan.recovery.preview import overlay_fit
+from lwgan.recovery.smoothing import fill_missing, smooth_motion
+from lwgan.recovery.video import Detections, crop_frame, crop_observation, detect_frames, video_crop
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PreprocessConfig:
+    input: str = MISSING  # a video, a folder of frames, or a folder of videos / frame folders
+    output: str = MISSING  # the iPER-format dataset folder
+    shard: str | None = None  # "i/n": this run's share of the inputs
+    image_size: int = 512  # side of the square crops
+    margin: float = 1.2  # crop side = margin x the person's extent over the whole video
+    chunk: int = 32  # frames fitted together (each chunk starts from the previous chunk's fit)
+    fps: float = 30.0  # frame rate of folders of frames
+    pose_cutoff_hz: float = 4.0  # zero-phase low-pass of the poses
+    camera_cutoff_hz: float = 2.0  # ... and of the cameras
+    preview: bool = True
+    preview_size: int = 256
+    body: BodyConfig = field(default_factory=BodyConfig)
+    fitting: FitSettings = field(default_factory=FitSettings)
+
+
+@dataclass(frozen=True)
+class VideoPaths:
+    """Where one video's outputs and working files go."""
+
+    root: Path
+    name: str
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images" / self.name
+
+    @property
+    def masks(self) -> Path:
+        return self.root / "masks" / self.name
+
+    @property
+    def smpls(self) -> Path:
+        return self.root / "smpls" / self.name
+
+    @property
+    def work(self) -> Path:
+        return self.root / ".work" / self.name
+
+    @property
+    def info(self) -> Path:
+        return self.smpls / "info.json"
+
+    @property
+    def preview(self) -> Path:
+        return self.root / "previews" / f"{self.name}.mp4"
+
+
+def frame_name(index: int) -> str:
+    return f"{index:06d}"
+
+
+def detect_video(source: FrameSource, paths: VideoPaths) -> Detections:
+    """Pass 1, or its saved result."""
+    saved = paths.work / "detections.npz"
+    if saved.exists():
+        logger.info("%s: reusing saved detections", source.name)
+        return Detections.load(saved)
+    with PoseDetector(video=True) as detector:
+        def detect(frame, name):
+            try:
+                return detector.detect(frame, name=name)
+            except NoPersonError:
+                return None
+
+        frames = tqdm(source.frames(), desc=f"{source.name}: detecting", unit="frame")
+        detections = detect_frames(frames, detect, str(source.path))
+    detections.save(saved)
+    return detections
+
+
+def _warm_start(previous: FitResult | None, count: int) -> FitResult | None:
+    """The last fit of the previous chunk, repeated for the next chunk's `count` frames."""
+    if previous is None:
+        return None
+    def repeat(array):
+        return np.repeat(array[-1:], count, axis=0)
+    return FitResult(repeat(previous.pose), repeat(previous.shape), repeat(previous.camera), repeat(previous.keypoints_2d), {})
+
+
+def crop_and_fit(source: FrameSource, paths: VideoPaths, detections: Detections, crop: np.ndarray, body, config: PreprocessConfig, timings: dict):
+    """Pass 2: write crops and masks, fit each chunk of found frames; resumable per chunk.
+
+    Returns (pose (N, 24, 3), shape (N, K), camera (N, 3)) with NaN on frames without a person;
+    adds the seconds spent fitting to timings["fit"].
+    """
+    progress_file = paths.work / "fits.npz"
+    count = len(detections)
+    if progress_file.exists():
+        with np.load(progress_file) as saved:
+            pose, shape, camera, done = saved["pose"], saved["shape"], saved["camera"], int(saved["done"])
+    else:
+        pose = np.full((count, 24, 3), np.nan, np.float32)
+        shape = np.full((count, body.shape_dim), np.nan, np.float32)
+        camera = np.full((count, 3), np.nan, np.float32)
+        done = 0
+    paths.images.mkdir(parents=True, exist_ok=True)
+    paths.masks.mkdir(parents=True, exist_ok=True)
+    previous = None
+    chunk_frames: list[int] = []
+    bar = tqdm(total=count, initial=done, desc=f"{source.name}: cropping and fitting", unit="frame")
+    for index, frame in enumerate(source.frames()):
+        if index >= count:
+            break
+        if index < done:
+            continue
+        image_path = paths.images / f"{frame_name(index)}.jpg"
+        with atomic_path(image_path) as temporary:
+            cv2.imwrite(str(temporary), cv2.cvtColor(crop_frame(frame, crop, config.image_size), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        chunk_frames.append(index)
+        if len(chunk_frames) == config.chunk or index == count - 1:
+            fit_start = time.perf_counter()
+            previous = _fit_chunk(chunk_frames, detections, crop, body, config, paths, previous, (pose, shape, camera))
+            timings["fit"] = timings.get("fit", 0.0) + time.perf_counter() - fit_start
+            done = index + 1
+            with atomic_path(progress_file) as temporary:
+                with open(temporary, "wb") as handle:
+                    np.savez(handle, pose=pose, shape=shape, camera=camera, done=done)
+            bar.update(len(chunk_frames))
+            chunk_frames = []
+    bar.close()
+    return pose, shape, camera
+
+
+def _fit_chunk(frames, detections, crop, body, config, paths, previous, outputs):
+    """Fit the found frames among `frames`, write their masks, store fits into `outputs` in place."""
+    pose, shape, camera = outputs
+    observations, indices = [], []
+    for index in frames:
+        mask_path = paths.masks / f"{frame_name(index)}.png"
+        empty = np.zeros((config.image_size, config.image_size), np.float32)
+        if not detections.found[index]:
+            write_image(mask_path, empty.astype(np.uint8))
+            continue
+        observation = crop_observation(detections, index, crop, config.image_size)
+        mask = empty if observation.mask is None else observation.mask
+        write_image(mask_path, ((mask > 0.5) * 255).astype(np.uint8))
+        observations.append(observation)
+        indices.append(index)
+    if not observations:
+        return previous
+    result = fit_bodies(body, observations, config.fitting, initial=_warm_start(previous, len(observations)))
+    pose[indices], shape[indices], camera[indices] = result.pose, result.shape, result.camera
+    return result
+
+
+def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections, crop, fits, body, config: PreprocessConfig, timings: dict) -> dict:
+    """Smooth, then write pose_shape.pkl, kps.pkl, the preview and info.json (last)."""
+    start = time.perf_counter()
+    pose, shape, camera = fits
+    found = ~np.isnan(camera).any(axis=1)
+    lost = np.flatnonzero(~found).tolist()
+    if lost:
+        logger.warning("%s: no person in %d frame(s) (%s); their bodies are interpolated", source.path, len(lost),
+                       ", ".join(map(str, lost[:20])) + (" ..." if len(lost) > 20 else ""))
+    fps = source.fps
+    pose, camera = fill_missing(pose, camera, found)
+    pose, camera = smooth_motion(pose, camera, fps, config.pose_cutoff_hz, config.camera_cutoff_hz)
+    video_shape = np.repeat(np.median(shape[found], axis=0, keepdims=True), len(pose), axis=0)
+    write_pose_shape(paths.smpls / "pose_shape.pkl", cams=camera, pose=pose.reshape(len(pose), 72), shape=video_shape)
+
+    x0, y0, side = (float(v) for v in crop)
+    keypoints = detections.keypoints.copy()
+    keypoints[..., :2] = (keypoints[..., :2] - [x0, y0]) * (2.0 / side) - 1.0
+    keypoints = np.nan_to_num(keypoints, nan=0.0).astype(np.float32)
+    with atomic_path(paths.smpls / "kps.pkl") as temporary:
+        temporary.write_bytes(pickle.dumps({"kps": keypoints, "names": list(BODY_KEYPOINT_NAMES)}, protocol=2))
+
+    timings["smooth_and_write"] = time.perf_counter() - start
+    if config.preview:
+        start = time.perf_counter()
+        write_video(paths.preview, _preview_frames(paths, pose, video_shape, camera, body, config.preview_size), fps)
+        timings["preview"] = time.perf_counter() - start
+    info = {
+        "source": str(source.path), "fps": fps, "frames": len(pose), "lost_frames": lost,
+        "crop": {"x0": x0, "y0": y0, "side": side, "source_size": list(detections.image_size)},
+        "image_size": config.image_size, "body": body.name, "seconds": sum(timings.values()),
+        "seconds_by_stage": dict(timings),
+        "settings": {key: value for key, value in asdict(config).items() if key not in ("input", "output", "shard")},
+    }
+    write_bytes_atomic(paths.info, json.dumps(info, indent=1).encode())
+    return info
+
+
+def _preview_frames(paths: VideoPaths, pose, shape, camera, body, size: int):
+    """The fitted meshes over the written crops, at `size` pixels."""
+    for index in tqdm(range(len(pose)), desc=f"{paths.name}: preview", unit="frame"):
+        image = cv2.cvtColor(cv2.imread(str(paths.images / f"{frame_name(index)}.jpg")), cv2.COLOR_BGR2RGB)
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        with torch.no_grad():
+            vertices = body(torch.from_numpy(pose[index : index + 1]), torch.from_numpy(shape[index : index + 1])).vertices[0]
+        yield overlay_fit(image, vertices, body.faces, torch.from_numpy(camera[index]))
+
+
+def preprocess_video(source: FrameSource, output: Path, body, config: PreprocessConfig) -> dict | None:
+    """Process one video unless it is already done; returns its info (None when skipped)."""
+    paths = VideoPaths(output, source.name)
+    if paths.info.exists():
+        logger.info("%s: already done (%s), skipped", source.name, paths.info)
+        return None
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    detections = detect_video(source, paths)
+    timings["detect"] = time.perf_counter() - start
+    if not detections.found.any():
+        raise NoPersonError(f"{source.path}: no person found in any of its {len(detections)} frames")
+    crop = video_crop(detections, config.margin)
+    start = time.perf_counter()
+    fits = crop_and_fit(source, paths, detections, crop, body, config, timings)
+    timings["crop_and_write_frames"] = time.perf_counter() - start - timings.get("fit", 0.0)
+    info = write_outputs(source, paths, detections, crop, fits, body, config, timings)
+    for leftover in paths.work.glob("*"):
+        leftover.unlink()
+    paths.work.rmdir()
+    logger.info("%s: %d frames in %.1f s -> %s", source.name, info["frames"], info["seconds"], paths.smpls)
+    return info
+
+
+def run(config: PreprocessConfig) -> list[dict]:
+    output = Path(config.output)
+    sources = select_shard(find_sources(config.input, config.fps), config.shard)
+    logger.info("preprocessing %d video(s) into %s", len(sources), output)
+    body = build_body_model(config.body)
+    output.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(output / f"preprocess_config{'_' + config.shard.replace('/', 'of') if config.shard else ''}.yaml", to_yaml(config).encode())
+    results = []
+    for source in sources:
+        try:
+            info = preprocess_video(source, output, body, config)
+        except NoPersonError as error:
+            logger.error("%s", error)
+            continue
+        if info is not None:
+            results.append(info)
+    return results
