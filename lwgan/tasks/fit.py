@@ -37,7 +37,7 @@ class FitConfig:
     image: str = MISSING  # the photo
     output: str = "outputs/fit"  # folder for fit.json, overlay.png, mesh.obj, config.yaml
     keypoints: str | None = None  # a COCO or OpenPose JSON file to use instead of the detector
-    hmr_checkpoint: str | None = None  # the original hmr_tf2pt.pth: initialises the fit (with body.kind=smpl)
+    hmr_path: str | None = None  # the original hmr_tf2pt.pth: initialises the fit (with body.kind=smpl)
     body: BodyConfig = field(default_factory=BodyConfig)
     fitting: FitSettings = field(default_factory=FitSettings)
 
@@ -52,13 +52,13 @@ def observe(image: np.ndarray, image_path: Path, keypoints_path: str | None) -> 
 
 def initial_fit(config: FitConfig, body, image: np.ndarray, observation: PersonObservation) -> FitResult | None:
     """HMR's prediction as the starting point when a checkpoint is configured, else None."""
-    if not config.hmr_checkpoint:
+    if not config.hmr_path:
         return None
     if body.name != "smpl":
-        raise ValueError("hmr_checkpoint needs body.kind=smpl: HMR predicts SMPL parameters")
+        raise ValueError("hmr_path needs body.kind=smpl: HMR predicts SMPL parameters")
     from lwgan.recovery.hmr_loader import hmr_initial_fit, load_hmr
 
-    pose, shape, camera = hmr_initial_fit(load_hmr(config.hmr_checkpoint), image, observation)
+    pose, shape, camera = hmr_initial_fit(load_hmr(config.hmr_path), image, observation)
     empty = np.zeros((1, 0), np.float32)
     return FitResult(pose=pose[None], shape=shape[None], camera=camera[None], keypoints_2d=np.zeros((1, 23, 2), np.float32), losses={"hmr": empty[:, 0]})
 
