@@ -9,7 +9,7 @@ frames are; pass 2 cuts every frame to it and maps the detections into crop coor
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,15 +62,26 @@ class Detections:
                               tuple(int(v) for v in data["image_size"]))
 
 
-def detect_frames(frames: Iterable[np.ndarray], detect, name: str) -> Detections:
-    """Pass 1: `detect(frame, name) -> PersonObservation | None` on every frame; lost frames are logged."""
+def detect_frames(
+    frames: Iterable[np.ndarray],
+    detect_all: Callable[[Iterable[np.ndarray]], Iterable[PersonObservation | None]],
+    name: str,
+) -> Detections:
+    """Pass 1: run `detect_all` (frames -> one observation or None per frame) over a whole video.
+
+    `name` names the video in errors; frames must all have the first frame's size.
+    """
     found, keypoints, world, boxes, masks = [], [], [], [], []
-    image_size = None
-    for index, frame in enumerate(frames):
-        image_size = image_size or frame.shape[:2]
-        if frame.shape[:2] != image_size:
-            raise ValueError(f"{name}: frame {index} is {frame.shape[:2]}, the first frame was {image_size}")
-        observation = detect(frame, f"{name} frame {index}")
+    sizes: list[tuple[int, int]] = []
+
+    def checked_frames():
+        for index, frame in enumerate(frames):
+            if sizes and frame.shape[:2] != sizes[0]:
+                raise ValueError(f"{name}: frame {index} is {frame.shape[:2]}, the first frame was {sizes[0]}")
+            sizes[:1] = [frame.shape[:2]]
+            yield frame
+
+    for observation in detect_all(checked_frames()):
         found.append(observation is not None)
         if observation is None:
             keypoints.append(np.full((23, 3), np.nan, np.float32))
@@ -82,9 +93,9 @@ def detect_frames(frames: Iterable[np.ndarray], detect, name: str) -> Detections
         world.append(np.full((23, 3), np.nan, np.float32) if observation.world_landmarks is None else observation.world_landmarks.astype(np.float32))
         boxes.append(observation.box.astype(np.float32))
         masks.append(_compact_mask(observation))
-    if image_size is None:
+    if not sizes:
         raise ValueError(f"{name}: the video has no frames")
-    return Detections(np.array(found), np.stack(keypoints), np.stack(world), np.stack(boxes), masks, tuple(image_size))
+    return Detections(np.array(found), np.stack(keypoints), np.stack(world), np.stack(boxes), masks, tuple(sizes[0]))
 
 
 def _compact_mask(observation: PersonObservation) -> np.ndarray:

@@ -107,15 +107,9 @@ def detect_video(source: FrameSource, paths: VideoPaths) -> Detections:
     if saved.exists():
         logger.info("%s: reusing saved detections", source.name)
         return Detections.load(saved)
-    with PoseDetector(video=True) as detector:
-        def detect(frame, name):
-            try:
-                return detector.detect(frame, name=name)
-            except NoPersonError:
-                return None
-
+    with PoseDetector() as detector:
         frames = tqdm(source.frames(), desc=f"{source.name}: detecting", unit="frame")
-        detections = detect_frames(frames, detect, str(source.path))
+        detections = detect_frames(frames, lambda stream: detector.detect_video(stream, name=str(source.path)), str(source.path))
     detections.save(saved)
     return detections
 

@@ -25,7 +25,7 @@ def test_crop_maps_pixels_keypoints_and_masks_consistently():
     rectangle = (100, 60, 180, 200)  # 80 x 140 pixels
     observations = [observation_with_rectangle(image_size, rectangle), None]
     frames = [np.zeros((*image_size, 3), np.uint8)] * 2
-    detections = detect_frames(frames, lambda frame, name: observations.pop(0), "clip")
+    detections = detect_frames(frames, lambda stream: (observations.pop(0) for _ in stream), "clip")
     assert detections.found.tolist() == [True, False]
     crop = video_crop(detections, margin=1.5)
     assert np.allclose(crop, [140 - 105, 130 - 105, 210])  # centre (140, 130), side 1.5 x 140
@@ -49,7 +49,7 @@ def test_crop_maps_pixels_keypoints_and_masks_consistently():
 def test_detections_round_trip(tmp_path):
     image_size = (50, 60)
     observations = [observation_with_rectangle(image_size, (10, 5, 30, 45)), None, observation_with_rectangle(image_size, (20, 10, 40, 40))]
-    detections = detect_frames([np.zeros((*image_size, 3), np.uint8)] * 3, lambda f, n: observations.pop(0), "clip")
+    detections = detect_frames([np.zeros((*image_size, 3), np.uint8)] * 3, lambda stream: (observations.pop(0) for _ in stream), "clip")
     detections.save(tmp_path / "d.npz")
     loaded = Detections.load(tmp_path / "d.npz")
     assert loaded.image_size == image_size and loaded.found.tolist() == [True, False, True]
@@ -60,7 +60,7 @@ def test_detections_round_trip(tmp_path):
 def test_frames_of_different_sizes_are_an_error():
     frames = [np.zeros((10, 10, 3), np.uint8), np.zeros((12, 10, 3), np.uint8)]
     with pytest.raises(ValueError, match="clip: frame 1"):
-        detect_frames(frames, lambda f, n: None, "clip")
+        detect_frames(frames, lambda stream: (None for _ in stream), "clip")
 
 
 def test_sources_and_shards(tmp_path):
