@@ -25,7 +25,7 @@ from lwgan.media import write_image
 from lwgan.recovery.detector import PoseDetector
 from lwgan.recovery.fitting import FitSettings, fit_bodies
 from lwgan.recovery.images import load_image
-from lwgan.recovery.keypoint_files import read_keypoint_file
+from lwgan.recovery.keypoint_files import read_keypoints
 from lwgan.recovery.observation import FitResult, PersonObservation
 from lwgan.recovery.preview import overlay_fit
 
@@ -45,7 +45,7 @@ class FitConfig:
 def observe(image: np.ndarray, image_path: Path, keypoints_path: str | None) -> PersonObservation:
     """The person in the image, from a keypoint file when given, else from the detector."""
     if keypoints_path:
-        return read_keypoint_file(keypoints_path, image_size=image.shape[:2], image_name=image_path.name)
+        return read_keypoints(keypoints_path, image=image_path.name, image_size=image.shape[:2])
     with PoseDetector() as detector:
         return detector.detect(image, name=str(image_path))
 
