@@ -31,6 +31,7 @@ COMMANDS = {
     "demo": Command("lwgan.tasks.demo", "DemoConfig", "animate a textured body with a motion clip by texture warping (default)"),
     "fit": Command("lwgan.tasks.fit", "FitConfig", "fit the body to the person in a photo: fit.json, overlay.png, mesh.obj"),
     "preprocess": Command("lwgan.tasks.preprocess", "PreprocessConfig", "videos -> iPER-format folders (frames, masks, pose_shape.pkl, kps.pkl, previews)"),
+    "make-dataset": Command("lwgan.data.synthetic", "MakeDatasetConfig", "a synthetic iPER-format dataset with known fits (free bodies, procedural clothes, CMU motion)"),
     "bench render": Command("lwgan.bench.render", "BenchRenderConfig", "rasterizer speed table"),
     "bench body": Command("lwgan.bench.body", "BenchBodyConfig", "body model forward/backward speed table"),
     "bench fit": Command("lwgan.bench.fit", "BenchFitConfig", "mesh recovery speed: one photo end to end, a 100-frame video per stage"),
