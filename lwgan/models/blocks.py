@@ -1,0 +1,201 @@
+"""Layers, result types and helpers shared by the generators and the discriminator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lwgan.checks import check_shape
+from lwgan.flow.warp import resize_grid, warp
+
+INIT_STD = 0.02
+"""Standard deviation of the normal initialisation of every convolution weight (original `init_weights`)."""
+
+
+@dataclass(frozen=True)
+class GeneratorOutput:
+    """What a generator makes for one batch of transfers (all images in [-1, 1], masks in [0, 1]).
+
+    image: (B, 3, H, W) the composite, mask * background + (1 - mask) * colour.
+    colour: (B, 3, H, W) the transfer stream's colour image (tanh).
+    mask: (B, 1, H, W) the transfer stream's attention mask, 1 = background (as in the original
+        code, whose mask target is the background mask).
+    background: (B, 3, H, W) the inpainted background.
+    source_reconstruction: (B, 3, H, W) the source stream's composite on the same background
+        (training pairs come from one static-camera video); (B, ns, 3, H, W) for the multi-source
+        generator.
+    source_colour: (B, 3, H, W) or (B, ns, 3, H, W), the source stream's colour image.
+    source_mask: (B, 1, H, W) or (B, ns, 1, H, W), the source stream's mask, 1 = background.
+    """
+
+    image: torch.Tensor
+    colour: torch.Tensor
+    mask: torch.Tensor
+    background: torch.Tensor
+    source_reconstruction: torch.Tensor
+    source_colour: torch.Tensor
+    source_mask: torch.Tensor
+
+
+@dataclass(frozen=True)
+class StreamOutput:
+    """One stream's prediction composited on a background.
+
+    image: (..., 3, H, W) mask * background + (1 - mask) * colour, in [-1, 1].
+    colour: (..., 3, H, W) tanh colour image.
+    mask: (..., 1, H, W) sigmoid attention mask, 1 = background.
+    """
+
+    image: torch.Tensor
+    colour: torch.Tensor
+    mask: torch.Tensor
+
+
+def composite(colour: torch.Tensor, mask: torch.Tensor, background: torch.Tensor) -> StreamOutput:
+    """Blend a stream's colour image over a background: image = mask * background + (1 - mask) * colour.
+
+    Args:
+        colour: (..., 3, H, W); mask: (..., 1, H, W), 1 = background; background: (B, 3, H, W) or
+            any shape that broadcasts against colour (e.g. (B, 1, 3, H, W) for several sources).
+    """
+    image = mask * background + (1.0 - mask) * colour
+    return StreamOutput(image=image, colour=colour, mask=mask)
+
+
+def initialize_weights(module: nn.Module, std: float = INIT_STD) -> None:
+    """Initialise every (transposed) convolution of `module`: weight ~ N(0, std), bias = 0.
+
+    Norm layers keep PyTorch's initialisation (weight 1, bias 0), as in the original code.
+    """
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(layer.weight, 0.0, std)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+def conv_block(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    stride: int = 1,
+    norm: str = "none",
+    bias: bool = True,
+    transposed: bool = False,
+) -> nn.Sequential:
+    """Convolution (padding kernel_size // 2; transposed: 2x upsampling), optional instance norm, ReLU.
+
+    norm: "affine" (InstanceNorm2d with weight and bias), "instance" (InstanceNorm2d without
+    parameters) or "none". Child indices follow the original layouts: 0 conv, 1 norm, 2 ReLU, or
+    0 conv, 1 ReLU without a norm. A transposed block with an odd kernel uses output_padding 1
+    (the ICCV layout: k3 s2 p1 op1); with an even kernel it uses padding kernel_size // 2 - 1
+    (the TPAMI layout: k4 s2 p1); either doubles H and W.
+    """
+    if transposed:
+        if kernel_size % 2 == 1:
+            convolution = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=2, padding=kernel_size // 2,
+                                             output_padding=1, bias=bias)
+        else:
+            convolution = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=2, padding=kernel_size // 2 - 1,
+                                             bias=bias)
+    else:
+        convolution = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=bias)
+    layers: list[nn.Module] = [convolution]
+    if norm != "none":
+        layers.append(_instance_norm(out_channels, norm))
+    layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+def _instance_norm(channels: int, norm: str) -> nn.InstanceNorm2d:
+    if norm == "affine":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if norm == "instance":
+        return nn.InstanceNorm2d(channels, affine=False)
+    raise ValueError(f"norm must be 'affine', 'instance' or 'none', got {norm!r}")
+
+
+class ResidualBlock(nn.Module):
+    """x + main(x), main = conv3x3, [norm], ReLU, conv3x3, [norm]; (B, C, H, W) -> (B, C, H, W).
+
+    With a norm the children of `main` are 0 conv, 1 norm, 2 ReLU, 3 conv, 4 norm (keys
+    main.{0,1,3,4} for affine norms, main.{0,3} otherwise); without, 0 conv, 1 ReLU, 2 conv
+    (keys main.{0,2}).
+    """
+
+    def __init__(self, channels: int, norm: str = "affine", bias: bool = False) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(channels, channels, 3, padding=1, bias=bias)]
+        if norm != "none":
+            layers.append(_instance_norm(channels, norm))
+        layers.append(nn.ReLU(inplace=True))
+        layers.append(nn.Conv2d(channels, channels, 3, padding=1, bias=bias))
+        if norm != "none":
+            layers.append(_instance_norm(channels, norm))
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features + self.main(features)
+
+
+class SPADE(nn.Module):
+    """Spatially-adaptive normalisation (Park et al. 2019) with a parameter-free instance norm.
+
+    SPADE(x, condition) = IN(x) * (1 + gamma(condition)) + beta(condition), gamma and beta from a
+    shared conv + ReLU of the condition (keys mlp_shared.0, mlp_gamma, mlp_beta).
+    x: (B, channels, H, W); condition: (B, condition_channels, H, W) -> (B, channels, H, W).
+    """
+
+    def __init__(self, channels: int, condition_channels: int, hidden_channels: int = 128, kernel_size: int = 3) -> None:
+        super().__init__()
+        padding = kernel_size // 2
+        self.mlp_shared = nn.Sequential(nn.Conv2d(condition_channels, hidden_channels, kernel_size, padding=padding), nn.ReLU(inplace=True))
+        self.mlp_gamma = nn.Conv2d(hidden_channels, channels, kernel_size, padding=padding)
+        self.mlp_beta = nn.Conv2d(hidden_channels, channels, kernel_size, padding=padding)
+
+    def forward(self, features: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        hidden = self.mlp_shared(condition)
+        return F.instance_norm(features) * (1.0 + self.mlp_gamma(hidden)) + self.mlp_beta(hidden)
+
+
+class GridPyramid:
+    """A flow grid resized once per feature-map size (lwgan.flow.warp.resize_grid), for warping features.
+
+    grid: (N, H, W, 2) NDC sampling positions, OUTSIDE where nothing is sampled.
+    """
+
+    def __init__(self, grid: torch.Tensor) -> None:
+        check_shape("grid", grid, (None, None, None, 2))
+        self.grid = grid
+        self._resized: dict[tuple[int, int], torch.Tensor] = {}
+
+    def at(self, size: tuple[int, int]) -> torch.Tensor:
+        """(N, h, w, 2) the grid resized to `size` (the full grid itself when the size matches)."""
+        size = (int(size[0]), int(size[1]))
+        if size == tuple(self.grid.shape[1:3]):
+            return self.grid
+        if size not in self._resized:
+            self._resized[size] = resize_grid(self.grid, size)
+        return self._resized[size]
+
+    def warp(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Sample (N, C, h', w') features at the grid resized to `size` -> (N, C, *size); 0 where OUTSIDE."""
+        return warp(features, self.at(size))
+
+
+def check_divisible(name: str, tensor: torch.Tensor, factor: int) -> None:
+    """Raise ValueError unless the last two sizes of `tensor` are divisible by `factor` (showing the shape)."""
+    if tensor.shape[-1] % factor or tensor.shape[-2] % factor:
+        raise ValueError(f"{name} height and width must be divisible by {factor}, got shape {tuple(tensor.shape)}")
+
+
+def match_batch(tensor: torch.Tensor, batch_size: int, name: str) -> torch.Tensor:
+    """Return `tensor` with leading size `batch_size`, expanding a leading size of 1 (no copy)."""
+    if tensor.shape[0] == batch_size:
+        return tensor
+    if tensor.shape[0] == 1:
+        return tensor.expand(batch_size, *tensor.shape[1:])
+    raise ValueError(f"{name} has batch size {tensor.shape[0]}, expected {batch_size} or 1 (shape {tuple(tensor.shape)})")

@@ -1,0 +1,488 @@
+"""Generators: the original state-dict layouts, output shapes and ranges, closed-form checks of the warping blocks."""
+
+import math
+
+import pytest
+import torch
+
+from lwgan.body.camera import OUTSIDE
+from lwgan.models import (
+    AttentionalLiquidWarpingGenerator,
+    LiquidWarpingGenerator,
+    SourceFeatures,
+)
+
+SIZE = 32
+
+
+# --- The original layouts, written from the reference text (lwgan_original.md §4), not from our modules. ---
+
+def iccv_original_layout(conv_dim=64, repeat_num=6, background_channels=4, source_channels=6, transfer_channels=6):
+    """Key -> shape of impersonator's ImpersonatorGenerator (n_down 3; convs without bias, affine IN)."""
+    layout = {}
+    widths = [conv_dim, 2 * conv_dim, 4 * conv_dim, 8 * conv_dim]
+
+    def conv(name, cin, cout, kernel):
+        layout[f"{name}.weight"] = (cout, cin, kernel, kernel)
+
+    def transposed(name, cin, cout, kernel):
+        layout[f"{name}.weight"] = (cin, cout, kernel, kernel)
+
+    def norm(name, channels):
+        layout[f"{name}.weight"] = (channels,)
+        layout[f"{name}.bias"] = (channels,)
+
+    def residual(name, channels):
+        conv(f"{name}.main.0", channels, channels, 3)
+        norm(f"{name}.main.1", channels)
+        conv(f"{name}.main.3", channels, channels, 3)
+        norm(f"{name}.main.4", channels)
+
+    # bg_model.model: 0 conv7 + 1 IN; 3/6/9 stride-2 convs; 12.. residual blocks; 3 transposed convs; conv7; tanh.
+    conv("bg_model.model.0", background_channels, conv_dim, 7)
+    norm("bg_model.model.1", conv_dim)
+    for level in range(3):
+        conv(f"bg_model.model.{3 + 3 * level}", widths[level], widths[level + 1], 3)
+        norm(f"bg_model.model.{4 + 3 * level}", widths[level + 1])
+    for block in range(repeat_num):
+        residual(f"bg_model.model.{12 + block}", widths[3])
+    for level in range(3):
+        index = 12 + repeat_num + 3 * level
+        transposed(f"bg_model.model.{index}", widths[3 - level], widths[2 - level], 3)
+        norm(f"bg_model.model.{index + 1}", widths[2 - level])
+    conv(f"bg_model.model.{12 + repeat_num + 9}", conv_dim, 3, 7)
+
+    for stream, channels in (("src_model", source_channels), ("tsf_model", transfer_channels)):
+        conv(f"{stream}.encoders.0.0", channels, conv_dim, 7)
+        norm(f"{stream}.encoders.0.1", conv_dim)
+        for level in range(1, 4):
+            conv(f"{stream}.encoders.{level}.0", widths[level - 1], widths[level], 3)
+            norm(f"{stream}.encoders.{level}.1", widths[level])
+        for block in range(repeat_num):
+            residual(f"{stream}.resnets.{block}", widths[3])
+        for level in range(3):
+            transposed(f"{stream}.decoders.{level}.0", widths[3 - level], widths[2 - level], 3)
+            norm(f"{stream}.decoders.{level}.1", widths[2 - level])
+            conv(f"{stream}.skippers.{level}.0", widths[3 - level], widths[2 - level], 3)  # on cat[skip, decoded]
+            norm(f"{stream}.skippers.{level}.1", widths[2 - level])
+        conv(f"{stream}.img_reg.0", conv_dim, 3, 7)
+        conv(f"{stream}.attetion_reg.0", conv_dim, 1, 7)
+    return layout
+
+
+def attention_original_layout(filters=(64, 128, 256), res_blocks=6, background_filters=(64, 128, 128, 256),
+                              background_res_blocks=6, spade_hidden=128, background_channels=4, source_channels=6,
+                              transfer_channels=6):
+    """Key -> shape of iPERCore's AttentionLWBGenerator (AttLWB-SPADE) with equal source and transfer widths."""
+    layout = {}
+
+    def conv(name, cin, cout, kernel, bias=True):
+        layout[f"{name}.weight"] = (cout, cin, kernel, kernel)
+        if bias:
+            layout[f"{name}.bias"] = (cout,)
+
+    def transposed(name, cin, cout, kernel, bias=True):
+        layout[f"{name}.weight"] = (cin, cout, kernel, kernel)
+        if bias:
+            layout[f"{name}.bias"] = (cout,)
+
+    # bg_net.main: conv7 (bias), IN without parameters, stride-2 convs (bias), residual blocks with IN
+    # (convs main.0 and main.3, bias), transposed conv4 without bias, conv7 without bias, tanh.
+    levels = len(background_filters)
+    conv("bg_net.main.0", background_channels, background_filters[0], 7)
+    for level in range(1, levels):
+        conv(f"bg_net.main.{3 * level}", background_filters[level - 1], background_filters[level], 3)
+    first_block = 3 * levels
+    for block in range(background_res_blocks):
+        conv(f"bg_net.main.{first_block + block}.main.0", background_filters[-1], background_filters[-1], 3)
+        conv(f"bg_net.main.{first_block + block}.main.3", background_filters[-1], background_filters[-1], 3)
+    index = first_block + background_res_blocks
+    for level in range(levels - 1, 0, -1):
+        transposed(f"bg_net.main.{index}", background_filters[level], background_filters[level - 1], 4, bias=False)
+        index += 3
+    conv(f"bg_net.main.{index}", background_filters[0], 3, 7, bias=False)
+
+    # src_net (ResAutoEncoder): no norms, biased convs.
+    widths = [source_channels, *filters]
+    for level in range(len(filters)):
+        conv(f"src_net.encoders.layers.{level}.0", widths[level], widths[level + 1], 3)
+    for block in range(res_blocks):
+        conv(f"src_net.res_blocks.{block}.main.0", filters[-1], filters[-1], 3)
+        conv(f"src_net.res_blocks.{block}.main.2", filters[-1], filters[-1], 3)
+    decoder = [filters[-1], *reversed(filters)]
+    for level in range(len(filters)):
+        transposed(f"src_net.decoders.layers.{level}.0", decoder[level], decoder[level + 1], 4)
+    conv("src_net.img_reg.0", filters[0], 3, 5, bias=False)
+    conv("src_net.att_reg.0", filters[0], 1, 5, bias=False)
+
+    # transfer stream
+    widths = [transfer_channels, *filters]
+    for level in range(len(filters)):
+        conv(f"tsf_net_enc.layers.{level}.0", widths[level], widths[level + 1], 3, bias=False)
+    for block in range(res_blocks):
+        conv(f"res_blocks.{block}.main.0", filters[-1], filters[-1], 3)
+        conv(f"res_blocks.{block}.main.2", filters[-1], filters[-1], 3)
+    for level in range(len(filters)):
+        transposed(f"tsf_net_dec.upconvs.{level}.0", decoder[level], decoder[level + 1], 4)
+    for level in range(len(filters) - 1):  # on cat[encoder map of the same size, upconv output]
+        conv(f"tsf_net_dec.skippers.{level}.0", filters[-2 - level] + decoder[level + 1], decoder[level + 1], 3)
+    conv("tsf_img_reg.0", filters[0], 3, 5, bias=False)
+    conv("tsf_att_reg.0", filters[0], 1, 5, bias=False)
+
+    def attention_block(name, channels):
+        for projection in ("fq", "fk", "fv"):
+            conv(f"{name}.{projection}", channels, channels, 1)
+        conv(f"{name}.spade.mlp_shared.0", channels, spade_hidden, 3)
+        conv(f"{name}.spade.mlp_gamma", spade_hidden, channels, 3)
+        conv(f"{name}.spade.mlp_beta", spade_hidden, channels, 3)
+
+    for level, channels in enumerate(filters):
+        attention_block(f"enc_attlwbs.{level}", channels)
+    for block in range(res_blocks):
+        attention_block(f"res_attlwbs.{block}", filters[-1])
+    return layout
+
+
+def shapes_of(model):
+    return {key: tuple(value.shape) for key, value in model.state_dict().items()}
+
+
+def meta_model(cls, preset):
+    with torch.device("meta"):
+        return cls.preset(preset)
+
+
+# --- helpers ---
+
+def pixel_centres(height, width):
+    """(1, H, W, 2) identity grid: the NDC centre of every pixel."""
+    y = (2 * torch.arange(height) + 1) / height - 1
+    x = (2 * torch.arange(width) + 1) / width - 1
+    return torch.stack(torch.meshgrid(x, y, indexing="xy"), dim=-1).unsqueeze(0)
+
+
+def random_grid(*leading, size=SIZE, outside_fraction=0.3, seed=0):
+    """(*leading, H, W, 2) random positions in the image, OUTSIDE at a random fraction of pixels."""
+    generator = torch.Generator().manual_seed(seed)
+    grid = torch.rand(*leading, size, size, 2, generator=generator) * 1.8 - 0.9
+    outside = torch.rand(*leading, size, size, 1, generator=generator) < outside_fraction
+    return torch.where(outside, torch.full_like(grid, OUTSIDE), grid)
+
+
+def iccv_inputs(batch=2, size=SIZE, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return (
+        torch.rand(batch, 4, size, size, generator=generator) * 2 - 1,
+        torch.rand(batch, 6, size, size, generator=generator) * 2 - 1,
+        torch.rand(batch, 6, size, size, generator=generator) * 2 - 1,
+        random_grid(batch, size=size, seed=seed),
+    )
+
+
+def attention_inputs(batch=2, num_sources=2, size=SIZE, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return (
+        torch.rand(batch, 4, size, size, generator=generator) * 2 - 1,
+        torch.rand(batch, num_sources, 6, size, size, generator=generator) * 2 - 1,
+        torch.rand(batch, 6, size, size, generator=generator) * 2 - 1,
+        random_grid(batch, num_sources, size=size, seed=seed),
+    )
+
+
+@pytest.fixture(scope="module")
+def iccv_model():
+    torch.manual_seed(0)
+    return LiquidWarpingGenerator.preset("small").eval()
+
+
+@pytest.fixture(scope="module")
+def attention_model():
+    torch.manual_seed(0)
+    return AttentionalLiquidWarpingGenerator.preset("small").eval()
+
+
+def check_outputs(output, batch, size, source_shape):
+    assert output.image.shape == output.colour.shape == output.background.shape == (batch, 3, size, size)
+    assert output.mask.shape == (batch, 1, size, size)
+    assert output.source_reconstruction.shape == output.source_colour.shape == (*source_shape, 3, size, size)
+    assert output.source_mask.shape == (*source_shape, 1, size, size)
+    for name in ("image", "colour", "background", "source_reconstruction", "source_colour"):
+        value = getattr(output, name)
+        assert torch.isfinite(value).all() and value.min() >= -1 and value.max() <= 1, name
+    for name in ("mask", "source_mask"):
+        value = getattr(output, name)
+        assert value.min() >= 0 and value.max() <= 1, name
+    # Composition: M = 1 is background.
+    assert torch.equal(output.image, output.mask * output.background + (1 - output.mask) * output.colour)
+    background = output.background if output.source_colour.dim() == 4 else output.background.unsqueeze(1)
+    expected_source = output.source_mask * background + (1 - output.source_mask) * output.source_colour
+    assert torch.equal(output.source_reconstruction, expected_source)
+
+
+# --- ICCV'19 generator ---
+
+def test_iccv_original_state_dict_has_the_reference_keys_and_shapes():
+    model = meta_model(LiquidWarpingGenerator, "original")
+    assert shapes_of(model) == iccv_original_layout()
+    assert "tsf_model.attetion_reg.0.weight" in model.state_dict()
+
+
+def test_iccv_layout_follows_width_and_depth():
+    with torch.device("meta"):
+        model = LiquidWarpingGenerator(conv_dim=8, repeat_num=3, source_channels=5)
+    assert shapes_of(model) == iccv_original_layout(conv_dim=8, repeat_num=3, source_channels=5)
+
+
+def test_iccv_outputs_shapes_ranges_and_composition(iccv_model):
+    with torch.no_grad():
+        output = iccv_model(*iccv_inputs())
+    check_outputs(output, batch=2, size=SIZE, source_shape=(2,))
+
+
+def test_iccv_initialisation_is_normal_002():
+    torch.manual_seed(0)
+    weight = LiquidWarpingGenerator.preset("small").src_model.resnets[0].main[0].weight
+    assert abs(weight.std().item() - 0.02) < 0.002 and abs(weight.mean().item()) < 0.002
+
+
+def test_iccv_all_outside_flow_adds_nothing(iccv_model):
+    background_input, source_input, transfer_input, grid = iccv_inputs()
+    with torch.no_grad():
+        background = iccv_model.inpaint_background(background_input)
+        features = iccv_model.encode_source(source_input)
+        zeros = SourceFeatures(tuple(map(torch.zeros_like, features.encoder)), tuple(map(torch.zeros_like, features.residual)))
+        outside = torch.full_like(grid, OUTSIDE)
+        warped_nothing = iccv_model.transfer(features, transfer_input, outside, background)
+        no_source = iccv_model.transfer(zeros, transfer_input, outside, background)
+        with_flow = iccv_model.transfer(features, transfer_input, grid, background)
+    assert torch.equal(warped_nothing.image, no_source.image)
+    assert (with_flow.image - no_source.image).abs().max() > 1e-3  # the check can fail: a real flow does add
+
+
+def direct_fusion(model, features, transfer_input, transform):
+    """The transfer stream with X_t + transform(X_s) at levels 1..3 and after every residual block (no warp)."""
+    stream = model.tsf_model
+    x = stream.encoders[0](transfer_input)
+    encoder = [x]
+    for level in range(1, 4):
+        x = stream.encoders[level](x) + transform(features.encoder[level])
+        encoder.append(x)
+    for block, source in zip(stream.resnets, features.residual):
+        x = block(x) + transform(source)
+    return stream.regress(stream.decode(x, encoder))
+
+
+@pytest.mark.parametrize("flow", ["identity", "mirror"])
+def test_iccv_identity_and_mirror_flows_fuse_source_features_in_place(iccv_model, flow):
+    """Identity flow: warp is the identity at every level; mirrored flow (x -> -x): warp flips the features."""
+    _, source_input, transfer_input, _ = iccv_inputs()
+    grid = pixel_centres(SIZE, SIZE).expand(2, -1, -1, -1).clone()
+    transform = (lambda f: f) if flow == "identity" else (lambda f: torch.flip(f, dims=[-1]))
+    if flow == "mirror":
+        grid[..., 0] = -grid[..., 0]
+    background = torch.zeros(2, 3, SIZE, SIZE)
+    with torch.no_grad():
+        features = iccv_model.encode_source(source_input)
+        result = iccv_model.transfer(features, transfer_input, grid, background)
+        colour, mask = direct_fusion(iccv_model, features, transfer_input, transform)
+        wrong_colour, _ = direct_fusion(iccv_model, features, transfer_input, lambda f: torch.flip(transform(f), dims=[-2]))
+    assert torch.allclose(result.colour, colour, atol=1e-5)
+    assert torch.allclose(result.mask, mask, atol=1e-5)
+    assert (result.colour - wrong_colour).abs().max() > 1e-3
+
+
+def test_iccv_identical_inputs_reconstruct_like_the_source_stream():
+    """With the transfer stream a copy of the source stream, zero source features and identical inputs,
+    the transfer output equals the source reconstruction (same network, same input, no fusion)."""
+    torch.manual_seed(1)
+    model = LiquidWarpingGenerator.preset("small").eval()
+    model.tsf_model.load_state_dict(model.src_model.state_dict())
+    _, source_input, _, grid = iccv_inputs()
+    background = torch.rand(2, 3, SIZE, SIZE) * 2 - 1
+    with torch.no_grad():
+        features = model.encode_source(source_input)
+        source = model.reconstruct_source(features, background)
+        zeros = SourceFeatures(tuple(map(torch.zeros_like, features.encoder)), tuple(map(torch.zeros_like, features.residual)))
+        target = model.transfer(zeros, source_input, grid, background)
+    assert torch.allclose(target.image, source.image, atol=1e-6)
+
+
+def test_iccv_one_encoded_source_serves_several_targets(iccv_model):
+    background_input, source_input, transfer_input, grid = iccv_inputs(batch=3, seed=2)
+    with torch.no_grad():
+        background = iccv_model.inpaint_background(background_input[:1])
+        features = iccv_model.encode_source(source_input[:1])
+        together = iccv_model.transfer(features, transfer_input, grid, background)
+        for target in range(3):
+            alone = iccv_model.transfer(features, transfer_input[target:target + 1], grid[target:target + 1], background)
+            assert torch.allclose(together.image[target:target + 1], alone.image, atol=1e-6)
+
+
+def test_iccv_gradients_reach_every_parameter():
+    torch.manual_seed(0)
+    model = LiquidWarpingGenerator.preset("small")
+    output = model(*iccv_inputs())
+    loss = sum(value.square().mean() for value in vars(output).values())
+    loss.backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_iccv_rejects_bad_inputs(iccv_model):
+    background_input, source_input, transfer_input, grid = iccv_inputs()
+    with pytest.raises(ValueError, match=r"source_input must have shape \(\*, 6, \*, \*\), got \(2, 5, 32, 32\)"):
+        iccv_model(background_input, source_input[:, :5], transfer_input, grid)
+    with pytest.raises(ValueError, match="divisible by 8"):
+        iccv_model(background_input[..., :28], source_input, transfer_input, grid)
+    with pytest.raises(ValueError, match=r"grid must have shape \(2, 32, 32, 2\)"):
+        iccv_model(background_input, source_input, transfer_input, grid[:, :16])
+
+
+# --- TPAMI'21 multi-source generator ---
+
+def test_attention_original_state_dict_has_the_reference_keys_and_shapes():
+    model = meta_model(AttentionalLiquidWarpingGenerator, "original")
+    assert shapes_of(model) == attention_original_layout()
+
+
+def test_attention_layout_follows_width_and_depth():
+    with torch.device("meta"):
+        model = AttentionalLiquidWarpingGenerator(source_filters=(8, 16, 24, 32), transfer_filters=(8, 16, 24, 32), res_blocks=2,
+                                                  background_filters=(8, 16, 32), background_res_blocks=1, spade_hidden=12)
+    assert shapes_of(model) == attention_original_layout(filters=(8, 16, 24, 32), res_blocks=2, background_filters=(8, 16, 32),
+                                                         background_res_blocks=1, spade_hidden=12)
+
+
+def test_attention_outputs_shapes_ranges_and_composition(attention_model):
+    with torch.no_grad():
+        output = attention_model(*attention_inputs(batch=2, num_sources=3))
+    check_outputs(output, batch=2, size=SIZE, source_shape=(2, 3))
+
+
+@pytest.mark.parametrize("mask_unseen_sources", [True, False])
+def test_attention_two_identical_sources_equal_one(mask_unseen_sources):
+    """Equal keys give equal weights 1/2, and averaging two equal values gives the value: ns = 2 copies == ns = 1."""
+    torch.manual_seed(0)
+    model = AttentionalLiquidWarpingGenerator.preset("small", mask_unseen_sources=mask_unseen_sources).eval()
+    background_input, source_input, transfer_input, grids = attention_inputs(num_sources=1)
+    with torch.no_grad():
+        one = model(background_input, source_input, transfer_input, grids)
+        two = model(background_input, source_input.repeat(1, 2, 1, 1, 1), transfer_input, grids.repeat(1, 2, 1, 1, 1))
+    assert torch.allclose(one.image, two.image, atol=1e-6)
+    assert torch.allclose(one.mask, two.mask, atol=1e-6)
+
+
+def test_attention_source_order_does_not_matter(attention_model):
+    background_input, source_input, transfer_input, grids = attention_inputs(num_sources=3, seed=3)
+    order = torch.tensor([2, 0, 1])
+    with torch.no_grad():
+        output = attention_model(background_input, source_input, transfer_input, grids)
+        permuted = attention_model(background_input, source_input[:, order], transfer_input, grids[:, order])
+    assert torch.allclose(output.image, permuted.image, atol=1e-6)
+    assert torch.allclose(permuted.source_colour, output.source_colour[:, order], atol=1e-6)
+
+
+def test_attention_ignores_a_source_that_sees_nothing_when_masked(attention_model):
+    background_input, source_input, transfer_input, grids = attention_inputs(num_sources=2, seed=4)
+    grids[:, 1] = OUTSIDE
+    with torch.no_grad():
+        alone = attention_model(background_input, source_input[:, :1], transfer_input, grids[:, :1])
+        with_blind = attention_model(background_input, source_input, transfer_input, grids)
+    assert torch.allclose(alone.image, with_blind.image, atol=1e-6)
+
+
+def test_attention_block_without_mask_attends_to_unseen_sources_like_the_original():
+    """Unmasked (the original), a source that sees nothing still takes part with warped features 0."""
+    torch.manual_seed(0)
+    block = AttentionalLiquidWarpingGenerator.preset("small", mask_unseen_sources=False).enc_attlwbs[0]
+    for layer in block.modules():  # PyTorch's default init, with non-zero biases
+        if isinstance(layer, torch.nn.Conv2d):
+            layer.reset_parameters()
+    target, sources = torch.randn(1, 16, 8, 8), torch.randn(1, 2, 16, 8, 8)
+    grids = pixel_centres(8, 8).unsqueeze(1).repeat(1, 2, 1, 1, 1)
+    grids[:, 1] = OUTSIDE
+    with torch.no_grad():
+        unmasked = block(target, sources, grids)
+        block.mask_unseen_sources = True
+        masked = block(target, sources, grids)
+        alone = block(target, sources[:, :1], grids[:, :1])
+        zero_source = torch.cat([sources[:, :1], torch.zeros_like(sources[:, 1:])], dim=1)
+        identity = pixel_centres(8, 8).unsqueeze(1).repeat(1, 2, 1, 1, 1)
+        block.mask_unseen_sources = False
+        attends_to_zeros = block(target, zero_source, identity)
+    assert torch.allclose(masked, alone, atol=1e-6)
+    assert torch.allclose(unmasked, attends_to_zeros, atol=1e-6)
+    assert (unmasked - masked).abs().max() > 0.1
+
+
+@pytest.mark.parametrize("mask_unseen_sources", [True, False])
+def test_attention_pixels_no_source_sees_stay_finite(mask_unseen_sources):
+    torch.manual_seed(0)
+    model = AttentionalLiquidWarpingGenerator.preset("small", mask_unseen_sources=mask_unseen_sources)
+    background_input, source_input, transfer_input, grids = attention_inputs(num_sources=2)
+    grids[:, :, : SIZE // 2] = OUTSIDE  # the upper half is seen by no source
+    output = model(background_input, source_input, transfer_input, grids)
+    assert torch.isfinite(output.image).all()
+    output.image.mean().backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is None or torch.isfinite(parameter.grad).all(), name
+
+
+def test_attention_block_weights_match_a_direct_softmax():
+    """One block against the formula: x = sum_n softmax_n(<fk(w_n), fq(t)> / sqrt(C)) fv(w_n), out = SPADE(t, x)."""
+    torch.manual_seed(0)
+    block = AttentionalLiquidWarpingGenerator.preset("small", mask_unseen_sources=False).enc_attlwbs[0]
+    target = torch.randn(1, 16, 8, 8)
+    sources = torch.randn(1, 3, 16, 8, 8)
+    grids = pixel_centres(8, 8).unsqueeze(1).repeat(1, 3, 1, 1, 1)  # identity: the warp keeps each source
+    with torch.no_grad():
+        result = block(target, sources, grids)
+        query = block.fq(target)[0]
+        keys = torch.stack([block.fk(sources[:, n])[0] for n in range(3)])
+        values = torch.stack([block.fv(sources[:, n])[0] for n in range(3)])
+        weights = torch.softmax((keys * query).sum(1) / math.sqrt(16), dim=0)
+        attended = (weights.unsqueeze(1) * values).sum(0, keepdim=True)
+        expected = block.spade(target, attended)
+    assert torch.allclose(result, expected, atol=1e-5)
+
+
+def test_attention_one_encoded_source_set_serves_several_targets(attention_model):
+    background_input, source_input, transfer_input, grids = attention_inputs(batch=3, num_sources=2, seed=5)
+    grids = grids[:1].expand(3, -1, -1, -1, -1).clone()
+    grids[1:, 0] = torch.flip(grids[1:, 0], dims=[-2])
+    with torch.no_grad():
+        background = attention_model.inpaint_background(background_input[:1])
+        features = attention_model.encode_source(source_input[:1])
+        together = attention_model.transfer(features, transfer_input, grids, background)
+        for target in range(3):
+            alone = attention_model.transfer(features, transfer_input[target:target + 1], grids[target:target + 1], background)
+            assert torch.allclose(together.image[target:target + 1], alone.image, atol=1e-6)
+
+
+def test_attention_gradients_reach_every_parameter():
+    torch.manual_seed(0)
+    model = AttentionalLiquidWarpingGenerator.preset("small")
+    output = model(*attention_inputs(num_sources=2))
+    loss = sum(value.square().mean() for value in vars(output).values())
+    loss.backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_attention_rejects_bad_inputs(attention_model):
+    background_input, source_input, transfer_input, grids = attention_inputs(num_sources=2)
+    with pytest.raises(ValueError, match=r"grids must have shape \(2, 2, 32, 32, 2\), got \(2, 3, 32, 32, 2\)"):
+        attention_model(background_input, source_input, transfer_input, grids[:, [0, 1, 1]])
+    with pytest.raises(ValueError, match=r"source_input must have shape"):
+        attention_model(background_input, source_input[:, 0], transfer_input, grids)
+
+
+def test_parameter_counts_of_the_presets(capsys):
+    counts = {}
+    for cls in (LiquidWarpingGenerator, AttentionalLiquidWarpingGenerator):
+        for preset in ("small", "original"):
+            counts[f"{cls.__name__}/{preset}"] = sum(p.numel() for p in meta_model(cls, preset).parameters())
+    assert counts["LiquidWarpingGenerator/original"] == sum(math.prod(s) for s in iccv_original_layout().values())
+    assert counts["AttentionalLiquidWarpingGenerator/original"] == sum(math.prod(s) for s in attention_original_layout().values())
+    with capsys.disabled():
+        print("\n" + "\n".join(f"{name}: {count:,} parameters" for name, count in counts.items()))
