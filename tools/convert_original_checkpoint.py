@@ -34,9 +34,9 @@ from torch import nn
 from lwgan.models import (
     AttentionalLiquidWarpingGenerator,
     LiquidWarpingGenerator,
-    check_state_dict,
     save_pretrained,
 )
+from lwgan.weights import check_state_dict
 
 logger = logging.getLogger("convert_original_checkpoint")
 
@@ -151,7 +151,7 @@ def convert_original_generator(path: str | os.PathLike, kind: str = "iccv") -> n
         model = model_class(**config)
     except ValueError as error:
         raise ValueError(f"{source}: the shapes give an invalid {model_class.__name__} ({config}): {error}") from error
-    check_state_dict(model.state_dict(), state_dict, source)
+    check_state_dict(state_dict, model.state_dict(), source, "the model")
     model.load_state_dict(state_dict, strict=True)
     logger.info("%s: %s %s, %d parameters", source, model_class.__name__, config, sum(p.numel() for p in model.parameters()))
     return model.eval()

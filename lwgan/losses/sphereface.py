@@ -26,7 +26,7 @@ from torch import nn
 
 from lwgan.body.camera import pixels_to_ndc
 from lwgan.checks import check_image_size, check_shape
-from lwgan.losses.vgg import check_state_dict, read_state_dict_file
+from lwgan.weights import check_state_dict, read_state_dict_file
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def load_sphereface(path: str | os.PathLike, *, device: str | torch.device = "cp
     state_dict = read_state_dict_file(path, "SphereFace-20 weights", not_found_help)
     model = SphereFace20()
     shapes = {key: tuple(value.shape) for key, value in model.state_dict().items()}
-    checked = check_state_dict(state_dict, shapes, IGNORED_PREFIXES, str(path), "SphereFace-20")
+    checked = check_state_dict(state_dict, shapes, str(path), "SphereFace-20", ignored_prefixes=IGNORED_PREFIXES)
     model.load_state_dict(checked, strict=True)
     logger.info("loaded SphereFace-20 from %s", path)
     return model.to(device)

@@ -6,7 +6,7 @@ relu5_1 (torchvision `features` slice ends 2, 7, 12, 21, 30) with L1 weights 1/3
 torchvision cannot be installed next to CPU torch here, so the network is written out below with
 torchvision's parameter names (`features.{i}.weight/bias`), so that the same file loads unchanged.
 
-The shared helpers read_state_dict_file() and check_state_dict() also load the face network
+lwgan.weights' read_state_dict_file() and check_state_dict() load this and the face network
 (lwgan.losses.sphereface).
 """
 
@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
-from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from lwgan.checks import check_shape
+from lwgan.weights import check_state_dict, read_state_dict_file
 
 logger = logging.getLogger(__name__)
 
@@ -130,80 +128,6 @@ class VGG19Features(nn.Module):
         return tuple(outputs)
 
 
-def _shape_text(shape: Iterable[int]) -> str:
-    return str(tuple(int(size) for size in shape))
-
-
-def read_state_dict_file(path: str | os.PathLike, what: str, not_found_help: str) -> Mapping[str, torch.Tensor]:
-    """A plain state dict from an untrusted `.pth` file, read with torch.load(weights_only=True).
-
-    Raises FileNotFoundError "<what> not found: expected <path>. <not_found_help>" when there is no
-    file, ValueError naming the file when it cannot be read safely or is not a mapping.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: expected {path}. {not_found_help}")
-    try:
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as error:
-        raise ValueError(
-            f"{path}: not a readable PyTorch state dict (loaded with weights_only=True): "
-            f"{type(error).__name__}: {error}"
-        ) from error
-    if not isinstance(state_dict, Mapping):
-        raise ValueError(  # noqa: TRY004 - a bad file, not a bad argument
-            f"{path}: expected a state dict (a mapping of names to tensors), got {type(state_dict).__name__}"
-        )
-    return state_dict
-
-
-def check_state_dict(
-    state_dict: Mapping[str, torch.Tensor],
-    file_shapes: Mapping[str, tuple[int, ...]],
-    ignored_prefixes: tuple[str, ...],
-    source: str,
-    what: str,
-) -> dict[str, torch.Tensor]:
-    """Check every key and shape of a weights file against its known layout; return the checked tensors.
-
-    Args:
-        state_dict: the file's contents.
-        file_shapes: key -> shape of every tensor the file must hold (apart from ignored ones).
-        ignored_prefixes: keys starting with these are skipped unchecked (e.g. a classifier head).
-        source: the file name, for messages.
-        what: the network's name, for messages.
-    Returns:
-        key -> tensor for every key of file_shapes.
-    Raises:
-        ValueError naming `source` and listing every missing key, unexpected key, non-tensor value and
-        shape mismatch (with the file's and the expected shapes).
-    """
-    problems = []
-    checked: dict[str, torch.Tensor] = {}
-    for key, value in state_dict.items():
-        if not isinstance(key, str):
-            problems.append(f"key {key!r} is not a string")
-        elif key.startswith(ignored_prefixes):
-            continue
-        elif key not in file_shapes:
-            problems.append(f"unexpected key {key!r}")
-        elif not isinstance(value, torch.Tensor):
-            problems.append(f"key {key!r} holds a {type(value).__name__}, not a tensor")
-        elif tuple(value.shape) != tuple(file_shapes[key]):
-            problems.append(
-                f"key {key!r} has shape {_shape_text(value.shape)} in the file, "
-                f"{what} expects {_shape_text(file_shapes[key])}"
-            )
-        else:
-            checked[key] = value
-    missing = [key for key in file_shapes if key not in state_dict]
-    if missing:
-        problems.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
-    if problems:
-        raise ValueError(f"{source}: not a compatible {what} weights file:\n  " + "\n  ".join(problems))
-    return checked
-
-
 def load_vgg19_features(
     path: str | os.PathLike, *, imagenet_normalization: bool = False, device: str | torch.device = "cpu"
 ) -> VGG19Features:
@@ -222,7 +146,7 @@ def load_vgg19_features(
     """
     not_found_help = f"{VGG19_SOURCE} Set the config key {VGG19_CONFIG_KEY}=/path/to/{VGG19_FILE_NAME}."
     state_dict = read_state_dict_file(path, "VGG19 weights", not_found_help)
-    checked = check_state_dict(state_dict, torchvision_feature_shapes(), ("classifier.",), str(path), "VGG19")
+    checked = check_state_dict(state_dict, torchvision_feature_shapes(), str(path), "VGG19", ignored_prefixes=("classifier.",))
     model = VGG19Features(imagenet_normalization=imagenet_normalization)
     used = model.state_dict()
     dropped = sorted(key for key in checked if key not in used)

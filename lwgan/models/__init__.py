@@ -7,7 +7,7 @@ from lwgan.models.generator_attention import (
     MultiSourceFeatures,
 )
 from lwgan.models.generator_iccv import LiquidWarpingGenerator, SourceFeatures
-from lwgan.models.pretrained import check_state_dict, from_pretrained, save_pretrained
+from lwgan.models.pretrained import from_pretrained, save_pretrained
 
 __all__ = [
     "AttentionalLiquidWarpingGenerator",
@@ -17,7 +17,6 @@ __all__ = [
     "PatchDiscriminator",
     "SourceFeatures",
     "StreamOutput",
-    "check_state_dict",
     "from_pretrained",
     "save_pretrained",
 ]

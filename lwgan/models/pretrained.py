@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -17,6 +16,7 @@ from lwgan.files import atomic_path, write_bytes_atomic
 from lwgan.models.discriminator import PatchDiscriminator
 from lwgan.models.generator_attention import AttentionalLiquidWarpingGenerator
 from lwgan.models.generator_iccv import LiquidWarpingGenerator
+from lwgan.weights import check_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -28,31 +28,6 @@ MODEL_CLASSES: dict[str, type[nn.Module]] = {
     cls.__name__: cls for cls in (LiquidWarpingGenerator, AttentionalLiquidWarpingGenerator, PatchDiscriminator)
 }
 """Classes an export folder may name; each has a `config` property with its constructor's keyword arguments."""
-
-
-def _shape_text(shape) -> str:
-    return str(tuple(int(size) for size in shape))
-
-
-def check_state_dict(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor], source: str) -> None:
-    """Raise ValueError naming `source` unless `found` has exactly the keys and shapes of `expected`.
-
-    The message lists every missing key, every unexpected key, and every shape mismatch with the
-    shape in `source` and the shape the model expects.
-    """
-    problems = []
-    missing = [key for key in expected if key not in found]
-    unexpected = [key for key in found if key not in expected]
-    if missing:
-        problems.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
-    for key, value in found.items():
-        if key in expected and tuple(value.shape) != tuple(expected[key].shape):
-            problems.append(f"key {key!r} has shape {_shape_text(value.shape)} in {source}, "
-                            f"the model expects {_shape_text(expected[key].shape)}")
-    if problems:
-        raise ValueError(f"{source} does not match the model:\n  " + "\n  ".join(problems))
 
 
 def save_pretrained(model: nn.Module, folder: str | os.PathLike) -> Path:
@@ -122,6 +97,6 @@ def from_pretrained(folder: str | os.PathLike, device: str | torch.device = "cpu
         tensors = load_file(str(weights_path), device="cpu")
     except (SafetensorError, OSError) as error:
         raise ValueError(f"{weights_path} is not a readable safetensors file: {error}") from error
-    check_state_dict(model.state_dict(), tensors, str(weights_path))
+    check_state_dict(tensors, model.state_dict(), str(weights_path), "the model")
     model.load_state_dict(tensors, strict=True)
     return model.to(device).eval()

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from lwgan.recovery.hmr import HMR, INPUT_SIZE
 from lwgan.recovery.observation import PersonObservation, SquareFrame
+from lwgan.weights import check_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +69,6 @@ class HmrFit(NamedTuple):
     camera: np.ndarray
 
 
-def _shape_text(shape) -> str:
-    return str(tuple(int(size) for size in shape))
-
-
 def hmr_state_dict_from_original(
     state_dict: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], source: str
 ) -> dict[str, torch.Tensor]:
@@ -97,22 +94,7 @@ def hmr_state_dict_from_original(
         logger.info("%s: ignoring %d SMPL entries of the original file (%s); SMPL comes from SmplBody",
                     source, len(ignored), ", ".join(ignored))
 
-    problems = []
-    missing = [key for key in expected if key not in cleaned and not key.endswith(OPTIONAL_SUFFIX)]
-    unexpected = [key for key in cleaned if key not in expected]
-    if missing:
-        problems.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
-    for key, value in cleaned.items():
-        if key in expected and tuple(value.shape) != tuple(expected[key].shape):
-            problems.append(
-                f"key {key!r} has shape {_shape_text(value.shape)} in the file, "
-                f"the model expects {_shape_text(expected[key].shape)}"
-            )
-    if problems:
-        raise ValueError(f"{source}: not a compatible HMR checkpoint:\n  " + "\n  ".join(problems))
-
+    check_state_dict(cleaned, expected, source, "HMR", optional_suffixes=(OPTIONAL_SUFFIX,))
     for key, value in expected.items():
         if key not in cleaned:  # only num_batches_tracked can get here
             cleaned[key] = torch.zeros_like(value)

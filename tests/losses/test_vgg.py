@@ -96,7 +96,7 @@ def test_missing_and_unexpected_keys_are_named(tmp_path, torchvision_file):
     with pytest.raises(ValueError) as error:
         load_vgg19_features(path)
     message = str(error.value)
-    assert "missing keys (1): features.5.bias" in message and "unexpected key 'features.36.weight'" in message
+    assert "missing keys (1): features.5.bias" in message and "unexpected keys (1): features.36.weight" in message
 
 
 def test_missing_file_says_where_to_get_it(tmp_path):
