@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +53,28 @@ class StreamOutput:
     image: torch.Tensor
     colour: torch.Tensor
     mask: torch.Tensor
+
+
+class ConfigurableModule(nn.Module):
+    """A network rebuilt from its constructor's keyword arguments: `config`, and named presets.
+
+    Subclasses set PRESETS (name -> keyword arguments) and store their arguments in self._config.
+    """
+
+    PRESETS: dict[str, dict[str, Any]] = {}
+    _config: dict[str, Any]
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any):
+        """A network of a named preset (see PRESETS), with keyword overrides."""
+        if name not in cls.PRESETS:
+            raise ValueError(f"unknown preset {name!r}; known: {', '.join(cls.PRESETS)}")
+        return cls(**{**cls.PRESETS[name], **overrides})
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The constructor's keyword arguments (JSON-serialisable); cls(**config) rebuilds the architecture."""
+        return dict(self._config)
 
 
 def composite(colour: torch.Tensor, mask: torch.Tensor, background: torch.Tensor) -> StreamOutput:

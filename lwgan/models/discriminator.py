@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from lwgan.checks import check_shape
-from lwgan.models.blocks import initialize_weights
+from lwgan.models.blocks import ConfigurableModule, initialize_weights
 
 PRESETS: dict[str, dict[str, int]] = {
     "original": {"input_channels": 6, "ndf": 64, "n_layers": 4},
@@ -17,7 +15,7 @@ PRESETS: dict[str, dict[str, int]] = {
 """Width presets: "original" is the released models' D, "small" trains on a CPU."""
 
 
-class PatchDiscriminator(nn.Module):
+class PatchDiscriminator(ConfigurableModule):
     """PatchGAN: (B, input_channels, H, W) [image, condition map] -> (B, 1, h, w) real/fake logits (no sigmoid).
 
     One nn.Sequential `model` (convolutions at model.{0, 2, 5, 8, ...}): conv4 stride 2 (ndf) +
@@ -26,6 +24,8 @@ class PatchDiscriminator(nn.Module):
     channel. Every convolution has a bias. With n_layers 4, a 256 x 256 input gives 14 x 14 logits,
     each seeing a 142-pixel patch. The original trains it with least squares (real 1, fake -1).
     """
+
+    PRESETS = PRESETS
 
     def __init__(self, input_channels: int = 6, ndf: int = 64, n_layers: int = 4) -> None:
         super().__init__()
@@ -47,18 +47,6 @@ class PatchDiscriminator(nn.Module):
         layers.append(nn.Conv2d(channels, 1, 4, stride=1, padding=1))
         self.model = nn.Sequential(*layers)
         initialize_weights(self)
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> PatchDiscriminator:
-        """A discriminator of a named preset (PRESETS: "original", "small"), with keyword overrides."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-        return cls(**{**PRESETS[name], **overrides})
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The constructor's keyword arguments (JSON-serialisable); cls(**config) rebuilds the architecture."""
-        return dict(self._config)
 
     def output_size(self, size: int) -> int:
         """Logit-map side for an input side `size` (14 for 256 with n_layers 4)."""

@@ -15,6 +15,7 @@ from lwgan.checks import check_shape
 from lwgan.flow.warp import grid_valid, warp
 from lwgan.models.blocks import (
     SPADE,
+    ConfigurableModule,
     GeneratorOutput,
     GridPyramid,
     ResidualBlock,
@@ -194,7 +195,7 @@ class AttentionalLiquidWarpingBlock(nn.Module):
         return self.spade(target, attended)
 
 
-class AttentionalLiquidWarpingGenerator(nn.Module):
+class AttentionalLiquidWarpingGenerator(ConfigurableModule):
     """The TPAMI'21 multi-source generator (iPERCore `AttentionLWBGenerator`, config AttLWB-SPADE).
 
     - bg_net (ResNetInpaintor) inpaints the background from [image * background mask, background mask].
@@ -224,6 +225,8 @@ class AttentionalLiquidWarpingGenerator(nn.Module):
         mask_unseen_sources: exclude sources that do not see a pixel from its attention (see
             AttentionalLiquidWarpingBlock); False reproduces the original.
     """
+
+    PRESETS = PRESETS
 
     def __init__(
         self,
@@ -279,18 +282,6 @@ class AttentionalLiquidWarpingGenerator(nn.Module):
         self.tsf_img_reg = nn.Sequential(nn.Conv2d(transfer_filters[0], 3, 5, padding=2, bias=False), nn.Tanh())
         self.tsf_att_reg = nn.Sequential(nn.Conv2d(transfer_filters[0], 1, 5, padding=2, bias=False), nn.Sigmoid())
         initialize_weights(self)
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> AttentionalLiquidWarpingGenerator:
-        """A generator of a named preset (PRESETS: "original", "small"), with keyword overrides."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-        return cls(**{**PRESETS[name], **overrides})
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The constructor's keyword arguments (JSON-serialisable); cls(**config) rebuilds the architecture."""
-        return dict(self._config)
 
     @property
     def size_multiple(self) -> int:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
 from lwgan.checks import check_shape
 from lwgan.models.blocks import (
+    ConfigurableModule,
     GeneratorOutput,
     GridPyramid,
     ResidualBlock,
@@ -112,7 +112,7 @@ class ResUNetGenerator(nn.Module):
         return self.img_reg(features), self.attetion_reg(features)
 
 
-class LiquidWarpingGenerator(nn.Module):
+class LiquidWarpingGenerator(ConfigurableModule):
     """The ICCV'19 generator (original `ImpersonatorGenerator`): three streams and additive Liquid Warping Blocks.
 
     - bg_model (ResNetGenerator) inpaints the background from image * background_mask and the
@@ -136,6 +136,8 @@ class LiquidWarpingGenerator(nn.Module):
         repeat_num: residual blocks of each stream (6 in the original).
         n_down: stride-2 levels; image sizes must be divisible by 2^n_down (3 in the original).
     """
+
+    PRESETS = PRESETS
 
     def __init__(
         self,
@@ -167,18 +169,6 @@ class LiquidWarpingGenerator(nn.Module):
         self.src_model = ResUNetGenerator(source_channels, conv_dim, repeat_num, n_down)
         self.tsf_model = ResUNetGenerator(transfer_channels, conv_dim, repeat_num, n_down)
         initialize_weights(self)
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> LiquidWarpingGenerator:
-        """A generator of a named preset (PRESETS: "original", "small"), with keyword overrides."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-        return cls(**{**PRESETS[name], **overrides})
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The constructor's keyword arguments (JSON-serialisable); cls(**config) rebuilds the architecture."""
-        return dict(self._config)
 
     @property
     def size_multiple(self) -> int:
