@@ -9,7 +9,13 @@ import torch
 
 from lwgan.body import tables
 from lwgan.body.anny_cache import load_anny, prepare_anny_cache
-from lwgan.body.anny_retarget import ANNY_TO_SMPL, SmplToAnnyRetarget, bone_drivers, joint_regressor, tpose_calibration
+from lwgan.body.anny_retarget import (
+    ANNY_TO_SMPL,
+    SmplToAnnyRetarget,
+    bone_drivers,
+    joint_regressor,
+    tpose_calibration,
+)
 from lwgan.body.model import BodyModel, BodyOutput
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES, SMPL_JOINT_NAMES
 

@@ -13,7 +13,11 @@ import torch
 
 from lwgan.body.model import PART_NAMES, BodyModel, BodyOutput
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES, SMPL_JOINT_NAMES
-from lwgan.body.tables import face_masks_from_rest, face_parts_from_weights, mirror_vertex_map
+from lwgan.body.tables import (
+    face_masks_from_rest,
+    face_parts_from_weights,
+    mirror_vertex_map,
+)
 from lwgan.pickles import load_pickle_dict
 
 logger = logging.getLogger(__name__)

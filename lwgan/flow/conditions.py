@@ -5,7 +5,10 @@ from __future__ import annotations
 import torch
 
 from lwgan.render.fragments import Fragments
-from lwgan.render.interpolate import interpolate_corner_attributes, lookup_face_attributes
+from lwgan.render.interpolate import (
+    interpolate_corner_attributes,
+    lookup_face_attributes,
+)
 
 ENCODINGS = ("uv_seg", "uv")
 

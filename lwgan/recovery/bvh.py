@@ -18,7 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle, slerp_matrices
+from lwgan.body.rotations import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    slerp_matrices,
+)
 from lwgan.body.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS
 from lwgan.recovery.pose_files import SmplMotion
 

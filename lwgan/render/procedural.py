@@ -10,7 +10,10 @@ from __future__ import annotations
 import torch
 
 from lwgan.body.model import PART_NAMES
-from lwgan.render.interpolate import interpolate_vertex_attributes, lookup_face_attributes
+from lwgan.render.interpolate import (
+    interpolate_vertex_attributes,
+    lookup_face_attributes,
+)
 from lwgan.render.texture import fill_holes, rasterize_uv_atlas
 
 SKIN_TONES = ((0.96, 0.80, 0.69), (0.87, 0.67, 0.52), (0.71, 0.50, 0.36), (0.47, 0.32, 0.22), (0.33, 0.22, 0.15))

@@ -43,7 +43,13 @@ from lwgan.recovery.observation import FitResult
 from lwgan.recovery.pose_files import write_pose_shape
 from lwgan.recovery.preview import overlay_fit
 from lwgan.recovery.smoothing import fill_missing, smooth_motion
-from lwgan.recovery.video import Detections, crop_frame, crop_observation, detect_frames, video_crop
+from lwgan.recovery.video import (
+    Detections,
+    crop_frame,
+    crop_observation,
+    detect_frames,
+    video_crop,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-from lwgan.body.camera import camera_to_fit, ndc_to_pixels, pixel_centers, pixels_to_ndc, project, unproject
+from lwgan.body.camera import (
+    camera_to_fit,
+    ndc_to_pixels,
+    pixel_centers,
+    pixels_to_ndc,
+    project,
+    unproject,
+)
 
 
 def test_project_is_the_weak_perspective_formula():

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from lwgan.body.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS
-from lwgan.recovery.bvh import CMU_JOINT_MAP, SMPL_TEMPLATE_JOINTS, BvhMotion, bvh_to_smpl, read_bvh
+from lwgan.recovery.bvh import (
+    CMU_JOINT_MAP,
+    SMPL_TEMPLATE_JOINTS,
+    BvhMotion,
+    bvh_to_smpl,
+    read_bvh,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,13 @@ import pytest
 
 from lwgan.recovery.frames import FrameSource, find_sources, select_shard
 from lwgan.recovery.observation import PersonObservation
-from lwgan.recovery.video import Detections, crop_frame, crop_observation, detect_frames, video_crop
+from lwgan.recovery.video import (
+    Detections,
+    crop_frame,
+    crop_observation,
+    detect_frames,
+    video_crop,
+)
 
 
 def observation_with_rectangle(image_size, rectangle):
