@@ -35,6 +35,9 @@ COMMANDS = {
     "bench render": Command("lwgan.bench.render", "BenchRenderConfig", "rasterizer speed table"),
     "bench body": Command("lwgan.bench.body", "BenchBodyConfig", "body model forward/backward speed table"),
     "bench fit": Command("lwgan.bench.fit", "BenchFitConfig", "mesh recovery speed: one photo end to end, a 100-frame video per stage"),
+    "train": Command("lwgan.train.loop", "TrainConfig", "train a generator on an iPER-format dataset (resumes from RUN_DIR/state.pt; torchrun for DDP)"),
+    "evaluate": Command("lwgan.eval.evaluate", "EvaluateConfig", "self-imitation metrics (SSIM, PSNR, body-region, mask IoU) of a checkpoint and the warping baseline"),
+    "bench train": Command("lwgan.bench.train", "BenchTrainConfig", "ms per training step (bodies, flows, G and D) by size, batch and preset"),
 }
 
 
@@ -48,13 +51,37 @@ def load_command(name: str):
 
 
 def compose(name: str, overrides: Sequence[str] = ()):
-    """The config dataclass of command `name` with Hydra overrides ("key=value") applied."""
+    """The config dataclass of command `name` with Hydra overrides ("key=value") applied.
+
+    `experiment=NAME` (commands whose module defines EXPERIMENTS) applies that preset's overrides
+    first, then the user's: see expand_experiment.
+    """
     config_class, _ = load_command(name)
     config_name = COMMANDS[name].config_name
     ConfigStore.instance().store(name=config_name, node=config_class)
+    overrides = expand_experiment(name, overrides)
     with initialize(version_base=None, config_path=None):
-        config = hydra_compose(config_name=config_name, overrides=list(overrides))
+        config = hydra_compose(config_name=config_name, overrides=overrides)
     return OmegaConf.to_object(config)
+
+
+def expand_experiment(name: str, overrides: Sequence[str]) -> list[str]:
+    """Put the overrides of the named experiment preset before the user's, so the user's win.
+
+    A command opts in with a module-level dict EXPERIMENTS (name -> list of "key=value"); the
+    `experiment=NAME` override itself is kept (the config records which preset it started from).
+    The last `experiment=` given counts; a key the user sets drops the preset's value for it.
+    """
+    overrides = list(overrides)
+    experiments = getattr(importlib.import_module(COMMANDS[name].module), "EXPERIMENTS", None)
+    chosen = [override.split("=", 1)[1] for override in overrides if override.split("=", 1)[0] == "experiment" and "=" in override]
+    if experiments is None or not chosen or chosen[-1] in ("null", ""):
+        return overrides
+    if chosen[-1] not in experiments:
+        raise ValueError(f"unknown experiment {chosen[-1]!r} for `lwgan {name}`; known: {', '.join(experiments)}")
+    user_keys = {override.split("=", 1)[0].lstrip("+~") for override in overrides}
+    preset = [override for override in experiments[chosen[-1]] if override.split("=", 1)[0] not in user_keys]
+    return [*preset, *overrides]
 
 
 def to_yaml(config) -> str:

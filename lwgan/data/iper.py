@@ -74,7 +74,7 @@ def load_video(root: Path, name: str) -> Video:
     return Video(name, frames, fits.cams, fits.pose.reshape(-1, 24, 3), fits.shape, masks)
 
 
-def _image_tensor(path: Path, size: int, video: str) -> torch.Tensor:
+def image_tensor(path: Path, size: int, video: str) -> torch.Tensor:
     """(3, size, size) float in [-1, 1] from an image file (resized when needed)."""
     try:
         image = load_image(path)
@@ -138,7 +138,7 @@ class IperDataset(Dataset):
         video = self.videos[index % len(self.videos)]
         generator = np.random.default_rng([self.seed, index])
         sources, target = self.pick_frames(video, generator)
-        load = lambda frame: _image_tensor(video.frames[frame], self.image_size, video.name)  # noqa: E731
+        load = lambda frame: image_tensor(video.frames[frame], self.image_size, video.name)  # noqa: E731
         as_tensor = lambda array: torch.from_numpy(np.ascontiguousarray(array)).float()  # noqa: E731
         return {
             "video": video.name,
