@@ -1,8 +1,9 @@
-"""The default demo: a textured body, posed as a "photo", animated with a motion clip by texture warping.
+"""The default demo: a textured body, posed as a "photo", animated with a motion clip.
 
-No network is involved: every output frame samples the source image along the transfer flow
-(lwgan.flow), and surface the source does not show comes from the source unwrapped into the UV
-atlas and filled smoothly. This shows the geometric core (body, rasterizer, flow) at work.
+Without a checkpoint no network is involved: every output frame samples the source image along
+the transfer flow (lwgan.flow), and surface the source does not show comes from the source
+unwrapped into the UV atlas and filled smoothly. With `checkpoint=EXPORT_DIR` a trained generator
+(lwgan train) makes the frames from the same flows.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.config import to_yaml
 from lwgan.files import write_bytes_atomic
 from lwgan.flow import transfer_flow, unwrap_to_atlas, warp
+from lwgan.flow.inputs import generator_inputs
 from lwgan.media import to_uint8, write_image, write_video
+from lwgan.models import from_pretrained
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
 from lwgan.render import rasterize, render_texture
 from lwgan.render.procedural import background_image, clothing_texture
 from lwgan.render.shading import render_shaded
+from lwgan.train.step import generate, scaled_hole_dilation
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,7 @@ class DemoConfig:
     side_by_side: bool = True  # also write source | target mesh | result
     batch_size: int = 8
     cache_dir: str | None = None  # body model cache (default ~/.cache/lwgan)
+    checkpoint: str | None = None  # a trained generator (export folder of `lwgan train`) instead of pure warping
 
 
 def bundled_motion() -> Path:
@@ -66,6 +71,27 @@ def standing_pose() -> torch.Tensor:
     pose[0, 18, 1], pose[0, 19, 1] = -0.25, 0.25  # elbows slightly bent forward
     pose[0, 1, 2], pose[0, 2, 2] = 0.08, -0.08  # feet a little apart
     return pose
+
+
+def load_generator(checkpoint: str | None, image_size: int):
+    """The exported generator at `checkpoint` (None when not given), checked against the image size."""
+    if not checkpoint:
+        logger.info("no checkpoint given: frames are made by texture warping along the flow")
+        return None
+    generator = from_pretrained(checkpoint)
+    if image_size % generator.size_multiple:
+        raise ValueError(f"image_size {image_size} must be a multiple of {generator.size_multiple} for the generator in {checkpoint}")
+    logger.info("frames are made by the generator in %s", checkpoint)
+    return generator
+
+
+def generated_frames(generator, body, source_image: torch.Tensor, source_ndc: torch.Tensor, target_ndc: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) frames in [0, 1] from the generator, for one source image (1, 3, H, W) in [0, 1]."""
+    batch = len(target_ndc)
+    images = (source_image * 2 - 1).expand(batch, -1, -1, -1)[:, None]
+    inputs, _ = generator_inputs(images, source_ndc.expand(batch, -1, -1)[:, None], target_ndc, body,
+                                 hole_dilation=scaled_hole_dilation(source_image.shape[-1]))
+    return (generate(generator, inputs).image.clamp(-1, 1) + 1) / 2
 
 
 def run(config: DemoConfig) -> dict[str, Path]:
@@ -98,8 +124,9 @@ def run(config: DemoConfig) -> dict[str, Path]:
         target_camera = camera_to_fit(all_points, fill=0.9)
         atlas_texture, _ = unwrap_to_atlas(source_image, source_ndc, faces, uv, face_uv, size=config.texture_size)
 
+        generator = load_generator(config.checkpoint, config.image_size)
         results, side_by_side = [], []
-        for start in tqdm(range(0, count, config.batch_size), desc="warping frames", unit="batch"):
+        for start in tqdm(range(0, count, config.batch_size), desc="generating frames" if generator else "warping frames", unit="batch"):
             chunk = target_vertices[start : start + config.batch_size]
             batch = len(chunk)
             target_ndc = project(chunk, target_camera.expand(batch, 3))
@@ -109,6 +136,8 @@ def run(config: DemoConfig) -> dict[str, Path]:
             body_colour = torch.where(flow.visible.unsqueeze(1), direct, from_atlas)
             mask = flow.target_mask.unsqueeze(1)
             frames = torch.where(mask, body_colour, background.expand(batch, -1, -1, -1))
+            if generator is not None:
+                frames = generated_frames(generator, body, source_image, source_ndc, target_ndc)
             results += [to_uint8(frame) for frame in frames]
             if config.side_by_side:
                 shaded = render_shaded(flow.target_fragments, target_ndc, faces, background=background.expand(batch, -1, -1, -1) * 0.35)

@@ -61,3 +61,20 @@ def test_demo_writes_videos_and_config(tmp_path, anny_body):
     assert (tmp_path / "config.yaml").read_text().count("max_frames: 6") == 1
     # The person is there: the result differs from the background where the mesh is.
     assert frames.std() > 10
+
+
+def test_demo_uses_a_trained_generator_when_given_one(tmp_path, anny_body):
+    from lwgan.config import compose
+    from lwgan.models import LiquidWarpingGenerator, save_pretrained
+    from lwgan.tasks.demo import run
+
+    export = save_pretrained(LiquidWarpingGenerator.preset("small"), tmp_path / "export")
+    common = ["max_frames=3", "image_size=64", "texture_size=128", "side_by_side=false"]
+    warped, _ = read_video(run(compose("demo", [f"output={tmp_path / 'warp'}", *common]))["video"])
+    generated, _ = read_video(run(compose("demo", [f"output={tmp_path / 'gen'}", f"checkpoint={export}", *common]))["video"])
+    assert generated.shape == warped.shape == (3, 64, 64, 3)
+    # An untrained generator paints something else than the warped texture.
+    assert np.abs(generated.astype(int) - warped.astype(int)).mean() > 5
+    bad = compose("demo", [f"output={tmp_path / 'bad'}", f"checkpoint={export}", "max_frames=2", "image_size=60"])
+    with pytest.raises(ValueError, match="multiple of 8"):
+        run(bad)
