@@ -94,13 +94,15 @@ def infer_iccv_config(state_dict: Mapping[str, torch.Tensor], source: str) -> di
         "conv_dim": int(first_source.shape[0]),
         "repeat_num": len(_indices(state_dict, "src_model.resnets.", ".main.0.weight")),
         "n_down": len(levels) - 1,
+        "keep_known_background": False,  # the original repaints the whole background
     }
 
 
 def infer_attention_config(state_dict: Mapping[str, torch.Tensor], source: str) -> dict:
     """AttentionalLiquidWarpingGenerator arguments read off the shapes of an original AttentionLWBGenerator state dict.
 
-    The converted model keeps the original attention over all sources (mask_unseen_sources=False).
+    The converted model keeps the original attention over all sources (mask_unseen_sources=False)
+    and repaints the whole background as the original does (keep_known_background=False).
     """
     _require(state_dict, "bg_net.main.0.weight", source, "attention")
     _require(state_dict, "src_net.encoders.layers.0.0.weight", source, "attention")
@@ -124,6 +126,7 @@ def infer_attention_config(state_dict: Mapping[str, torch.Tensor], source: str) 
         "background_res_blocks": len(_indices(state_dict, "bg_net.main.", ".main.0.weight")),
         "spade_hidden": int(spade.shape[0]),
         "mask_unseen_sources": False,
+        "keep_known_background": False,  # the original repaints the whole background
     }
 
 

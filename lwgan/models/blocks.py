@@ -77,6 +77,16 @@ class ConfigurableModule(nn.Module):
         return dict(self._config)
 
 
+def keep_known_background(generated: torch.Tensor, background_input: torch.Tensor) -> torch.Tensor:
+    """The background stream's output where the hole is, the known source pixels elsewhere.
+
+    generated: (B, 3, H, W); background_input: (B, 4, H, W) [image * known, known] with known = 1
+    outside the hole. Returns (B, 3, H, W) = image * known + generated * (1 - known).
+    """
+    known = background_input[:, 3:4]
+    return background_input[:, :3] + generated * (1 - known)
+
+
 def composite(colour: torch.Tensor, mask: torch.Tensor, background: torch.Tensor) -> StreamOutput:
     """Blend a stream's colour image over a background: image = mask * background + (1 - mask) * colour.
 

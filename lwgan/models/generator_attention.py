@@ -14,6 +14,7 @@ from torch import nn
 from lwgan.checks import check_shape
 from lwgan.flow.warp import grid_valid, warp
 from lwgan.models.blocks import (
+    keep_known_background,
     SPADE,
     ConfigurableModule,
     GeneratorOutput,
@@ -240,6 +241,7 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         background_res_blocks: int = 6,
         spade_hidden: int = 128,
         mask_unseen_sources: bool = True,
+        keep_known_background: bool = True,
     ) -> None:
         super().__init__()
         source_filters = _positive_ints("source_filters", source_filters, minimum_length=1)
@@ -265,6 +267,7 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
             "background_res_blocks": background_res_blocks,
             "spade_hidden": spade_hidden,
             "mask_unseen_sources": bool(mask_unseen_sources),
+            "keep_known_background": bool(keep_known_background),
         }
         self.bg_net = ResNetInpaintor(background_channels, background_filters, background_res_blocks)
         self.src_net = ResAutoEncoder(source_channels, source_filters, res_blocks)
@@ -290,10 +293,17 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         return 2**levels
 
     def inpaint_background(self, background_input: torch.Tensor) -> torch.Tensor:
-        """(B, background_channels, H, W) [image * background mask, background mask] -> (B, 3, H, W) in [-1, 1]."""
+        """(B, background_channels, H, W) [image * background mask, background mask] -> (B, 3, H, W) in [-1, 1].
+
+        With keep_known_background (the default) only the hole is generated and the known source
+        pixels are kept; the original networks repaint the whole image (False reproduces them).
+        """
         check_shape("background_input", background_input, (None, self._config["background_channels"], None, None))
         check_divisible("background_input", background_input, self.size_multiple)
-        return self.bg_net(background_input)
+        generated = self.bg_net(background_input)
+        if self._config["keep_known_background"]:
+            return keep_known_background(generated, background_input)
+        return generated
 
     def encode_source(self, source_input: torch.Tensor) -> MultiSourceFeatures:
         """(B, ns, source_channels, H, W) [each source image * body mask, its condition] -> MultiSourceFeatures."""

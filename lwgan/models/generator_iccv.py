@@ -9,6 +9,7 @@ from torch import nn
 
 from lwgan.checks import check_shape
 from lwgan.models.blocks import (
+    keep_known_background,
     ConfigurableModule,
     GeneratorOutput,
     GridPyramid,
@@ -147,6 +148,7 @@ class LiquidWarpingGenerator(ConfigurableModule):
         conv_dim: int = 64,
         repeat_num: int = 6,
         n_down: int = 3,
+        keep_known_background: bool = True,
     ) -> None:
         super().__init__()
         for name, value in (("background_channels", background_channels), ("source_channels", source_channels),
@@ -162,6 +164,7 @@ class LiquidWarpingGenerator(ConfigurableModule):
             "conv_dim": conv_dim,
             "repeat_num": repeat_num,
             "n_down": n_down,
+            "keep_known_background": bool(keep_known_background),
         }
         self.n_down = n_down
         self.repeat_num = repeat_num
@@ -176,10 +179,17 @@ class LiquidWarpingGenerator(ConfigurableModule):
         return 2**self.n_down
 
     def inpaint_background(self, background_input: torch.Tensor) -> torch.Tensor:
-        """(B, background_channels, H, W) [image * background mask, background mask] -> (B, 3, H, W) in [-1, 1]."""
+        """(B, background_channels, H, W) [image * background mask, background mask] -> (B, 3, H, W) in [-1, 1].
+
+        With keep_known_background (the default) only the hole is generated and the known source
+        pixels are kept; the original networks repaint the whole image (False reproduces them).
+        """
         check_shape("background_input", background_input, (None, self._config["background_channels"], None, None))
         check_divisible("background_input", background_input, self.size_multiple)
-        return self.bg_model(background_input)
+        generated = self.bg_model(background_input)
+        if self._config["keep_known_background"]:
+            return keep_known_background(generated, background_input)
+        return generated
 
     def encode_source(self, source_input: torch.Tensor) -> SourceFeatures:
         """(B, source_channels, H, W) [source image * body mask, source condition] -> SourceFeatures."""

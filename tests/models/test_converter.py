@@ -41,7 +41,8 @@ def test_iccv_conversion_infers_the_architecture_and_keeps_every_tensor(tmp_path
     tensors = original_file(path, layouts.iccv_original_layout(conv_dim=8, repeat_num=2))
     model = converter.convert_original_generator(path, kind="iccv")
     assert isinstance(model, LiquidWarpingGenerator) and not model.training
-    assert model.config == {"background_channels": 4, "source_channels": 6, "transfer_channels": 6, "conv_dim": 8, "repeat_num": 2, "n_down": 3}
+    assert model.config == {"background_channels": 4, "source_channels": 6, "transfer_channels": 6, "conv_dim": 8, "repeat_num": 2, "n_down": 3,
+                            "keep_known_background": False}
     state = model.state_dict()
     assert state.keys() == tensors.keys()
     assert all(torch.equal(state[key], tensors[key]) for key in tensors)
@@ -59,6 +60,7 @@ def test_attention_conversion_infers_the_architecture_and_keeps_every_tensor(tmp
         "source_filters": (8, 16, 32), "transfer_filters": (8, 16, 32), "res_blocks": 2,
         "background_filters": (8, 16, 16, 32), "background_res_blocks": 3, "spade_hidden": 12,
         "mask_unseen_sources": False,  # the original attention, for the original weights
+        "keep_known_background": False,
     }
     state = model.state_dict()
     assert state.keys() == tensors.keys()
@@ -69,8 +71,8 @@ def test_full_size_layouts_give_the_original_presets():
     iccv = {key: torch.empty(shape, device="meta") for key, shape in layouts.iccv_original_layout().items()}
     attention = {key: torch.empty(shape, device="meta") for key, shape in layouts.attention_original_layout().items()}
     with torch.device("meta"):
-        assert converter.infer_iccv_config(iccv, "file") == LiquidWarpingGenerator.preset("original").config
-        expected = {**AttentionalLiquidWarpingGenerator.preset("original").config, "mask_unseen_sources": False}
+        assert converter.infer_iccv_config(iccv, "file") == {**LiquidWarpingGenerator.preset("original").config, "keep_known_background": False}
+        expected = {**AttentionalLiquidWarpingGenerator.preset("original").config, "mask_unseen_sources": False, "keep_known_background": False}
         assert AttentionalLiquidWarpingGenerator(**converter.infer_attention_config(attention, "file")).config == expected
 
 

@@ -169,10 +169,18 @@ def random_grid(*leading, size=SIZE, outside_fraction=0.3, seed=0):
     return torch.where(outside, torch.full_like(grid, OUTSIDE), grid)
 
 
+def background_input(batch, size, generator):
+    """(B, 4, H, W) [image * known, known]: an image in [-1, 1] with a rectangular hole (known = 0)."""
+    known = torch.ones(batch, 1, size, size)
+    known[..., size // 4 : 3 * size // 4, size // 3 : 2 * size // 3] = 0
+    image = torch.rand(batch, 3, size, size, generator=generator) * 2 - 1
+    return torch.cat([image * known, known], dim=1)
+
+
 def iccv_inputs(batch=2, size=SIZE, seed=0):
     generator = torch.Generator().manual_seed(seed)
     return (
-        torch.rand(batch, 4, size, size, generator=generator) * 2 - 1,
+        background_input(batch, size, generator),
         torch.rand(batch, 6, size, size, generator=generator) * 2 - 1,
         torch.rand(batch, 6, size, size, generator=generator) * 2 - 1,
         random_grid(batch, size=size, seed=seed),
@@ -182,7 +190,7 @@ def iccv_inputs(batch=2, size=SIZE, seed=0):
 def attention_inputs(batch=2, num_sources=2, size=SIZE, seed=0):
     generator = torch.Generator().manual_seed(seed)
     return (
-        torch.rand(batch, 4, size, size, generator=generator) * 2 - 1,
+        background_input(batch, size, generator),
         torch.rand(batch, num_sources, 6, size, size, generator=generator) * 2 - 1,
         torch.rand(batch, 6, size, size, generator=generator) * 2 - 1,
         random_grid(batch, num_sources, size=size, seed=seed),
@@ -486,3 +494,17 @@ def test_parameter_counts_of_the_presets(capsys):
     assert counts["AttentionalLiquidWarpingGenerator/original"] == sum(math.prod(s) for s in attention_original_layout().values())
     with capsys.disabled():
         print("\n" + "\n".join(f"{name}: {count:,} parameters" for name, count in counts.items()))
+
+
+@pytest.mark.parametrize("model_class", [LiquidWarpingGenerator, AttentionalLiquidWarpingGenerator])
+def test_the_background_stream_fills_only_the_hole(model_class):
+    torch.manual_seed(0)
+    keeping, repainting = model_class.preset("small"), model_class.preset("small", keep_known_background=False)
+    repainting.load_state_dict(keeping.state_dict())
+    inputs = background_input(2, SIZE, torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        kept, repainted = keeping.inpaint_background(inputs), repainting.inpaint_background(inputs)
+    known = inputs[:, 3:4].bool().expand(-1, 3, -1, -1)
+    assert torch.equal(kept[known], inputs[:, :3][known])  # known pixels pass through exactly
+    assert torch.equal(kept[~known], repainted[~known])  # the hole is the network's
+    assert not torch.equal(kept, repainted)
