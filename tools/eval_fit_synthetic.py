@@ -114,7 +114,7 @@ def evaluate(body: AnnyBody, cases, observations_kind: str) -> list[list[object]
             mpjpe = 1000 * np.linalg.norm((joints - joints[0]) - (truth - truth[0]), axis=-1).mean()
             pa_mpjpe = 1000 * np.linalg.norm(procrustes_aligned(joints, truth) - truth, axis=-1).mean()
             error_2d = np.linalg.norm(result.keypoints_2d[0] - person.keypoints_2d, axis=-1).mean()
-            rows.append([name, f"{yaw:+.0f}", mpjpe, pa_mpjpe, error_2d, detect_seconds if detector else "-", fit_seconds])
+            rows.append([name, f"{yaw:+.0f}", float(mpjpe), float(pa_mpjpe), float(error_2d), detect_seconds if detector else "-", fit_seconds])
             logger.info("%s (%s): MPJPE %.1f mm, PA-MPJPE %.1f mm, 2D %.2f px, fit %.2f s", name, observations_kind, mpjpe, pa_mpjpe, error_2d, fit_seconds)
     finally:
         if detector is not None:

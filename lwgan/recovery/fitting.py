@@ -1,0 +1,478 @@
+"""SMPLify-style fitting (Bogo et al., ECCV 2016) of body pose, shape and weak-perspective camera to observations.
+
+Stages (all B observations optimise together, one body forward per step, Adam):
+    1. orientation (cold start only): global orientation and camera on the torso keypoints, the body
+       held in a relaxed pose. The rotation about the pelvis is applied to precomputed keypoints, so
+       this stage costs no body forward; it starts from several headings at once (facing the camera,
+       its back, both sides) and keeps, per observation, the one that fits best. That settles front
+       versus back: a person seen from behind has the left shoulder on the image's left.
+    2. body: pose, global orientation, shape and camera on all keypoints, the 3D bone directions of
+       the detector's world landmarks, joint-angle limits and the pose and shape priors.
+    3. silhouette: the same plus a soft silhouette against the observed mask, at low resolution in
+       a square crop around the person (fewer iterations: it is the costly term).
+A warm start (initial=..., e.g. the previous video frame's fit) skips stage 1 and runs shorter
+schedules (FitSettings.warm_*).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from lwgan.body.camera import UPRIGHT_ORIENTATION
+from lwgan.body.model import BodyModel
+from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from lwgan.body.skeleton import BODY_KEYPOINT_NAMES, SMPL_JOINT_NAMES
+from lwgan.recovery import fit_losses
+from lwgan.recovery.observation import FitResult, PersonObservation
+from lwgan.render.silhouette import soft_silhouette
+
+logger = logging.getLogger(__name__)
+
+TORSO_KEYPOINTS = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+"""Keypoints that place the torso in stage 1."""
+
+FACE_KEYPOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
+"""Keypoints that tell stage 1 which way the head (and so the body) faces when the torso is seen edge-on."""
+
+BOUNDED_SHAPE_MODELS = ("anny",)
+"""Body models whose shape entries live in [0, 1] (Anny's phenotypes): optimised through a sigmoid."""
+
+
+@dataclass
+class FitSettings:
+    """Schedules, learning rates and loss weights of fit_bodies() (defaults tuned on synthetic round trips).
+
+    Units: keypoint residuals are fractions of the person's box size (the larger side of
+    PersonObservation.box); angles are radians; the camera's translation is in metres.
+    """
+
+    orientation_iterations: int = 60  # stage 1 steps (cold start only); cheap, no body forward
+    body_iterations: int = 100  # stage 2 steps, cold start
+    silhouette_iterations: int = 35  # stage 3 steps, cold start
+    warm_body_iterations: int = 35  # stage 2 steps when initial= is given
+    warm_silhouette_iterations: int = 0  # stage 3 steps when initial= is given
+    orientation_candidates: tuple[float, ...] = (0.0, math.pi / 2, math.pi, -math.pi / 2)  # stage 1 start headings (yaw; 0 faces the camera)
+    orientation_learning_rate: float = 0.05  # radians per step, global orientation
+    pose_learning_rate: float = 0.05  # radians per step, body joints
+    shape_learning_rate: float = 0.05  # per step, shape (Anny: sigmoid logits of the phenotypes)
+    camera_learning_rate: float = 0.02  # per step, log-scale and translation (metres)
+    silhouette_learning_rate_scale: float = 0.3  # learning rates are multiplied by this in stage 3 (a refinement)
+    keypoint_weight: float = 100.0  # 2D keypoints (GMoF of the box-normalised distance)
+    face_keypoint_weight: float = 0.3  # stage 1: confidence factor of FACE_KEYPOINTS relative to the torso
+    landmark_weight: float = 3.0  # 3D bone directions against world landmarks (cosine distance)
+    silhouette_weight: float = 15.0  # mean absolute silhouette difference over the crop (clothes widen the mask)
+    joint_limit_weight: float = 1.0  # squared hinge on axis-angle components (radians^2)
+    pose_prior_weight: float = 1e-3  # squared norm of the body joints' axis-angles
+    shape_prior_weight: float = 1e-3  # squared distance to body.default_shape()
+    robust_scale: float = 0.1  # GMoF scale, as a fraction of the box size
+    silhouette_resolution: int = 128  # side of the square silhouette crop in pixels
+    silhouette_sigma: float = 0.3  # soft_silhouette's softness in crop pixels
+    silhouette_margin: float = 0.15  # the crop is the box's larger side times (1 + margin)
+    use_landmarks: bool = True  # use world_landmarks when the observation has them
+    use_silhouette: bool = True  # stage 3 when the observation has a mask
+    use_joint_limits: bool = True
+    fit_shape: bool = True  # False keeps the shape at its start (default or initial)
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """Observations as tensors (B = number of observations), in each image's square-frame NDC."""
+
+    keypoints: torch.Tensor  # (B, 23, 2)
+    confidence: torch.Tensor  # (B, 23), 0 where unknown
+    box_size: torch.Tensor  # (B,) larger side of the person's box
+    box_center: torch.Tensor  # (B, 2)
+    landmarks: torch.Tensor  # (B, 23, 3), zeros where unknown
+    landmark_confidence: torch.Tensor  # (B, 23), 0 without landmarks
+    silhouette: torch.Tensor  # (B, R, R) mask resampled onto the crop, zeros without a mask
+    has_mask: torch.Tensor  # (B,) bool, False for every observation when the silhouette is off
+    crop_half_size: torch.Tensor  # (B,) the silhouette crop (centred on the box), half its side
+    frame_side: torch.Tensor  # (B,) square frame side in pixels
+    frame_offset: torch.Tensor  # (B, 2) image offset in the square frame, pixels
+
+
+def relaxed_pose(batch_size: int = 1, dtype=torch.float32, device=None) -> torch.Tensor:
+    """(batch_size, 24, 3) the cold start's body pose: arms lowered from the T-pose, elbows a little bent; zero global orientation."""
+    pose = torch.zeros(batch_size, len(SMPL_JOINT_NAMES), 3, dtype=dtype, device=device)
+    pose[:, SMPL_JOINT_NAMES.index("left_shoulder"), 2] = -1.15
+    pose[:, SMPL_JOINT_NAMES.index("right_shoulder"), 2] = 1.15
+    pose[:, SMPL_JOINT_NAMES.index("left_elbow"), 1] = -0.25
+    pose[:, SMPL_JOINT_NAMES.index("right_elbow"), 1] = 0.25
+    return pose
+
+
+def fit_bodies(
+    body: BodyModel,
+    observations: list[PersonObservation],
+    settings: FitSettings | None = None,
+    initial: FitResult | None = None,
+    progress: bool = False,
+) -> FitResult:
+    """Fit pose, shape and camera of `body` to each observation (all at once, as one batch).
+
+    Each observation is fitted independently of the others (the batch only shares the work): the
+    total loss is a sum of per-observation losses over per-observation parameters, and Adam updates
+    each parameter from its own gradient.
+
+    Args:
+        body: the body model (its device is used).
+        observations: B observations (keypoints; world landmarks and mask when present).
+        settings: FitSettings() when None.
+        initial: a FitResult of batch B to start from (e.g. the previous video frame's fits): skips
+            the orientation stage and runs the warm schedule.
+        progress: show a progress bar over the iterations.
+    Returns:
+        FitResult with pose (B, 24, 3) in the image orientation, shape (B, shape_dim), camera (B, 3)
+        in each image's square frame, keypoints_2d (B, 23, 2) image pixels, and losses: the final
+        unweighted terms "keypoints", "landmarks", "silhouette", "joint_limits", "pose_prior",
+        "shape_prior", their weighted sum "total", and "keypoint_error_px" (confidence-weighted
+        mean distance in pixels), each (B,).
+    """
+    settings = FitSettings() if settings is None else settings
+    if not observations:
+        raise ValueError("observations is empty")
+    device = body.faces.device
+    dtype = torch.float32
+    batch_size = len(observations)
+    silhouette_iterations = settings.silhouette_iterations if initial is None else settings.warm_silhouette_iterations
+    use_silhouette = settings.use_silhouette and silhouette_iterations > 0 and any(o.mask is not None for o in observations)
+    targets = _targets(observations, settings, device, dtype, use_silhouette)
+    default_shape = body.default_shape(batch_size).to(device=device, dtype=dtype)
+
+    if initial is None:
+        body_pose = relaxed_pose(batch_size, dtype, device)[:, 1:]
+        shape = default_shape.clone()
+        orientation, camera = _fit_orientation(body, targets, body_pose, shape, settings)
+        schedule = ((settings.body_iterations, False), (silhouette_iterations, True))
+    else:
+        _check_initial(initial, batch_size, body.shape_dim)
+        start_pose = torch.as_tensor(initial.pose, dtype=dtype, device=device)
+        body_pose = start_pose[:, 1:]
+        orientation = axis_angle_to_matrix(start_pose[:, 0])
+        shape = torch.as_tensor(initial.shape, dtype=dtype, device=device)
+        camera = torch.as_tensor(initial.camera, dtype=dtype, device=device)
+        schedule = ((settings.warm_body_iterations, False), (silhouette_iterations, True))
+
+    schedule = tuple((count, silhouette) for count, silhouette in schedule if count > 0 and (use_silhouette or not silhouette))
+    state = _State.start(body, body_pose, orientation, shape, camera)
+    # One Adam for stages 2 and 3, so the silhouette stage keeps the moment estimates (a fresh Adam
+    # would take a full-size first step on every parameter, however small its gradient).
+    base_rates = (settings.pose_learning_rate, settings.orientation_learning_rate,
+                  settings.shape_learning_rate if settings.fit_shape else 0.0, settings.camera_learning_rate)
+    optimizer = torch.optim.Adam([
+        {"params": [state.body_pose]}, {"params": [state.rotation]}, {"params": [state.shape_parameter]},
+        {"params": [state.log_scale, state.translation]},
+    ], lr=settings.pose_learning_rate)
+    with tqdm(total=sum(count for count, _ in schedule), desc="fitting bodies", unit="step", disable=not progress) as bar:
+        for iterations, with_silhouette in schedule:
+            stage_scale = settings.silhouette_learning_rate_scale if with_silhouette else 1.0
+            for group, rate in zip(optimizer.param_groups, base_rates):
+                group["lr"] = rate * stage_scale
+            for _ in range(iterations):
+                optimizer.zero_grad(set_to_none=True)
+                terms = _terms(body, state, targets, settings, default_shape, with_silhouette)
+                _weighted_total(terms, settings).sum().backward()
+                optimizer.step()
+                bar.update(1)
+            logger.debug("stage with %d steps%s done", iterations, " (silhouette)" if with_silhouette else "")
+
+    with torch.no_grad():
+        terms = _terms(body, state, targets, settings, default_shape, use_silhouette, need_projection=True)
+        total = _weighted_total(terms, settings)
+        projected = terms.pop("projected")
+        pose = state.full_pose()
+        pose[:, 0] = matrix_to_axis_angle(state.orientation())
+        pixels = (projected + 1.0) * (targets.frame_side[:, None, None] / 2.0) - targets.frame_offset[:, None, :]
+        observed_pixels = (targets.keypoints + 1.0) * (targets.frame_side[:, None, None] / 2.0) - targets.frame_offset[:, None, :]
+        distance = torch.where(targets.confidence > 0, (pixels - observed_pixels).norm(dim=-1), torch.zeros_like(targets.confidence))
+        error_px = (targets.confidence * distance).sum(-1) / targets.confidence.sum(-1).clamp_min(1e-8)
+    losses = {name: value.cpu().numpy().astype(np.float32) for name, value in terms.items()}
+    losses["total"] = total.cpu().numpy().astype(np.float32)
+    losses["keypoint_error_px"] = error_px.cpu().numpy().astype(np.float32)
+    return FitResult(
+        pose=pose.cpu().numpy().astype(np.float32),
+        shape=state.shape().detach().cpu().numpy().astype(np.float32),
+        camera=state.camera().detach().cpu().numpy().astype(np.float32),
+        keypoints_2d=pixels.cpu().numpy().astype(np.float32),
+        losses=losses,
+    )
+
+
+class _State:
+    """The optimised leaf tensors of a batch and the quantities derived from them.
+
+    body_pose (B, 23, 3) axis-angle of joints 1..23; rotation (B, 3) axis-angle applied on top of
+    base_orientation (B, 3, 3) (the start orientation; the rotation stays small); shape_parameter (B, D)
+    (sigmoid logits for bounded shapes); log_scale (B, 1) and translation (B, 2) of the camera.
+    """
+
+    def __init__(self, body_pose, base_orientation, shape_parameter, bounded_shape, log_scale, translation):
+        self.body_pose = body_pose.detach().clone().requires_grad_(True)
+        self.base_orientation = base_orientation.detach().clone()
+        self.rotation = torch.zeros_like(body_pose[:, 0]).requires_grad_(True)
+        self.shape_parameter = shape_parameter.detach().clone().requires_grad_(True)
+        self.bounded_shape = bounded_shape
+        self.log_scale = log_scale.detach().clone().requires_grad_(True)
+        self.translation = translation.detach().clone().requires_grad_(True)
+
+    @staticmethod
+    def start(body: BodyModel, body_pose, orientation, shape, camera) -> _State:
+        bounded = body.name in BOUNDED_SHAPE_MODELS
+        shape_parameter = torch.logit(shape.clamp(1e-3, 1 - 1e-3)) if bounded else shape
+        return _State(body_pose, orientation, shape_parameter, bounded, camera[:, :1].clamp_min(1e-6).log(), camera[:, 1:])
+
+    def orientation(self) -> torch.Tensor:
+        """(B, 3, 3) global orientation."""
+        return axis_angle_to_matrix(self.rotation) @ self.base_orientation
+
+    def shape(self) -> torch.Tensor:
+        return torch.sigmoid(self.shape_parameter) if self.bounded_shape else self.shape_parameter
+
+    def camera(self) -> torch.Tensor:
+        return torch.cat([self.log_scale.exp(), self.translation], dim=-1)
+
+    def full_pose(self) -> torch.Tensor:
+        """(B, 24, 3) with a zero global orientation (applied separately by _orient())."""
+        return torch.cat([torch.zeros_like(self.body_pose[:, :1]), self.body_pose], dim=1)
+
+
+def _orient(points: torch.Tensor, orientation: torch.Tensor, pivot: torch.Tensor) -> torch.Tensor:
+    """Rotate (B, N, 3) body points by (B, 3, 3) about (B, 1, 3) pivots (the pelvis joint).
+
+    Equals posing the body with that global orientation: SMPL-style models rotate the whole body
+    about the pelvis joint, which the body pose does not move.
+    """
+    return (points - pivot) @ orientation.transpose(1, 2) + pivot
+
+
+def _project(points: torch.Tensor, log_scale: torch.Tensor, translation: torch.Tensor) -> torch.Tensor:
+    """(B, N, 3) -> (B, N, 2) weak-perspective NDC x, y (lwgan.body.camera.project)."""
+    return log_scale.exp()[:, None] * (points[..., :2] + translation[:, None])
+
+
+def _terms(
+    body: BodyModel,
+    state: _State,
+    targets: _Targets,
+    settings: FitSettings,
+    default_shape: torch.Tensor,
+    with_silhouette: bool,
+    need_projection: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Every loss term for the current state, each (B,) (zeros for terms that are off)."""
+    pose = state.full_pose()
+    shape = state.shape()
+    output = body(pose, shape)
+    orientation = state.orientation()
+    pivot = output.joints[:, :1]
+    keypoints = _orient(output.keypoints, orientation, pivot)
+    projected = _project(keypoints, state.log_scale, state.translation)
+    zeros = projected.new_zeros(projected.shape[0])
+    terms = {
+        "keypoints": fit_losses.keypoint_loss(projected, targets.keypoints, targets.confidence, targets.box_size, settings.robust_scale),
+        "landmarks": fit_losses.bone_direction_loss(keypoints, targets.landmarks, targets.landmark_confidence)
+        if settings.use_landmarks else zeros,
+        "silhouette": zeros,
+        "joint_limits": fit_losses.joint_limit_loss(pose) if settings.use_joint_limits else zeros,
+        "pose_prior": fit_losses.pose_prior_loss(pose),
+        "shape_prior": fit_losses.shape_prior_loss(shape, default_shape),
+    }
+    if with_silhouette:
+        rows = targets.has_mask.nonzero().squeeze(1)
+        vertices = _orient(output.vertices[rows], orientation[rows], pivot[rows])
+        crop_xy = (_project(vertices, state.log_scale[rows], state.translation[rows]) - targets.box_center[rows, None]) / targets.crop_half_size[rows, None, None]
+        crop_ndc = torch.cat([crop_xy, vertices[..., 2:]], dim=-1)
+        silhouette = soft_silhouette(crop_ndc, body.faces, settings.silhouette_resolution, sigma=settings.silhouette_sigma)
+        terms["silhouette"] = zeros.index_put((rows,), fit_losses.silhouette_loss(silhouette, targets.silhouette[rows]))
+    if need_projection:
+        terms["projected"] = projected
+    return terms
+
+
+def _weighted_total(terms: dict[str, torch.Tensor], settings: FitSettings) -> torch.Tensor:
+    """(B,) the weighted sum of the loss terms."""
+    return (
+        settings.keypoint_weight * terms["keypoints"]
+        + settings.landmark_weight * terms["landmarks"]
+        + settings.silhouette_weight * terms["silhouette"]
+        + settings.joint_limit_weight * terms["joint_limits"]
+        + settings.pose_prior_weight * terms["pose_prior"]
+        + settings.shape_prior_weight * terms["shape_prior"]
+    )
+
+
+def _fit_orientation(
+    body: BodyModel, targets: _Targets, body_pose: torch.Tensor, shape: torch.Tensor, settings: FitSettings
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stage 1: (B, 3, 3) global orientation and (B, 3) camera from the torso (and face) keypoints.
+
+    Every start heading of settings.orientation_candidates runs as its own batch row; each
+    observation keeps the heading whose final loss is lowest.
+    """
+    batch_size = body_pose.shape[0]
+    headings = torch.tensor(settings.orientation_candidates, dtype=body_pose.dtype, device=body_pose.device)
+    count = headings.shape[0]
+    if count == 0:
+        raise ValueError("settings.orientation_candidates is empty")
+    with torch.no_grad():
+        output = body(torch.cat([torch.zeros_like(body_pose[:, :1]), body_pose], dim=1), shape)
+    # Rows are candidate-major: row c * B + b is candidate c of observation b.
+    rest_keypoints = output.keypoints.repeat(count, 1, 1)
+    pivot = output.joints[:, :1].repeat(count, 1, 1)
+    upright = axis_angle_to_matrix(torch.tensor(UPRIGHT_ORIENTATION, dtype=body_pose.dtype, device=body_pose.device))
+    turn = axis_angle_to_matrix(torch.stack([torch.zeros_like(headings), headings, torch.zeros_like(headings)], dim=-1))
+    base = (upright @ turn).repeat_interleave(batch_size, dim=0)  # (C * B, 3, 3)
+
+    weight = torch.zeros(len(BODY_KEYPOINT_NAMES), dtype=body_pose.dtype, device=body_pose.device)
+    weight[[BODY_KEYPOINT_NAMES.index(name) for name in TORSO_KEYPOINTS]] = 1.0
+    weight[[BODY_KEYPOINT_NAMES.index(name) for name in FACE_KEYPOINTS]] = settings.face_keypoint_weight
+    confidence = (targets.confidence * weight).repeat(count, 1)
+    observed = targets.keypoints.repeat(count, 1, 1)
+    box_size = targets.box_size.repeat(count)
+    landmarks = targets.landmarks.repeat(count, 1, 1)
+    landmark_confidence = targets.landmark_confidence.repeat(count, 1)
+    torso_bones = tuple(bone for bone in fit_losses.BONES if bone[0] in fit_losses.TORSO_BONES)
+
+    start_keypoints = _orient(rest_keypoints, base, pivot)
+    log_scale, translation = _initial_camera(start_keypoints, observed, confidence, targets.box_size.repeat(count), targets.box_center.repeat(count, 1))
+    rotation = torch.zeros(count * batch_size, 3, dtype=body_pose.dtype, device=body_pose.device, requires_grad=True)
+    log_scale.requires_grad_(True)
+    translation.requires_grad_(True)
+    optimizer = torch.optim.Adam([
+        {"params": [rotation], "lr": settings.orientation_learning_rate},
+        {"params": [log_scale, translation], "lr": settings.camera_learning_rate},
+    ])
+
+    def loss() -> torch.Tensor:
+        orientation = axis_angle_to_matrix(rotation) @ base
+        keypoints = _orient(rest_keypoints, orientation, pivot)
+        projected = _project(keypoints, log_scale, translation)
+        total = settings.keypoint_weight * fit_losses.keypoint_loss(projected, observed, confidence, box_size, settings.robust_scale)
+        if settings.use_landmarks:
+            total = total + settings.landmark_weight * fit_losses.bone_direction_loss(keypoints, landmarks, landmark_confidence, torso_bones)
+        return total
+
+    for _ in range(settings.orientation_iterations):
+        optimizer.zero_grad(set_to_none=True)
+        loss().sum().backward()
+        optimizer.step()
+    with torch.no_grad():
+        final = loss().view(count, batch_size)
+        best = final.argmin(dim=0)  # (B,)
+        rows = best * batch_size + torch.arange(batch_size, device=best.device)
+        orientation = (axis_angle_to_matrix(rotation) @ base)[rows]
+        camera = torch.cat([log_scale.exp(), translation], dim=-1)[rows]
+    logger.debug("orientation stage: start headings %s chosen, losses %s", headings[best].tolist(), final.min(dim=0).values.tolist())
+    return orientation, camera
+
+
+def _initial_camera(
+    points: torch.Tensor, observed: torch.Tensor, confidence: torch.Tensor, box_size: torch.Tensor, box_center: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Closed-form (B, 1) log-scale and (B, 2) translation that best overlay (B, K, 3) body points on (B, K, 2) observed ones.
+
+    The scale is the ratio of the two point sets' confidence-weighted spreads (independent of any
+    rotation between them), the translation matches their weighted centres. Without two seen
+    keypoints it falls back to the box: the points' height spans the box, centred on it.
+    """
+    weight = confidence / confidence.sum(-1, keepdim=True).clamp_min(1e-8)
+    xy = points[..., :2]
+    body_center = (weight[..., None] * xy).sum(1)
+    observed = torch.where(confidence[..., None] > 0, observed, torch.zeros_like(observed))
+    observed_center = (weight[..., None] * observed).sum(1)
+    body_spread = (weight * (xy - body_center[:, None]).pow(2).sum(-1)).sum(-1)
+    observed_spread = (weight * (observed - observed_center[:, None]).pow(2).sum(-1)).sum(-1)
+    seen = (confidence > 0).sum(-1) >= 2
+    usable = seen & (body_spread > 1e-8) & (observed_spread > 1e-10)
+    scale = torch.sqrt(observed_spread / body_spread.clamp_min(1e-8))
+    height = (xy[..., 1].amax(-1) - xy[..., 1].amin(-1)).clamp_min(1e-3)
+    box_scale = box_size / height
+    scale = torch.where(usable, scale, box_scale)
+    box_body_center = (xy.amax(1) + xy.amin(1)) / 2.0
+    translation = torch.where(usable[:, None], observed_center / scale[:, None] - body_center, box_center / scale[:, None] - box_body_center)
+    return scale.log()[:, None].detach().clone(), translation.detach().clone()
+
+
+def _check_initial(initial: FitResult, batch_size: int, shape_dim: int) -> None:
+    expected = {"pose": (batch_size, 24, 3), "shape": (batch_size, shape_dim), "camera": (batch_size, 3)}
+    for name, shape in expected.items():
+        actual = np.shape(getattr(initial, name))
+        if actual != shape:
+            raise ValueError(f"initial.{name} must have shape {shape} (one row per observation), got {actual}")
+
+
+def _targets(observations: list[PersonObservation], settings: FitSettings, device, dtype, with_silhouette: bool) -> _Targets:
+    """Stack the observations into tensors in their square frames' NDC; resample masks onto the silhouette crops when with_silhouette."""
+    keypoints, confidence, box_size, box_center, landmarks, landmark_confidence = [], [], [], [], [], []
+    sides, offsets = [], []
+    for observation in observations:
+        frame = observation.square_frame
+        points = np.asarray(observation.keypoints, dtype=np.float64)
+        seen = np.isfinite(points).all(axis=1) & (points[:, 2] > 0)
+        keypoints.append(np.where(seen[:, None], frame.pixels_to_ndc(np.nan_to_num(points[:, :2])), 0.0))
+        confidence.append(np.where(seen, np.clip(points[:, 2], 0.0, 1.0), 0.0))
+        box = np.asarray(observation.box, dtype=np.float64)
+        box_size.append(max(box[2] - box[0], box[3] - box[1], 1.0) * 2.0 / frame.side)
+        box_center.append(frame.pixels_to_ndc((box[:2] + box[2:]) / 2.0))
+        if observation.world_landmarks is not None:
+            world = np.asarray(observation.world_landmarks, dtype=np.float64)
+            known = seen & np.isfinite(world).all(axis=1)
+            landmarks.append(np.where(known[:, None], world, 0.0))
+            landmark_confidence.append(np.where(known, confidence[-1], 0.0))
+        else:
+            landmarks.append(np.zeros((len(BODY_KEYPOINT_NAMES), 3)))
+            landmark_confidence.append(np.zeros(len(BODY_KEYPOINT_NAMES)))
+        sides.append(frame.side)
+        offsets.append((frame.offset_x, frame.offset_y))
+
+    def tensor(values) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(values), dtype=dtype, device=device)
+
+    box_size_t, box_center_t = tensor(box_size), tensor(box_center)
+    crop_half_size = box_size_t * (1.0 + settings.silhouette_margin) / 2.0
+    silhouettes, has_mask = [], []
+    for index, observation in enumerate(observations):
+        has_mask.append(with_silhouette and observation.mask is not None)
+        if not has_mask[-1]:
+            silhouettes.append(torch.zeros(settings.silhouette_resolution, settings.silhouette_resolution, dtype=dtype, device=device))
+        else:
+            silhouettes.append(_resample_mask(
+                tensor(observation.mask), observation.square_frame, box_center_t[index], crop_half_size[index], settings.silhouette_resolution
+            ))
+    return _Targets(
+        keypoints=tensor(keypoints),
+        confidence=tensor(confidence),
+        box_size=box_size_t,
+        box_center=box_center_t,
+        landmarks=tensor(landmarks),
+        landmark_confidence=tensor(landmark_confidence),
+        silhouette=torch.stack(silhouettes),
+        has_mask=torch.tensor(has_mask, device=device),
+        crop_half_size=crop_half_size,
+        frame_side=tensor(sides),
+        frame_offset=tensor(offsets),
+    )
+
+
+def _resample_mask(mask: torch.Tensor, frame, center: torch.Tensor, half_size: torch.Tensor, resolution: int, supersampling: int = 4) -> torch.Tensor:
+    """(H, W) mask -> (R, R) its coverage of each pixel of the square crop (center, half_size in square-frame NDC).
+
+    Each crop pixel averages supersampling^2 bilinear samples of the mask; outside the image is 0.
+    """
+    height, width = mask.shape
+    fine = resolution * supersampling
+    steps = (2 * torch.arange(fine, dtype=mask.dtype, device=mask.device) + 1) / fine - 1
+    grid_y, grid_x = torch.meshgrid(steps, steps, indexing="ij")
+    square_ndc = center + half_size * torch.stack([grid_x, grid_y], dim=-1)  # (fine, fine, 2)
+    offset = mask.new_tensor([frame.offset_x, frame.offset_y])
+    pixels = (square_ndc + 1.0) * (frame.side / 2.0) - offset
+    image_ndc = pixels * mask.new_tensor([2.0 / width, 2.0 / height]) - 1.0
+    samples = F.grid_sample(mask[None, None], image_ndc[None], mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.avg_pool2d(samples, supersampling)[0, 0]

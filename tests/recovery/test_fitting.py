@@ -1,0 +1,225 @@
+"""SMPLify-style fitting: synthetic round trips (front and back views), batching, warm starts, and the loss terms."""
+
+import logging
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lwgan.body.camera import camera_to_fit, project
+from lwgan.body.skeleton import BODY_KEYPOINT_NAMES, SMPL_JOINT_NAMES
+from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
+from lwgan.recovery.fit_losses import (
+    BONES,
+    bone_direction_loss,
+    gmof,
+    joint_angle_bounds,
+    joint_limit_loss,
+    keypoint_loss,
+)
+from lwgan.recovery.fitting import FitSettings, fit_bodies
+from lwgan.recovery.observation import FitResult
+from lwgan.recovery.synthetic import orient_for_image, render_synthetic_person, yaw_of
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "cmu_mocap"
+CLIPS = (DATA / "131_01.bvh", DATA / "131_03.bvh")
+SIDE_PAIRS = [("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"), ("left_elbow", "right_elbow"), ("left_knee", "right_knee")]
+
+# Measured with the default settings on these two renders (ground-truth observations, 256 x 256,
+# body about 200 px tall): keypoints within 0.5 px, MPJPE 20 mm (front) and 23 mm (back). The
+# bounds allow about twice that for platform differences; they stay well under the issue's 60 mm
+# target for the detector round trip, which perfect observations must beat clearly.
+MAX_KEYPOINT_ERROR_PX = 1.5
+MAX_MPJPE_MM = 45.0
+
+
+@pytest.fixture(scope="module")
+def clip_poses(anny_body) -> np.ndarray:
+    """(N, 24, 3) y-up SMPL poses of both CMU clips, retargeted onto the body's own rest joints."""
+    rest = anny_body(torch.zeros(1, 24, 3)).joints[0].numpy()
+    return np.concatenate([bvh_to_smpl(read_bvh(path), fps=30.0, rest_joints=rest).pose for path in CLIPS])
+
+
+def person(body, pose_y_up: np.ndarray, yaw: float, seed: int, fill: float = 0.8):
+    pose = orient_for_image(torch.from_numpy(pose_y_up), yaw)
+    with torch.no_grad():
+        vertices = body(pose[None]).vertices
+    return render_synthetic_person(body, pose, camera_to_fit(vertices, fill)[0], 256, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def front_and_back(anny_body, clip_poses):
+    """A walking pose seen from the front (yaw 0.3) and a hop seen from behind (yaw pi + 0.4)."""
+    return [person(anny_body, clip_poses[40], 0.3, seed=1), person(anny_body, clip_poses[320], math.pi + 0.4, seed=2)]
+
+
+@pytest.fixture(scope="module")
+def batch_fit(anny_body, front_and_back):
+    return fit_bodies(anny_body, [p.observation for p in front_and_back])
+
+
+def fitted_joints(body, result: FitResult) -> np.ndarray:
+    with torch.no_grad():
+        return body(torch.from_numpy(result.pose), torch.from_numpy(result.shape)).joints.numpy()
+
+
+def root_aligned_errors_mm(joints: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(B, 24) per-joint distances in mm after moving both pelvises to the origin."""
+    return 1000 * np.linalg.norm((joints - joints[:, :1]) - (truth - truth[:, :1]), axis=-1)
+
+
+def truth_of(people) -> FitResult:
+    return FitResult(
+        pose=np.stack([p.pose for p in people]), shape=np.stack([p.shape for p in people]),
+        camera=np.stack([p.camera for p in people]), keypoints_2d=np.stack([p.keypoints_2d for p in people]), losses={},
+    )
+
+
+def test_synthetic_person_is_consistent(anny_body, front_and_back):
+    for sample in front_and_back:
+        observation = sample.observation
+        assert sample.image.shape == (256, 256, 3) and sample.image.dtype == np.uint8
+        np.testing.assert_allclose(observation.keypoints[:, :2], sample.keypoints_2d)
+        hips = [BODY_KEYPOINT_NAMES.index("left_hip"), BODY_KEYPOINT_NAMES.index("right_hip")]
+        np.testing.assert_allclose(observation.world_landmarks[hips].mean(axis=0), 0.0, atol=1e-6)
+        # The pelvis and the hips project inside the mask; the mask's box holds every keypoint.
+        for point in sample.keypoints_2d[hips]:
+            assert observation.mask[int(point[1]), int(point[0])] == 1.0
+        x0, y0, x1, y1 = observation.box
+        assert np.all((sample.keypoints_2d >= [x0 - 2, y0 - 2]) & (sample.keypoints_2d <= [x1 + 2, y1 + 2]))
+    assert abs(yaw_of(front_and_back[0].pose) - 0.3) < 1e-4
+    assert abs(abs(yaw_of(front_and_back[1].pose)) - (math.pi - 0.4)) < 1e-4
+
+
+def test_fit_recovers_front_and_back_views(anny_body, front_and_back, batch_fit):
+    truth = np.stack([p.joints_3d for p in front_and_back])
+    keypoint_error = np.linalg.norm(batch_fit.keypoints_2d - np.stack([p.keypoints_2d for p in front_and_back]), axis=-1).mean(axis=1)
+    joints = fitted_joints(anny_body, batch_fit)
+    mpjpe = root_aligned_errors_mm(joints, truth).mean(axis=1)
+    logging.getLogger(__name__).info("front/back: keypoint error %s px, MPJPE %s mm", keypoint_error, mpjpe)
+    assert np.all(keypoint_error < MAX_KEYPOINT_ERROR_PX), keypoint_error
+    assert np.all(mpjpe < MAX_MPJPE_MM), mpjpe
+    # Not mirrored: the fitted heading matches, and every left-right joint pair points the same way in 3D.
+    for sample, pose in zip(front_and_back, batch_fit.pose):
+        difference = math.remainder(yaw_of(pose) - yaw_of(sample.pose), 2 * math.pi)
+        assert abs(difference) < math.radians(20), math.degrees(difference)
+    for left, right in SIDE_PAIRS:
+        fitted = joints[:, SMPL_JOINT_NAMES.index(left)] - joints[:, SMPL_JOINT_NAMES.index(right)]
+        expected = truth[:, SMPL_JOINT_NAMES.index(left)] - truth[:, SMPL_JOINT_NAMES.index(right)]
+        cosine = (fitted * expected).sum(-1) / np.linalg.norm(fitted, axis=-1) / np.linalg.norm(expected, axis=-1)
+        assert np.all(cosine > 0.8), (left, cosine)
+
+
+def test_fit_result_is_self_consistent(anny_body, front_and_back, batch_fit):
+    """keypoints_2d is the fitted body posed by result.pose, projected with result.camera, in image pixels."""
+    with torch.no_grad():
+        keypoints = anny_body(torch.from_numpy(batch_fit.pose), torch.from_numpy(batch_fit.shape)).keypoints
+        ndc = project(keypoints, torch.from_numpy(batch_fit.camera))[..., :2].numpy()
+    for index, sample in enumerate(front_and_back):
+        pixels = sample.observation.square_frame.ndc_to_pixels(ndc[index])
+        np.testing.assert_allclose(pixels, batch_fit.keypoints_2d[index], atol=0.05)
+    assert set(batch_fit.losses) >= {"keypoints", "landmarks", "silhouette", "joint_limits", "pose_prior", "shape_prior", "total"}
+    assert all(value.shape == (2,) for value in batch_fit.losses.values())
+    assert np.all((batch_fit.shape >= 0) & (batch_fit.shape <= 1))
+
+
+def test_fits_in_a_batch_are_as_good_as_fits_alone(anny_body, front_and_back, batch_fit):
+    # Each sample's loss depends only on its own parameters, but float rounding differs between
+    # batch sizes and the silhouette stage amplifies it (measured: 0.7-1.6 px, up to 23 mm apart),
+    # so the claim tested is the one that matters: a fit in a batch meets the same accuracy bounds
+    # against the ground truth as a fit alone, and both land close together in the image.
+    for index, sample in enumerate(front_and_back):
+        alone = fit_bodies(anny_body, [sample.observation])
+        keypoint_error = np.linalg.norm(alone.keypoints_2d[0] - sample.keypoints_2d, axis=-1).mean()
+        mpjpe = root_aligned_errors_mm(fitted_joints(anny_body, alone), sample.joints_3d[None]).mean()
+        assert keypoint_error < MAX_KEYPOINT_ERROR_PX and mpjpe < MAX_MPJPE_MM, (keypoint_error, mpjpe)
+        assert np.abs(alone.keypoints_2d[0] - batch_fit.keypoints_2d[index]).mean() < 1.0
+
+
+def test_warm_start_stays_at_the_truth_and_runs_the_short_schedule(anny_body, front_and_back, caplog):
+    settings = FitSettings()
+    with caplog.at_level(logging.DEBUG, logger="lwgan.recovery.fitting"):
+        result = fit_bodies(anny_body, [p.observation for p in front_and_back], settings, initial=truth_of(front_and_back))
+    messages = [record.getMessage() for record in caplog.records]
+    assert not any("orientation stage" in message for message in messages), messages
+    assert any(f"stage with {settings.warm_body_iterations} steps" in message for message in messages), messages
+    assert not any(f"stage with {settings.body_iterations} steps" in message for message in messages), messages
+    keypoint_error = np.linalg.norm(result.keypoints_2d - np.stack([p.keypoints_2d for p in front_and_back]), axis=-1).mean(axis=1)
+    mpjpe = root_aligned_errors_mm(fitted_joints(anny_body, result), np.stack([p.joints_3d for p in front_and_back])).mean(axis=1)
+    # Measured: 0.4 px and 8-9 mm (the pose prior pulls joints the keypoints do not see, e.g. the wrists, a little).
+    assert np.all(keypoint_error < 1.0), keypoint_error
+    assert np.all(mpjpe < 20.0), mpjpe
+
+
+def test_observation_without_mask_or_landmarks_still_fits(anny_body, front_and_back):
+    sample = front_and_back[0]
+    bare = replace(sample.observation, mask=None, world_landmarks=None)
+    result = fit_bodies(anny_body, [bare], FitSettings(orientation_iterations=30, body_iterations=40))
+    assert result.losses["silhouette"][0] == 0.0 and result.losses["landmarks"][0] == 0.0
+    keypoint_error = np.linalg.norm(result.keypoints_2d[0] - sample.keypoints_2d, axis=-1).mean()
+    assert keypoint_error < 3.0, keypoint_error  # measured 1.5 px after this short schedule
+
+
+def test_joint_limits_allow_natural_poses_and_reject_impossible_ones(clip_poses):
+    assert float(joint_limit_loss(torch.from_numpy(clip_poses)).max()) == 0.0
+    impossible = {
+        ("left_knee", 0): -0.5,  # knee bent backwards
+        ("right_knee", 2): 0.6,  # knee bent sideways
+        ("left_elbow", 1): 0.8,  # left elbow flexes with -y: +y bends it backwards
+        ("right_elbow", 1): -0.8,  # right elbow flexes with +y
+        ("spine2", 1): 1.2,  # spine twisted too far
+    }
+    for (joint, axis), value in impossible.items():
+        pose = torch.zeros(1, 24, 3)
+        pose[0, SMPL_JOINT_NAMES.index(joint), axis] = value
+        assert float(joint_limit_loss(pose)) > 0.0, joint
+    flexed = torch.zeros(1, 24, 3)
+    flexed[0, SMPL_JOINT_NAMES.index("left_knee"), 0] = 1.5
+    flexed[0, SMPL_JOINT_NAMES.index("left_elbow"), 1] = -1.5
+    flexed[0, SMPL_JOINT_NAMES.index("right_elbow"), 1] = 1.5
+    assert float(joint_limit_loss(flexed)) == 0.0
+    low, high = joint_angle_bounds()
+    assert torch.isinf(low[0]).all() and torch.isinf(high[0]).all()  # the global orientation is free
+
+
+def test_gmof_matches_its_closed_form_and_is_bounded_and_monotonic():
+    scale = 0.1
+    residual = torch.linspace(0, 10, 2001, dtype=torch.float64)
+    value = gmof(residual**2, scale)
+    torch.testing.assert_close(value, scale**2 * residual**2 / (scale**2 + residual**2))
+    assert torch.all(value < scale**2) and torch.all(value.diff() > 0)
+    small = torch.tensor([1e-4], dtype=torch.float64)
+    torch.testing.assert_close(gmof(small**2, scale), small**2, rtol=1e-5, atol=0)
+
+
+def test_zero_confidence_keypoints_have_no_effect():
+    generator = torch.Generator().manual_seed(0)
+    predicted = torch.randn(2, 23, 2, generator=generator, dtype=torch.float64, requires_grad=True)
+    observed = torch.randn(2, 23, 2, generator=generator, dtype=torch.float64)
+    confidence = torch.rand(2, 23, generator=generator, dtype=torch.float64)
+    confidence[:, [3, 17]] = 0.0
+    box = torch.tensor([0.8, 1.2], dtype=torch.float64)
+    loss = keypoint_loss(predicted, observed, confidence, box, 0.1)
+    loss.sum().backward()
+    assert torch.all(predicted.grad[:, [3, 17]] == 0)
+    moved = observed.clone()
+    moved[:, [3, 17]] = torch.tensor([float("nan"), 1e6], dtype=torch.float64)
+    torch.testing.assert_close(keypoint_loss(predicted, moved, confidence, box, 0.1), loss)
+
+    keypoints = torch.randn(1, 23, 3, generator=generator, dtype=torch.float64, requires_grad=True)
+    landmarks = torch.randn(1, 23, 3, generator=generator, dtype=torch.float64)
+    landmark_confidence = torch.ones(1, 23, dtype=torch.float64)
+    wrist = BODY_KEYPOINT_NAMES.index("left_wrist")
+    landmark_confidence[0, wrist] = 0.0
+    bone_direction_loss(keypoints, landmarks, landmark_confidence).sum().backward()
+    assert torch.all(keypoints.grad[0, wrist] == 0)
+    assert any("left_wrist" in bone[2] for bone in BONES)
+
+
+def test_fit_checks_the_initial_batch(anny_body, front_and_back):
+    truth = truth_of(front_and_back)
+    with pytest.raises(ValueError, match="initial.pose"):
+        fit_bodies(anny_body, [front_and_back[0].observation], initial=truth)

@@ -1,0 +1,86 @@
+"""`lwgan preprocess` end to end on a synthetic video: iPER outputs, lost frames, resume, shards."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+import lwgan.tasks.preprocess as preprocess
+from lwgan.bench.fit import render_motion_video
+from lwgan.config import compose
+from lwgan.media import read_video, write_video
+from lwgan.recovery.pose_files import read_pose_shape
+
+FRAMES = 14
+BLANK = (5, 6)  # frames without a person
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory, anny_body):
+    folder = tmp_path_factory.mktemp("videos")
+    clip = render_motion_video(anny_body, folder / "clip.mp4", FRAMES, 160)
+    frames, fps = read_video(clip)
+    frames[list(BLANK)] = frames[0, :4, :4].mean(axis=(0, 1)).astype(np.uint8)  # flat frames: nobody there
+    return write_video(folder / "walker.mp4", list(frames), fps)
+
+
+def config_for(video, output, *extra):
+    return compose("preprocess", [f"input={video}", f"output={output}", "image_size=96", "chunk=6", "preview_size=64", *extra])
+
+
+def test_writes_iper_outputs_and_reports_lost_frames(video, tmp_path, caplog):
+    results = preprocess.run(config_for(video, tmp_path))
+    assert len(results) == 1
+    info = json.loads((tmp_path / "smpls" / "walker" / "info.json").read_text())
+    assert info["frames"] == FRAMES and info["lost_frames"] == list(BLANK)
+    assert "no person in 2 frame(s)" in caplog.text
+    fits = read_pose_shape(tmp_path / "smpls" / "walker" / "pose_shape.pkl")
+    assert fits.cams.shape == (FRAMES, 3) and fits.pose.shape == (FRAMES, 72) and fits.shape.shape == (FRAMES, 6)
+    assert np.isfinite(fits.pose).all()
+    keypoints = pickle.loads((tmp_path / "smpls" / "walker" / "kps.pkl").read_bytes())
+    assert keypoints["kps"].shape == (FRAMES, 23, 3)
+    assert sorted(p.name for p in (tmp_path / "images" / "walker").iterdir())[0] == "000000.jpg"
+    assert len(list((tmp_path / "images" / "walker").iterdir())) == FRAMES
+    assert len(list((tmp_path / "masks" / "walker").iterdir())) == FRAMES
+    preview, _ = read_video(tmp_path / "previews" / "walker.mp4")
+    assert preview.shape == (FRAMES, 64, 64, 3)
+    assert not (tmp_path / ".work" / "walker").exists()
+    # A second run skips the finished video.
+    assert preprocess.run(config_for(video, tmp_path)) == []
+
+
+def test_an_interrupted_run_resumes_after_the_last_fitted_chunk(video, tmp_path, monkeypatch):
+    real_fit = preprocess.fit_bodies
+    calls = []
+
+    def failing_fit(body, observations, settings=None, initial=None):
+        calls.append(len(observations))
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed during the second chunk")
+        return real_fit(body, observations, settings, initial=initial)
+
+    monkeypatch.setattr(preprocess, "fit_bodies", failing_fit)
+    with pytest.raises(KeyboardInterrupt):
+        preprocess.run(config_for(video, tmp_path))
+    assert (tmp_path / ".work" / "walker" / "detections.npz").exists()
+    with np.load(tmp_path / ".work" / "walker" / "fits.npz") as saved:
+        assert int(saved["done"]) == 6
+    calls.clear()
+    monkeypatch.setattr(preprocess, "fit_bodies", lambda *a, **k: (calls.append(len(a[1])), real_fit(*a, **k))[1])
+    preprocess.run(config_for(video, tmp_path))
+    assert sum(calls) == sum(1 for index in range(6, FRAMES) if index not in BLANK)  # only frames after the first chunk
+    assert json.loads((tmp_path / "smpls" / "walker" / "info.json").read_text())["frames"] == FRAMES
+
+
+def test_shards_split_the_inputs(video, tmp_path):
+    folder = video.parent
+    assert [s.name for s in preprocess.select_shard(preprocess.find_sources(folder), "0/2")] == ["clip"]
+    assert [s.name for s in preprocess.select_shard(preprocess.find_sources(folder), "1/2")] == ["walker"]
+
+
+def test_an_empty_video_is_a_clear_error(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.mp4"):
+        preprocess.run(config_for(empty, tmp_path / "out"))
