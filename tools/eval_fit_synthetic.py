@@ -24,23 +24,24 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from lwgan.bench.table import format_table
+from lwgan.body import AnnyBody
+from lwgan.body.camera import camera_to_fit
+from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
+from lwgan.recovery.fitting import fit_bodies
+from lwgan.recovery.synthetic import (
+    SyntheticPerson,
+    orient_for_image,
+    render_synthetic_person,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from lwgan.bench.table import format_table  # noqa: E402
-from lwgan.body import AnnyBody  # noqa: E402
-from lwgan.body.camera import camera_to_fit  # noqa: E402
-from lwgan.recovery.bvh import bvh_to_smpl, read_bvh  # noqa: E402
-from lwgan.recovery.fitting import fit_bodies  # noqa: E402
-from lwgan.recovery.synthetic import SyntheticPerson, orient_for_image, render_synthetic_person  # noqa: E402
-
 logger = logging.getLogger("eval_fit_synthetic")
 
 CLIPS = (ROOT / "tests" / "data" / "cmu_mocap" / "131_01.bvh", ROOT / "tests" / "data" / "cmu_mocap" / "131_03.bvh")

@@ -28,7 +28,8 @@ _LIGHT = (0.3, -0.5, -1.0)
 class SyntheticPerson:
     """A rendered person and the truth behind it (numpy float32 unless said otherwise).
 
-    image: (H, W, 3) uint8 RGB, the textured body over a background.
+    image: (H, W, 3) uint8 RGB, the dressed body (procedural clothing, a painted face, Lambert
+        shading) over a procedural background.
     pose: (24, 3) SMPL axis-angle in the image orientation (as FitResult.pose).
     shape: (shape_dim,); camera: (3,) weak perspective (s, tx, ty) in the image's square frame.
     joints_3d: (24, 3) metres, the posed body's SMPL joints in the camera axes of
@@ -98,7 +99,7 @@ def render_synthetic_person(
     seed: int = 0,
     texture_size: int = 256,
 ) -> SyntheticPerson:
-    """Render a dressed body (lwgan.render.procedural) in `pose` at `camera` over a background.
+    """Render a dressed body (lwgan.render.procedural, plus paint_face and Lambert shading) in `pose` at `camera` over a background.
 
     Args:
         body: the body model.
@@ -184,7 +185,7 @@ def paint_face(texture: torch.Tensor, body: BodyModel, rest_vertices: torch.Tens
     painted = texture.clone()
 
     def paint(where: torch.Tensor, colour: tuple[float, float, float]) -> None:
-        painted[:] = torch.where(where[None], torch.tensor(colour).view(3, 1, 1), painted)
+        painted[:] = torch.where(where[None], painted.new_tensor(colour).view(3, 1, 1), painted)
 
     for eye_x in eyes[:, 0].tolist():
         paint(ellipse(eye_x, eye_height + 0.28 * spacing, 0.3 * spacing, 0.07 * spacing), (0.15, 0.1, 0.08))  # eyebrow
