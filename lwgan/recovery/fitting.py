@@ -9,7 +9,10 @@ Stages (all B observations optimise together, one body forward per step, Adam):
     2. body: pose, global orientation, shape and camera on all keypoints, the 3D bone directions of
        the detector's world landmarks, joint-angle limits and the pose and shape priors.
     3. silhouette: the same plus a soft silhouette against the observed mask, at low resolution in
-       a square crop around the person (fewer iterations: it is the costly term).
+       a square crop around the person (fewer iterations: it is the costly term). Weighted strongly,
+       since clothes make real masks wider than the body, and mainly a matter of shape and camera:
+       the pose moves at a fifth of their rate, as silhouettes say little about depth and a
+       fast-moving pose wanders with the rough gradients of a dense mesh's soft silhouette.
 A warm start (initial=..., e.g. the previous video frame's fit) skips stage 1 and runs shorter
 schedules (FitSettings.warm_*).
 """
@@ -55,7 +58,7 @@ class FitSettings:
 
     orientation_iterations: int = 60  # stage 1 steps (cold start only); cheap, no body forward
     body_iterations: int = 100  # stage 2 steps, cold start
-    silhouette_iterations: int = 35  # stage 3 steps, cold start
+    silhouette_iterations: int = 25  # stage 3 steps, cold start
     warm_body_iterations: int = 35  # stage 2 steps when initial= is given
     warm_silhouette_iterations: int = 0  # stage 3 steps when initial= is given
     orientation_candidates: tuple[float, ...] = (0.0, math.pi / 2, math.pi, -math.pi / 2)  # stage 1 start headings (yaw; 0 faces the camera)
@@ -63,17 +66,18 @@ class FitSettings:
     pose_learning_rate: float = 0.05  # radians per step, body joints
     shape_learning_rate: float = 0.05  # per step, shape (Anny: sigmoid logits of the phenotypes)
     camera_learning_rate: float = 0.02  # per step, log-scale and translation (metres)
-    silhouette_learning_rate_scale: float = 0.3  # learning rates are multiplied by this in stage 3 (a refinement)
+    silhouette_learning_rate_scale: float = 0.5  # stage 3 (a refinement) multiplies the shape's and camera's learning rates by this
+    silhouette_pose_learning_rate_scale: float = 0.2  # ... and the pose's and global orientation's by this too (silhouettes hardly constrain depth; a fast pose wanders)
     keypoint_weight: float = 100.0  # 2D keypoints (GMoF of the box-normalised distance)
     face_keypoint_weight: float = 0.3  # stage 1: confidence factor of FACE_KEYPOINTS relative to the torso
     landmark_weight: float = 3.0  # 3D bone directions against world landmarks (cosine distance)
-    silhouette_weight: float = 15.0  # mean absolute silhouette difference over the crop (clothes widen the mask)
+    silhouette_weight: float = 30.0  # blurred squared silhouette difference over the crop (strong: clothes widen the mask)
     joint_limit_weight: float = 1.0  # squared hinge on axis-angle components (radians^2)
     pose_prior_weight: float = 1e-3  # squared norm of the body joints' axis-angles
     shape_prior_weight: float = 1e-3  # squared distance to body.default_shape()
     robust_scale: float = 0.1  # GMoF scale, as a fraction of the box size
-    silhouette_resolution: int = 128  # side of the square silhouette crop in pixels
-    silhouette_sigma: float = 0.3  # soft_silhouette's softness in crop pixels
+    silhouette_resolution: int = 96  # side of the square silhouette crop in pixels
+    silhouette_sigma: float = 0.225  # soft_silhouette's softness in crop pixels (a quarter of a percent of the crop)
     silhouette_margin: float = 0.15  # the crop is the box's larger side times (1 + margin)
     use_landmarks: bool = True  # use world_landmarks when the observation has them
     use_silhouette: bool = True  # stage 3 when the observation has a mask
@@ -172,9 +176,10 @@ def fit_bodies(
     ], lr=settings.pose_learning_rate)
     with tqdm(total=sum(count for count, _ in schedule), desc="fitting bodies", unit="step", disable=not progress) as bar:
         for iterations, with_silhouette in schedule:
-            stage_scale = settings.silhouette_learning_rate_scale if with_silhouette else 1.0
-            for group, rate in zip(optimizer.param_groups, base_rates):
-                group["lr"] = rate * stage_scale
+            scale = settings.silhouette_learning_rate_scale if with_silhouette else 1.0
+            pose_scale = scale * settings.silhouette_pose_learning_rate_scale if with_silhouette else 1.0
+            for group, rate, group_scale in zip(optimizer.param_groups, base_rates, (pose_scale, pose_scale, scale, scale)):
+                group["lr"] = rate * group_scale
             for _ in range(iterations):
                 optimizer.zero_grad(set_to_none=True)
                 terms = _terms(body, state, targets, settings, default_shape, with_silhouette)

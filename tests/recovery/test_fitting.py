@@ -29,10 +29,11 @@ CLIPS = (DATA / "131_01.bvh", DATA / "131_03.bvh")
 SIDE_PAIRS = [("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"), ("left_elbow", "right_elbow"), ("left_knee", "right_knee")]
 
 # Measured with the default settings on these two renders (ground-truth observations, 256 x 256,
-# body about 200 px tall): keypoints within 0.5 px, MPJPE 20 mm (front) and 23 mm (back). The
-# bounds allow about twice that for platform differences; they stay well under the issue's 60 mm
-# target for the detector round trip, which perfect observations must beat clearly.
-MAX_KEYPOINT_ERROR_PX = 1.5
+# body about 200 px tall): keypoints within 1.1 px, MPJPE 22 mm (front) and 29 mm (back); without
+# the silhouette stage 0.5 px and 20-23 mm (the strong silhouette weight real photos need costs a
+# little on perfect data). The bounds leave room for platform differences and stay well under the
+# issue's 60 mm target for the detector round trip, which perfect observations must beat clearly.
+MAX_KEYPOINT_ERROR_PX = 2.0
 MAX_MPJPE_MM = 45.0
 
 
@@ -126,11 +127,22 @@ def test_fit_result_is_self_consistent(anny_body, front_and_back, batch_fit):
     assert np.all((batch_fit.shape >= 0) & (batch_fit.shape <= 1))
 
 
+def test_batch_equals_separate_fits_without_the_silhouette_stage(anny_body, front_and_back):
+    """Observations of a batch do not interact: the loss is a sum over them and Adam works per parameter."""
+    settings = FitSettings(silhouette_iterations=0)  # measured: under 0.001 px and 0.01 mm apart
+    together = fit_bodies(anny_body, [p.observation for p in front_and_back], settings)
+    for index, sample in enumerate(front_and_back):
+        alone = fit_bodies(anny_body, [sample.observation], settings)
+        np.testing.assert_allclose(alone.keypoints_2d[0], together.keypoints_2d[index], atol=0.05)
+        joint_difference = root_aligned_errors_mm(fitted_joints(anny_body, alone), fitted_joints(anny_body, together)[index : index + 1])
+        assert joint_difference.max() < 1.0, joint_difference.max()
+
+
 def test_fits_in_a_batch_are_as_good_as_fits_alone(anny_body, front_and_back, batch_fit):
-    # Each sample's loss depends only on its own parameters, but float rounding differs between
-    # batch sizes and the silhouette stage amplifies it (measured: 0.7-1.6 px, up to 23 mm apart),
-    # so the claim tested is the one that matters: a fit in a batch meets the same accuracy bounds
-    # against the ground truth as a fit alone, and both land close together in the image.
+    # With the silhouette stage, float rounding that differs between batch sizes is amplified
+    # (soft silhouettes of a dense mesh have rough gradients; measured: up to 0.8 px and 13 mm
+    # apart), so the claim tested is the one that matters: a fit in a batch meets the same accuracy
+    # bounds against the ground truth as a fit alone, and both land close together in the image.
     for index, sample in enumerate(front_and_back):
         alone = fit_bodies(anny_body, [sample.observation])
         keypoint_error = np.linalg.norm(alone.keypoints_2d[0] - sample.keypoints_2d, axis=-1).mean()
@@ -149,7 +161,7 @@ def test_warm_start_stays_at_the_truth_and_runs_the_short_schedule(anny_body, fr
     assert not any(f"stage with {settings.body_iterations} steps" in message for message in messages), messages
     keypoint_error = np.linalg.norm(result.keypoints_2d - np.stack([p.keypoints_2d for p in front_and_back]), axis=-1).mean(axis=1)
     mpjpe = root_aligned_errors_mm(fitted_joints(anny_body, result), np.stack([p.joints_3d for p in front_and_back])).mean(axis=1)
-    # Measured: 0.4 px and 8-9 mm (the pose prior pulls joints the keypoints do not see, e.g. the wrists, a little).
+    # Measured: 0.6-0.7 px and 11-15 mm (the pose prior pulls joints the keypoints do not see, e.g. the wrists, a little).
     assert np.all(keypoint_error < 1.0), keypoint_error
     assert np.all(mpjpe < 20.0), mpjpe
 
