@@ -32,6 +32,14 @@ class BodyOutput:
     keypoints: torch.Tensor
 
 
+@dataclass(frozen=True)
+class Skeleton:
+    """The joints and keypoints of a posed body, without its mesh (BodyOutput's fields of the same names)."""
+
+    joints: torch.Tensor
+    keypoints: torch.Tensor
+
+
 class BodyModel(nn.Module):
     """A parametric body driven by SMPL-24 axis-angle poses.
 
@@ -90,3 +98,16 @@ class BodyModel(nn.Module):
             translation: (B, 3) metres added to every output point, zero when None.
         """
         raise NotImplementedError
+
+    def skeleton(
+        self,
+        pose: torch.Tensor,
+        shape: torch.Tensor | None = None,
+        translation: torch.Tensor | None = None,
+    ) -> Skeleton:
+        """The joints and keypoints forward() would return, for code that needs no mesh (keypoint fitting).
+
+        Backends where the mesh dominates the cost override this with a path that skips it.
+        """
+        output = self(pose, shape, translation)
+        return Skeleton(joints=output.joints, keypoints=output.keypoints)

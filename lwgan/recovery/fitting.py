@@ -274,7 +274,7 @@ def _terms(
     """Every loss term for the current state, each (B,) (zeros for terms that are off)."""
     pose = state.full_pose()
     shape = state.shape()
-    output = body(pose, shape)
+    output = body(pose, shape) if with_silhouette else body.skeleton(pose, shape)  # the mesh only for the silhouette
     orientation = state.orientation()
     pivot = output.joints[:, :1]
     keypoints = _orient(output.keypoints, orientation, pivot)
@@ -327,7 +327,7 @@ def _fit_orientation(
     if count == 0:
         raise ValueError("settings.orientation_candidates is empty")
     with torch.no_grad():
-        output = body(torch.cat([torch.zeros_like(body_pose[:, :1]), body_pose], dim=1), shape)
+        output = body.skeleton(torch.cat([torch.zeros_like(body_pose[:, :1]), body_pose], dim=1), shape)
     # Rows are candidate-major: row c * B + b is candidate c of observation b.
     rest_keypoints = output.keypoints.repeat(count, 1, 1)
     pivot = output.joints[:, :1].repeat(count, 1, 1)

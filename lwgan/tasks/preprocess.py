@@ -190,6 +190,10 @@ def _fit_chunk(frames, detections, crop, body, config, paths, previous, outputs)
         indices.append(index)
     if not observations:
         return previous
+    if previous is None:
+        # The cold start (heading search, silhouette stage) is the costly schedule: run it on the
+        # first frame alone and warm-start the whole chunk from that fit.
+        previous = fit_bodies(body, observations[:1], config.fitting)
     result = fit_bodies(body, observations, config.fitting, initial=_warm_start(previous, len(observations)))
     pose[indices], shape[indices], camera[indices] = result.pose, result.shape, result.camera
     return result
