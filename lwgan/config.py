@@ -28,7 +28,10 @@ class Command:
 
 
 COMMANDS = {
-    "demo": Command("lwgan.tasks.demo", "DemoConfig", "animate a textured body with a motion clip by texture warping (default)"),
+    "demo": Command("lwgan.tasks.demo", "DemoConfig", "the default: a bundled photo imitating a bundled CMU walk clip (lwgan imitate with bundled inputs)"),
+    "imitate": Command("lwgan.tasks.imitate", "ImitateConfig", "motion imitation: source=PHOTO(S) reference=VIDEO|FOLDER|BVH|PKL|NPZ output=OUT.mp4"),
+    "swap": Command("lwgan.tasks.swap", "SwapConfig", "appearance transfer: source=PHOTO reference=DONOR_PHOTO parts=upper|lower|whole output=OUT.png/"),
+    "view": Command("lwgan.tasks.view", "ViewConfig", "novel views: source=PHOTO yaw=[...] or turn=N output=OUT.gif"),
     "fit": Command("lwgan.tasks.fit", "FitConfig", "fit the body to the person in a photo: fit.json, overlay.png, mesh.obj"),
     "preprocess": Command("lwgan.tasks.preprocess", "PreprocessConfig", "videos -> iPER-format folders (frames, masks, pose_shape.pkl, kps.pkl, previews)"),
     "make-dataset": Command("lwgan.data.synthetic", "MakeDatasetConfig", "a synthetic iPER-format dataset with known fits (free bodies, procedural clothes, CMU motion)"),

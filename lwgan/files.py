@@ -26,12 +26,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     temporary_path = Path(temporary)
     try:
         yield temporary_path
+        if temporary_path.exists():  # mkstemp makes it private (0600); give it the permissions a plain open() would
+            temporary_path.chmod(0o666 & ~umask())
         os.replace(temporary_path, destination)
     finally:
         temporary_path.unlink(missing_ok=True)
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` atomically."""
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically; returns the path."""
     with atomic_path(path) as temporary:
         temporary.write_bytes(data)
+    return Path(path)
+
+
+def umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

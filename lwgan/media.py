@@ -17,7 +17,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from lwgan.files import atomic_path
+from lwgan.files import atomic_path, umask
 
 _LOG = logging.getLogger(__name__)
 
@@ -301,6 +301,7 @@ def write_frames_folder(folder: str | os.PathLike, frames: Iterable[np.ndarray])
     parent = folder.parent
     _ensure_folder(folder, parent)
     temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=parent))
+    temporary.chmod(0o777 & ~umask())  # mkdtemp makes it private; give it a plain mkdir's permissions
     try:
         for index, frame in enumerate(_checked_frames(frames, folder)):
             Image.fromarray(frame).save(temporary / f"{index:06d}.png", format="PNG")

@@ -13,7 +13,8 @@ import torch
 
 from lwgan.bench.table import format_table
 from lwgan.body import BodyConfig, build_body_model
-from lwgan.body.camera import camera_to_fit, project
+from lwgan.body.camera import camera_to_fit, project, to_image_frame
+from lwgan.bundled import bundled_motion
 from lwgan.media import to_uint8, write_video
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
 from lwgan.recovery.detector import PoseDetector
@@ -22,7 +23,6 @@ from lwgan.recovery.frames import FrameSource
 from lwgan.recovery.images import load_image
 from lwgan.render import rasterize, render_texture
 from lwgan.render.procedural import background_image, clothing_texture
-from lwgan.tasks.demo import bundled_motion, to_image_frame
 from lwgan.tasks.preprocess import PreprocessConfig, preprocess_video
 
 logger = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ import math
 
 import torch
 
+from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.checks import check_shape
 
 OUTSIDE = -2.0
@@ -87,3 +88,15 @@ def camera_to_fit(points: torch.Tensor, fill: float = 0.8) -> torch.Tensor:
     scale = 2.0 * fill / extent
     translation = -(low + high) / 2.0
     return torch.cat([scale[:, None], translation], dim=-1)
+
+
+def to_image_frame(pose: torch.Tensor, translation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stand y-up body-frame poses (B, 24, 3) and root translations (B, 3) upright in the y-down image.
+
+    The upright flip UPRIGHT_ORIENTATION goes in front of each global orientation and turns the
+    translations; motion files (BVH, SMPL npz) are in the y-up frame, fitted poses already upright.
+    """
+    upright = axis_angle_to_matrix(torch.tensor(UPRIGHT_ORIENTATION, dtype=pose.dtype))
+    pose = pose.clone()
+    pose[:, 0] = matrix_to_axis_angle(upright @ axis_angle_to_matrix(pose[:, 0]))
+    return pose, translation @ upright.T

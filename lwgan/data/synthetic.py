@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -21,23 +20,22 @@ from omegaconf import MISSING
 from tqdm import tqdm
 
 from lwgan.body import BodyConfig, build_body_model
-from lwgan.body.camera import camera_to_fit, project
+from lwgan.body.camera import camera_to_fit, project, to_image_frame
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from lwgan.bundled import MOTIONS, bundled_motion
 from lwgan.files import write_bytes_atomic
 from lwgan.media import to_uint8, write_image
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
 from lwgan.recovery.pose_files import write_pose_shape
 from lwgan.render import rasterize, render_texture
 from lwgan.render.procedural import background_image, clothing_texture
-from lwgan.tasks.demo import to_image_frame
 
 logger = logging.getLogger(__name__)
 
 
 def bundled_motions() -> list[str]:
     """The CMU clips shipped with the package (walk, hop)."""
-    folder = resources.files("lwgan") / "assets" / "motion"
-    return sorted(str(folder / name) for name in ("cmu_131_01_walk.bvh", "cmu_131_03_hop.bvh"))
+    return sorted(str(bundled_motion(name)) for name in MOTIONS)
 
 
 @dataclass

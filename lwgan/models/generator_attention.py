@@ -14,7 +14,6 @@ from torch import nn
 from lwgan.checks import check_shape
 from lwgan.flow.warp import grid_valid, warp
 from lwgan.models.blocks import (
-    keep_known_background,
     SPADE,
     ConfigurableModule,
     GeneratorOutput,
@@ -25,6 +24,7 @@ from lwgan.models.blocks import (
     composite,
     conv_block,
     initialize_weights,
+    keep_known_background,
     match_batch,
 )
 

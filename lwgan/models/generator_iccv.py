@@ -9,7 +9,6 @@ from torch import nn
 
 from lwgan.checks import check_shape
 from lwgan.models.blocks import (
-    keep_known_background,
     ConfigurableModule,
     GeneratorOutput,
     GridPyramid,
@@ -19,6 +18,7 @@ from lwgan.models.blocks import (
     composite,
     conv_block,
     initialize_weights,
+    keep_known_background,
     match_batch,
 )
 

@@ -1,0 +1,121 @@
+"""Motion imitation: the source person performing a reference's moves (`Imitator`, `lwgan imitate`)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import MISSING
+
+from lwgan.recovery.synthetic import yaw_of
+from lwgan.tasks.people import ImageInput, PhotoPerson
+from lwgan.tasks.pipeline import (
+    Pipeline,
+    SynthesisConfig,
+    beside,
+    pipeline_arguments,
+    source_list,
+    write_outputs,
+)
+from lwgan.tasks.references import (
+    CAMERA_STRATEGIES,
+    ReferenceMotion,
+    face_heading,
+    load_reference,
+    smooth_reference,
+    target_cameras,
+)
+from lwgan.tasks.result import SynthesisResult
+
+logger = logging.getLogger(__name__)
+
+
+class Imitator(Pipeline):
+    """Make a video of the source person performing the reference's moves.
+
+    Example:
+        result = Imitator()(source="me.jpg", reference="dance.mp4")
+        result.save("me_dancing.mp4")
+
+    Construction takes Pipeline's keyword arguments (image_size, checkpoint, background, ...).
+    """
+
+    def __call__(
+        self,
+        source: ImageInput | list[ImageInput],
+        reference: str | os.PathLike,
+        camera: str = "smooth",
+        fps: float = 30.0,
+        max_frames: int | None = None,
+        smooth_poses: bool = True,
+        pose_cutoff_hz: float = 4.0,
+        camera_cutoff_hz: float = 2.0,
+        audio: bool = True,
+        work_folder: str | os.PathLike | None = None,
+    ) -> SynthesisResult:
+        """
+        Args:
+            source: 1 to 8 photos of one person (paths or (H, W, 3) uint8 arrays).
+            reference: a video, a folder of frames, a BVH file, an iPER pose_shape.pkl or an npz of SMPL poses.
+            camera: "smooth", "source" or "copy" (lwgan.tasks.references.CAMERA_STRATEGIES).
+            fps: frame rate of folders, pkl and npz files without one, and BVH resampling.
+            max_frames: use at most this many reference frames.
+            smooth_poses: low-pass the reference poses (zero phase) at pose_cutoff_hz.
+            camera_cutoff_hz: low-pass of the "smooth" cameras.
+            audio: carry a reference video's audio into mp4 outputs.
+            work_folder: where a reference video's fitting goes (kept, so a rerun reuses it);
+                a temporary folder when None.
+        Returns:
+            SynthesisResult with one frame per reference frame.
+        """
+        if camera not in CAMERA_STRATEGIES:
+            raise ValueError(f"camera must be one of {CAMERA_STRATEGIES}, got {camera!r}")
+        people = self.fit_sources(source)
+        keep = contextlib.nullcontext(work_folder) if work_folder is not None else tempfile.TemporaryDirectory(prefix="lwgan_reference_")
+        with keep as folder:
+            motion = load_reference(reference, self.body, Path(folder), self.image_size, fps, self.fitting)
+            return self.imitate_motion(people, motion, camera, max_frames, smooth_poses, pose_cutoff_hz, camera_cutoff_hz, audio)
+
+    def imitate_motion(self, people: list[PhotoPerson], motion: ReferenceMotion, camera: str = "smooth", max_frames: int | None = None,
+                       smooth_poses: bool = True, pose_cutoff_hz: float = 4.0, camera_cutoff_hz: float = 2.0, audio: bool = True) -> SynthesisResult:
+        """__call__ after fitting the sources and loading the reference (same arguments)."""
+        motion = motion.cut(max_frames)
+        if motion.camera is None:
+            motion = face_heading(motion, yaw_of(people[0].pose))
+        if smooth_poses:
+            motion = smooth_reference(motion, pose_cutoff_hz)
+        bank, shape = self.prepare(people)
+        cameras, translation = target_cameras(camera, people[0].camera, motion, camera_cutoff_hz)
+        frames = self.make_frames(bank, shape, motion.pose, cameras, translation, description="imitating")
+        references = [motion.frame(index) for index in range(len(motion))] if motion.frames_folder is not None else []
+        return SynthesisResult(frames, motion.fps, motion.pose, shape.cpu().numpy(), cameras,
+                               sources=[person.image for person in people], references=references,
+                               audio_from=motion.video if audio else None)
+
+
+@dataclass
+class ImitateConfig(SynthesisConfig):
+    source: Any = MISSING  # a photo, or a list of 1-8 photos of one person: source=a.jpg or source=[a.jpg,b.jpg]
+    reference: str = MISSING  # a video, a folder of frames, a .bvh, an iPER pose_shape.pkl or an .npz of SMPL poses
+    camera: str = "smooth"  # smooth | source | copy
+    fps: float = 30.0  # for folders, pkl/npz files and BVH resampling
+    max_frames: int | None = None
+    smooth_poses: bool = True
+    pose_cutoff_hz: float = 4.0
+    camera_cutoff_hz: float = 2.0
+    audio: bool = True  # carry the reference video's audio into the mp4
+
+
+def run(config: ImitateConfig) -> dict[str, Path]:
+    imitator = Imitator(**pipeline_arguments(config))
+    people = imitator.fit_sources(source_list(config.source))
+    motion = load_reference(config.reference, imitator.body, beside(Path(config.output), "_reference"), config.image_size, config.fps, imitator.fitting)
+    result = imitator.imitate_motion(people, motion, config.camera, config.max_frames, config.smooth_poses, config.pose_cutoff_hz,
+                               config.camera_cutoff_hz, config.audio)
+    return write_outputs(config, result, imitator, people)
+

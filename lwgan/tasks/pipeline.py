@@ -1,0 +1,222 @@
+"""What Imitator, Swapper and Viewer share: their settings, the source preparation, the frame loop and the CLI glue.
+
+Each pipeline is built once with plain keyword arguments (Pipeline.__init__) and called with the
+task's inputs; the CLI commands build them from a SynthesisConfig (the same names, with
+`personalize.steps` for personalize_steps).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import MISSING
+from tqdm import tqdm
+
+from lwgan.body import BodyConfig, build_body_model
+from lwgan.body.camera import project
+from lwgan.body.model import BodyModel
+from lwgan.config import to_yaml
+from lwgan.files import write_bytes_atomic
+from lwgan.media import write_image
+from lwgan.models import LiquidWarpingGenerator, from_pretrained
+from lwgan.recovery.fitting import FitSettings
+from lwgan.recovery.preview import overlay_fit
+from lwgan.tasks.people import (
+    ImageInput,
+    PhotoPerson,
+    as_image_list,
+    fit_photos,
+    read_background,
+)
+from lwgan.tasks.result import SynthesisResult
+from lwgan.tasks.synthesis import (
+    SourceBank,
+    build_bank,
+    generated_frames,
+    personalize,
+    to_frames,
+    warped_frames,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_SOURCES = 8
+
+
+@dataclass
+class PersonalizeConfig:
+    steps: int = 0  # fine-tuning steps on the source photo(s) before making frames (needs checkpoint=)
+    learning_rate: float = 2e-5
+
+
+@dataclass
+class SynthesisConfig:
+    """Settings every synthesis command shares (the `lwgan imitate|swap|view` keys)."""
+
+    output: str = MISSING  # the result: a .mp4, a .gif, or a folder for PNG frames; config and previews go beside it
+    image_size: int = 256  # side of the square frames
+    checkpoint: str | None = None  # a generator export folder (lwgan train, or tools/convert_original_checkpoint.py); none: texture warping
+    background: str | None = None  # a picture to put behind the person; none: the source's background, inpainted
+    preserve_face: bool = True  # with a generator: keep the warped front of the face
+    personalize: PersonalizeConfig = field(default_factory=PersonalizeConfig)
+    batch_size: int = 8
+    device: str = "cpu"
+    margin: float = 1.3  # the source crop's side = margin x the person's extent
+    side_by_side: bool = False  # also write <output>_side_by_side.mp4: source | reference | result
+    previews: bool = True  # write <output>_fits.png: the fitted meshes over the source photos
+    body: BodyConfig = field(default_factory=BodyConfig)
+    fitting: FitSettings = field(default_factory=FitSettings)
+
+
+class Pipeline:
+    """Shared machinery; see Imitator, Swapper and Viewer."""
+
+    def __init__(
+        self,
+        *,
+        image_size: int = 256,
+        checkpoint: str | None = None,
+        background: str | None = None,
+        preserve_face: bool = True,
+        personalize_steps: int = 0,
+        personalize_learning_rate: float = 2e-5,
+        batch_size: int = 8,
+        device: str | torch.device = "cpu",
+        margin: float = 1.3,
+        body: BodyModel | BodyConfig | None = None,
+        fitting: FitSettings | None = None,
+    ) -> None:
+        """
+        Args:
+            image_size: side of the square output frames (and of the source crops), pixels.
+            checkpoint: a generator export folder; None makes frames by texture warping.
+            background: a picture to put behind the person; None inpaints the source's background.
+            preserve_face: with a generator, keep the warped front of the face.
+            personalize_steps, personalize_learning_rate: fine-tuning on the source photos (with a checkpoint).
+            batch_size: frames made together.
+            device: torch device.
+            margin: the source crop's side as a multiple of the person's extent.
+            body: a BodyModel, a BodyConfig, or None for the default (Anny).
+            fitting: mesh-recovery settings (lwgan.recovery.fitting.FitSettings).
+        """
+        if image_size < 64 or image_size % 16:
+            raise ValueError(f"image_size must be a multiple of 16 and at least 64, got {image_size}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.image_size = image_size
+        self.device = torch.device(device)
+        self.body = body if isinstance(body, BodyModel) else build_body_model(body or BodyConfig())
+        self.body = self.body.to(self.device)
+        self.background = None if background is None else read_background(background, image_size)
+        self.preserve_face = preserve_face
+        self.personalize_steps = personalize_steps
+        self.personalize_learning_rate = personalize_learning_rate
+        self.batch_size = batch_size
+        self.margin = margin
+        self.fitting = fitting or FitSettings()
+        self.checkpoint = checkpoint
+        self._generator_state = None
+        if checkpoint:
+            generator = from_pretrained(checkpoint, device=self.device)
+            if image_size % generator.size_multiple:
+                raise ValueError(f"image_size {image_size} must be a multiple of {generator.size_multiple} for the generator in {checkpoint}")
+            self._generator_state = {name: value.clone() for name, value in generator.state_dict().items()}
+            self.generator = generator.eval().requires_grad_(False)
+            logger.info("frames are made by the generator in %s", checkpoint)
+        else:
+            self.generator = None
+            logger.info("no checkpoint given: frames are made by texture warping along the flow")
+
+    def fit_sources(self, source: ImageInput | list[ImageInput]) -> list[PhotoPerson]:
+        """Detect, crop and fit 1 to MAX_SOURCES photos of one person."""
+        photos = as_image_list(source, "source", MAX_SOURCES)
+        return fit_photos(photos, self.body, self.image_size, self.margin, self.fitting)
+
+    def prepare(self, people: list[PhotoPerson]) -> tuple[SourceBank, torch.Tensor]:
+        """The source bank and the (K,) body shape (the sources' mean); personalizes the generator when asked."""
+        shape = torch.from_numpy(np.mean([person.shape for person in people], axis=0)).to(self.device)
+        with torch.no_grad():
+            bank = build_bank(self.body, people, shape, self.background)
+        if self.generator is not None:
+            self.generator.load_state_dict(self._generator_state)  # each call starts from the checkpoint
+            if isinstance(self.generator, LiquidWarpingGenerator) and len(people) > 1:
+                logger.warning("the ICCV generator takes one source: the generator uses %s only", people[0].name)
+                bank = SourceBank(bank.images[:1], bank.vertices[:1], bank.masks[:1], bank.atlas, bank.background)
+            personalize(self.generator, bank, self.body, self.personalize_steps, self.personalize_learning_rate)
+        elif self.personalize_steps:
+            logger.warning("personalize_steps=%d ignored: personalization fine-tunes a generator (give checkpoint=)", self.personalize_steps)
+        return bank, shape
+
+    def make_frames(self, bank: SourceBank, shape: torch.Tensor, pose: np.ndarray, camera: np.ndarray,
+                    translation: np.ndarray | None = None, description: str = "making frames") -> list[np.ndarray]:
+        """N frames of the source person in (N, 24, 3) poses seen by (N, 3) cameras, moved by (N, 3) translations (metres)."""
+        frames = []
+        for start in tqdm(range(0, len(pose), self.batch_size), desc=description, unit="batch"):
+            stop = min(start + self.batch_size, len(pose))
+            vertices = self.target_meshes(shape, pose[start:stop], camera[start:stop], None if translation is None else translation[start:stop])
+            frames += to_frames(self.render(bank, vertices))
+        return frames
+
+    def render(self, bank: SourceBank, vertices: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) frames in [0, 1] of (B, V, 3) target meshes in NDC, by the generator or by warping."""
+        with torch.no_grad():
+            if self.generator is None:
+                return warped_frames(bank, vertices, self.body)[0]
+            return generated_frames(self.generator, bank, vertices, self.body, self.preserve_face)
+
+    def target_meshes(self, shape: torch.Tensor, pose: np.ndarray, camera: np.ndarray, translation: np.ndarray | None) -> torch.Tensor:
+        """(B, V, 3) NDC meshes with `shape` (K,) in (B, 24, 3) poses, (B, 3) cameras and optional (B, 3) translations."""
+        device = self.device
+        count = len(pose)
+        moved = None if translation is None else torch.from_numpy(np.ascontiguousarray(translation)).to(device)
+        with torch.no_grad():
+            posed = self.body(torch.from_numpy(np.ascontiguousarray(pose)).to(device), shape.expand(count, -1), moved)
+            return project(posed.vertices, torch.from_numpy(np.ascontiguousarray(camera)).to(device))
+
+    def fit_previews(self, people: list[PhotoPerson]) -> np.ndarray:
+        """(S, S * n, 3) uint8: the fitted meshes over the n source crops, side by side."""
+        panels = []
+        for person in people:
+            with torch.no_grad():
+                vertices = self.body(torch.from_numpy(person.pose)[None].to(self.device), torch.from_numpy(person.shape)[None].to(self.device)).vertices[0]
+            panels.append(overlay_fit(person.image, vertices.cpu(), self.body.faces.cpu(), torch.from_numpy(person.camera)))
+        return np.concatenate(panels, axis=1)
+
+
+def pipeline_arguments(config: SynthesisConfig) -> dict:
+    """The Pipeline keyword arguments a SynthesisConfig gives."""
+    return {
+        "image_size": config.image_size, "checkpoint": config.checkpoint, "background": config.background,
+        "preserve_face": config.preserve_face, "personalize_steps": config.personalize.steps,
+        "personalize_learning_rate": config.personalize.learning_rate, "batch_size": config.batch_size,
+        "device": config.device, "margin": config.margin, "body": config.body, "fitting": config.fitting,
+    }
+
+
+def source_list(source: Any) -> list[str]:
+    """A CLI photo value (a path, or a list of paths) as a list of strings."""
+    return [source] if isinstance(source, str) else [str(item) for item in source]
+
+
+def beside(output: Path, suffix: str) -> Path:
+    """A file next to `output` named after it: beside(Path("a/run.mp4"), "_fits.png") -> a/run_fits.png."""
+    return output.with_name(output.stem + suffix) if output.suffix else output.parent / (output.name + suffix)
+
+
+def write_outputs(config: SynthesisConfig, result: SynthesisResult, pipeline: Pipeline, people: list[PhotoPerson]) -> dict[str, Path]:
+    """Save the result, the resolved config, the fit previews and the side-by-side video as configured."""
+    output = Path(config.output)
+    paths = {"result": result.save(output)}
+    paths["config"] = write_bytes_atomic(beside(output, "_config.yaml"), to_yaml(config).encode())
+    if config.previews:
+        paths["fits"] = write_image(beside(output, "_fits.png"), pipeline.fit_previews(people))
+    if config.side_by_side:
+        paths["side_by_side"] = result.save_side_by_side(beside(output, "_side_by_side" + (output.suffix or ".mp4")))
+    for name, path in paths.items():
+        logger.info("wrote %s: %s", name, path)
+    return paths

@@ -1,0 +1,189 @@
+"""The reference motion of motion imitation: from a video, a folder of frames, a BVH file, an iPER
+pose_shape.pkl or an npz of SMPL poses; and the target cameras (the camera strategies).
+
+Videos and folders are preprocessed (lwgan.tasks.preprocess: detection, fitting, smoothing) into
+a work folder, so an interrupted run resumes and the fitted reference stays for reuse.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lwgan.body.camera import UPRIGHT_ORIENTATION, to_image_frame
+from lwgan.body.model import BodyModel
+from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
+from lwgan.recovery.fitting import FitSettings
+from lwgan.recovery.frames import VIDEO_EXTENSIONS, FrameSource
+from lwgan.recovery.images import list_images, load_image
+from lwgan.recovery.pose_files import SmplMotion, read_pose_npz, read_pose_shape
+from lwgan.recovery.smoothing import low_pass, smooth_motion
+from lwgan.recovery.synthetic import yaw_of
+from lwgan.tasks.preprocess import (
+    PreprocessConfig,
+    VideoPaths,
+    frame_name,
+    preprocess_video,
+)
+
+logger = logging.getLogger(__name__)
+
+CAMERA_STRATEGIES = ("smooth", "source", "copy")
+"""How the target camera is chosen (as in the original's cam_strategy):
+    source: the source photo's camera on every frame; the person stays where the source is;
+    copy: the reference's own camera per frame (needs a reference with cameras: video, folder, pkl);
+    smooth: the source's camera moved and scaled as the reference's camera moves relative to its
+        first frame (or by the motion's root translation), then low-passed."""
+
+MOTION_SUFFIXES = (".bvh", ".pkl", ".npz")
+
+
+@dataclass(frozen=True)
+class ReferenceMotion:
+    """A reference's per-frame bodies (numpy float32).
+
+    pose: (N, 24, 3) SMPL axis-angle in the image orientation (upright flip included).
+    camera: (N, 3) weak-perspective cameras of the reference frames' square crops, or None (motion files).
+    translation: (N, 3) metres, the root's motion in the image axes, or None (fitted references,
+        whose cameras carry the movement).
+    fps: frame rate; name: for messages; video: the reference video file (its audio), or None;
+    frames_folder: the reference's square crops (side-by-side videos), or None.
+    """
+
+    pose: np.ndarray
+    camera: np.ndarray | None
+    translation: np.ndarray | None
+    fps: float
+    name: str
+    video: Path | None = None
+    frames_folder: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.pose)
+
+    def frame(self, index: int) -> np.ndarray | None:
+        """The reference's (S, S, 3) uint8 crop of frame `index`, when it has frames."""
+        if self.frames_folder is None:
+            return None
+        return load_image(self.frames_folder / f"{frame_name(index)}.jpg")
+
+    def cut(self, count: int | None) -> ReferenceMotion:
+        """The first `count` frames (all when None)."""
+        if count is None or count >= len(self):
+            return self
+        def head(array):
+            return None if array is None else array[:count]
+        return replace(self, pose=self.pose[:count], camera=head(self.camera), translation=head(self.translation))
+
+
+def load_reference(
+    path: str | os.PathLike,
+    body: BodyModel,
+    work_folder: Path,
+    image_size: int,
+    fps: float = 30.0,
+    fitting: FitSettings | None = None,
+) -> ReferenceMotion:
+    """Read or fit the reference at `path`; `fps` applies to folders, pkl files and BVH resampling.
+
+    Raises FileNotFoundError for a missing path and ValueError (naming the file) for an
+    unsupported kind; lwgan.recovery.detector.NoPersonError when no frame shows a person.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"reference not found: {path}")
+    suffix = path.suffix.lower()
+    if path.is_dir() and list_images(path) or path.is_file() and suffix in VIDEO_EXTENSIONS:
+        return _fit_reference(FrameSource(path.stem if path.is_file() else path.name, path, fps), body, work_folder, image_size, fitting)
+    if suffix == ".bvh":
+        rest = body(torch.zeros(1, 24, 3)).joints[0].detach().numpy()
+        return _from_motion(bvh_to_smpl(read_bvh(path), fps=fps, rest_joints=rest), path.name)
+    if suffix == ".npz":
+        return _from_motion(read_pose_npz(path), path.name)
+    if suffix == ".pkl":
+        pose_shape = read_pose_shape(path)
+        return ReferenceMotion(pose_shape.pose.reshape(-1, 24, 3), pose_shape.cams, None, fps, path.name)
+    kinds = ", ".join(("a video (" + " ".join(VIDEO_EXTENSIONS) + ")", "a folder of images", *MOTION_SUFFIXES))
+    raise ValueError(f"{path}: not a supported reference; give {kinds}")
+
+
+def _from_motion(motion: SmplMotion, name: str) -> ReferenceMotion:
+    pose, translation = to_image_frame(torch.from_numpy(motion.pose), torch.from_numpy(motion.translation))
+    return ReferenceMotion(pose.numpy().astype(np.float32), None, translation.numpy().astype(np.float32), motion.fps, name)
+
+
+def _fit_reference(source: FrameSource, body: BodyModel, work_folder: Path, image_size: int, fitting: FitSettings | None) -> ReferenceMotion:
+    """Preprocess the video into work_folder (reused when done before) and read its bodies back."""
+    settings = PreprocessConfig(input=str(source.path), output=str(work_folder), image_size=image_size, preview=False,
+                                fitting=fitting or FitSettings())
+    preprocess_video(source, work_folder, body, settings)
+    paths = VideoPaths(work_folder, source.name)
+    pose_shape = read_pose_shape(paths.smpls / "pose_shape.pkl")
+    logger.info("reference %s: %d fitted frames (work folder %s)", source.name, pose_shape.num_frames, work_folder)
+    return ReferenceMotion(pose_shape.pose.reshape(-1, 24, 3), pose_shape.cams, None, source.fps, source.name,
+                           video=source.path if source.is_video_file else None, frames_folder=paths.images)
+
+
+def smooth_reference(reference: ReferenceMotion, pose_cutoff_hz: float) -> ReferenceMotion:
+    """The reference with its poses low-passed (zero phase, in the 6D rotation representation)."""
+    if len(reference) < 8:
+        return reference
+    cameras = np.zeros((len(reference), 3), np.float32) if reference.camera is None else reference.camera
+    pose, _ = smooth_motion(reference.pose, cameras, reference.fps, pose_cutoff_hz, camera_cutoff_hz=reference.fps / 4)
+    return replace(reference, pose=pose)
+
+
+def face_heading(reference: ReferenceMotion, yaw: float) -> ReferenceMotion:
+    """A motion file's reference turned about the vertical so that its first frame faces like `yaw`
+    (radians, lwgan.recovery.synthetic.yaw_of of the source): a capture's heading in its room means
+    nothing in the photo, and users expect the person to keep facing as in the photo.
+    """
+    upright = axis_angle_to_matrix(torch.tensor(UPRIGHT_ORIENTATION, dtype=torch.float64))
+    turn_angle = torch.tensor([0.0, yaw - yaw_of(reference.pose[0]), 0.0], dtype=torch.float64)
+    turn = upright @ axis_angle_to_matrix(turn_angle) @ upright.T  # about the image's vertical axis
+    pose = torch.from_numpy(reference.pose).double()
+    pose[:, 0] = matrix_to_axis_angle(turn @ axis_angle_to_matrix(pose[:, 0]))
+    translation = None if reference.translation is None else (torch.from_numpy(reference.translation).double() @ turn.T).numpy().astype(np.float32)
+    return replace(reference, pose=pose.numpy().astype(np.float32), translation=translation)
+
+
+def target_cameras(
+    strategy: str, source_camera: np.ndarray, reference: ReferenceMotion, camera_cutoff_hz: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) cameras and (N, 3) root translations (metres) of the target frames.
+
+    Args:
+        strategy: one of CAMERA_STRATEGIES.
+        source_camera: (3,) the source's (s, tx, ty).
+        reference: the reference motion.
+        camera_cutoff_hz: low-pass of the "smooth" cameras.
+    """
+    if strategy not in CAMERA_STRATEGIES:
+        raise ValueError(f"camera must be one of {CAMERA_STRATEGIES}, got {strategy!r}")
+    count = len(reference)
+    still = np.zeros((count, 3), np.float32)
+    source = np.repeat(source_camera[None].astype(np.float32), count, axis=0)
+    if strategy == "source":
+        return source, still
+    if strategy == "copy":
+        if reference.camera is None:
+            raise ValueError(f"camera=copy needs a reference with cameras (a video, a folder or a pose_shape.pkl); {reference.name} has none")
+        return reference.camera.astype(np.float32), still
+    if reference.camera is None:  # a motion file: the root translation moves the body in the source's camera
+        translation = reference.translation - reference.translation[:1]
+        return source, translation.astype(np.float32)
+    # The reference pelvis sits at s * t in NDC; move the source by that displacement, scaled to the source's size.
+    scale_ratio = reference.camera[:, 0] / reference.camera[0, 0]
+    position = reference.camera[:, :1] * reference.camera[:, 1:]
+    target_scale = source_camera[0] * scale_ratio
+    target_position = source_camera[0] * source_camera[1:] + (position - position[:1]) * (source_camera[0] / reference.camera[0, 0])
+    cameras = np.concatenate([target_scale[:, None], target_position / target_scale[:, None]], axis=1)
+    if count >= 8:
+        cameras = low_pass(cameras.astype(np.float64), reference.fps, camera_cutoff_hz)
+    return cameras.astype(np.float32), still

@@ -1,0 +1,69 @@
+"""What Imitator, Swapper and Viewer return: the frames, the bodies behind them, and save()."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lwgan.media import save_frames
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SynthesisResult:
+    """The made frames and the bodies behind them.
+
+    frames: N (H, W, 3) uint8 RGB images.
+    fps: frame rate for videos.
+    pose: (N, 24, 3) SMPL axis-angle of the target bodies (image orientation); shape: (K,) the
+        source's body shape; camera: (N, 3) weak-perspective target cameras (in the frames' NDC).
+    sources: the source crops, (H, W, 3) uint8 each; references: per frame, the reference picture
+        shown in side-by-side videos ((H, W, 3) uint8 or None).
+    audio_from: a video whose audio save() carries into mp4 outputs, or None.
+    """
+
+    frames: list[np.ndarray]
+    fps: float
+    pose: np.ndarray
+    shape: np.ndarray
+    camera: np.ndarray
+    sources: list[np.ndarray] = field(default_factory=list)
+    references: list[np.ndarray | None] = field(default_factory=list)
+    audio_from: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the frames: .mp4 (H.264, with the reference's audio when it has some), .gif, or a folder of PNGs (no suffix)."""
+        written = save_frames(Path(path), self.frames, self.fps, audio_from=self.audio_from)
+        logger.info("wrote %d frames: %s", len(self.frames), written)
+        return written
+
+    def side_by_side(self) -> list[np.ndarray]:
+        """Frames of source | reference (when there is one) | result, side by side."""
+        source = self.sources[0] if self.sources else None
+        rows = []
+        for index, frame in enumerate(self.frames):
+            reference = self.references[index] if index < len(self.references) else None
+            panels = [panel for panel in (source, reference, frame) if panel is not None]
+            rows.append(np.concatenate([_resized(panel, frame.shape[0]) for panel in panels], axis=1))
+        return rows
+
+    def save_side_by_side(self, path: str | os.PathLike) -> Path:
+        """Write side_by_side() like save()."""
+        return save_frames(Path(path), self.side_by_side(), self.fps, audio_from=self.audio_from)
+
+
+def _resized(image: np.ndarray, height: int) -> np.ndarray:
+    """(h, w, 3) uint8 scaled to `height` rows (aspect kept)."""
+    if image.shape[0] == height:
+        return image
+    width = max(1, round(image.shape[1] * height / image.shape[0]))
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
