@@ -90,8 +90,8 @@ class Imitator(Pipeline):
         if smooth_poses:
             motion = smooth_reference(motion, pose_cutoff_hz)
         bank, shape = self.prepare(people)
-        cameras, translation = target_cameras(camera, people[0].camera, motion, camera_cutoff_hz)
-        frames = self.make_frames(bank, shape, motion.pose, cameras, translation, description="imitating")
+        cameras = target_cameras(camera, people[0].camera, motion, camera_cutoff_hz)
+        frames = self.make_frames(bank, shape, motion.pose, cameras, description="imitating")
         references = [motion.frame(index) for index in range(len(motion))] if motion.frames_folder is not None else []
         return SynthesisResult(frames, motion.fps, motion.pose, shape.cpu().numpy(), cameras,
                                sources=[person.image for person in people], references=references,

@@ -152,13 +152,11 @@ class Pipeline:
             logger.warning("personalize_steps=%d ignored: personalization fine-tunes a generator (give checkpoint=)", self.personalize_steps)
         return bank, shape
 
-    def make_frames(self, bank: SourceBank, shape: torch.Tensor, pose: np.ndarray, camera: np.ndarray,
-                    translation: np.ndarray | None = None, description: str = "making frames") -> list[np.ndarray]:
-        """N frames of the source person in (N, 24, 3) poses seen by (N, 3) cameras, moved by (N, 3) translations (metres)."""
+    def make_frames(self, bank: SourceBank, shape: torch.Tensor, pose: np.ndarray, camera: np.ndarray, description: str = "making frames") -> list[np.ndarray]:
+        """N frames of the source person (shape (K,)) in (N, 24, 3) poses seen by (N, 3) cameras."""
         frames = []
         for start in tqdm(range(0, len(pose), self.batch_size), desc=description, unit="batch"):
-            stop = min(start + self.batch_size, len(pose))
-            vertices = self.target_meshes(shape, pose[start:stop], camera[start:stop], None if translation is None else translation[start:stop])
+            vertices = self.target_meshes(shape, pose[start : start + self.batch_size], camera[start : start + self.batch_size])
             frames += to_frames(self.render(bank, vertices))
         return frames
 
@@ -169,14 +167,11 @@ class Pipeline:
                 return warped_frames(bank, vertices, self.body)[0]
             return generated_frames(self.generator, bank, vertices, self.body, self.preserve_face)
 
-    def target_meshes(self, shape: torch.Tensor, pose: np.ndarray, camera: np.ndarray, translation: np.ndarray | None) -> torch.Tensor:
-        """(B, V, 3) NDC meshes with `shape` (K,) in (B, 24, 3) poses, (B, 3) cameras and optional (B, 3) translations."""
-        device = self.device
-        count = len(pose)
-        moved = None if translation is None else torch.from_numpy(np.ascontiguousarray(translation)).to(device)
+    def target_meshes(self, shape: torch.Tensor, pose: np.ndarray, camera: np.ndarray) -> torch.Tensor:
+        """(B, V, 3) NDC meshes with `shape` (K,) in (B, 24, 3) poses seen by (B, 3) cameras."""
         with torch.no_grad():
-            posed = self.body(torch.from_numpy(np.ascontiguousarray(pose)).to(device), shape.expand(count, -1), moved)
-            return project(posed.vertices, torch.from_numpy(np.ascontiguousarray(camera)).to(device))
+            posed = self.body(torch.from_numpy(np.ascontiguousarray(pose)).to(self.device), shape.expand(len(pose), -1))
+            return project(posed.vertices, torch.from_numpy(np.ascontiguousarray(camera)).to(self.device))
 
     def fit_previews(self, people: list[PhotoPerson]) -> np.ndarray:
         """(S, S * n, 3) uint8: the fitted meshes over the n source crops, side by side."""

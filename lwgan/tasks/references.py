@@ -153,37 +153,35 @@ def face_heading(reference: ReferenceMotion, yaw: float) -> ReferenceMotion:
     return replace(reference, pose=pose.numpy().astype(np.float32), translation=translation)
 
 
-def target_cameras(
-    strategy: str, source_camera: np.ndarray, reference: ReferenceMotion, camera_cutoff_hz: float = 2.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 3) cameras and (N, 3) root translations (metres) of the target frames.
+def target_cameras(strategy: str, source_camera: np.ndarray, reference: ReferenceMotion, camera_cutoff_hz: float = 2.0) -> np.ndarray:
+    """(N, 3) weak-perspective cameras (s, tx, ty) of the target frames.
 
     Args:
         strategy: one of CAMERA_STRATEGIES.
         source_camera: (3,) the source's (s, tx, ty).
         reference: the reference motion.
         camera_cutoff_hz: low-pass of the "smooth" cameras.
+    A motion file's root translation T (metres) goes into the camera: s * (X + T + t) moves the body
+    by T in the source's camera (weak perspective ignores the depth part).
     """
     if strategy not in CAMERA_STRATEGIES:
         raise ValueError(f"camera must be one of {CAMERA_STRATEGIES}, got {strategy!r}")
-    count = len(reference)
-    still = np.zeros((count, 3), np.float32)
-    source = np.repeat(source_camera[None].astype(np.float32), count, axis=0)
+    source = np.repeat(source_camera[None].astype(np.float32), len(reference), axis=0)
     if strategy == "source":
-        return source, still
+        return source
     if strategy == "copy":
         if reference.camera is None:
             raise ValueError(f"camera=copy needs a reference with cameras (a video, a folder or a pose_shape.pkl); {reference.name} has none")
-        return reference.camera.astype(np.float32), still
-    if reference.camera is None:  # a motion file: the root translation moves the body in the source's camera
-        translation = reference.translation - reference.translation[:1]
-        return source, translation.astype(np.float32)
+        return reference.camera.astype(np.float32)
+    if reference.camera is None:
+        source[:, 1:] += reference.translation[:, :2] - reference.translation[:1, :2]
+        return source
     # The reference pelvis sits at s * t in NDC; move the source by that displacement, scaled to the source's size.
     scale_ratio = reference.camera[:, 0] / reference.camera[0, 0]
     position = reference.camera[:, :1] * reference.camera[:, 1:]
     target_scale = source_camera[0] * scale_ratio
     target_position = source_camera[0] * source_camera[1:] + (position - position[:1]) * (source_camera[0] / reference.camera[0, 0])
     cameras = np.concatenate([target_scale[:, None], target_position / target_scale[:, None]], axis=1)
-    if count >= 8:
+    if len(reference) >= 8:
         cameras = low_pass(cameras.astype(np.float64), reference.fps, camera_cutoff_hz)
-    return cameras.astype(np.float32), still
+    return cameras.astype(np.float32)

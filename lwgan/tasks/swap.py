@@ -75,7 +75,7 @@ class Swapper(Pipeline):
         person = people[0]
         shape = torch.from_numpy(np.mean([p.shape for p in people], axis=0)).to(self.device)
         bank, _ = self.prepare(donors)  # the donor's own shape makes its mesh match the donor photo
-        target = self.target_meshes(shape, person.pose[None], person.camera[None], None)
+        target = self.target_meshes(shape, person.pose[None], person.camera[None])
         dressed = self.render(bank, target)
         fragments = rasterize(target, self.body.faces, dressed.shape[-2:])
         part_indices = torch.tensor([PART_NAMES.index(name) for name in parts], device=self.device)
