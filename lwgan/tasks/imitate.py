@@ -78,7 +78,8 @@ class Imitator(Pipeline):
         people = self.fit_sources(source)
         keep = contextlib.nullcontext(work_folder) if work_folder is not None else tempfile.TemporaryDirectory(prefix="lwgan_reference_")
         with keep as folder:
-            motion = load_reference(reference, self.body, Path(folder), self.image_size, fps, self.fitting)
+            with self.stage("load reference"):
+                motion = load_reference(reference, self.body, Path(folder), self.image_size, fps, self.fitting)
             return self.imitate_motion(people, motion, camera, max_frames, smooth_poses, pose_cutoff_hz, camera_cutoff_hz, audio)
 
     def imitate_motion(self, people: list[PhotoPerson], motion: ReferenceMotion, camera: str = "smooth", max_frames: int | None = None,
@@ -114,7 +115,8 @@ class ImitateConfig(SynthesisConfig):
 def run(config: ImitateConfig) -> dict[str, Path]:
     imitator = Imitator(**pipeline_arguments(config))
     people = imitator.fit_sources(source_list(config.source))
-    motion = load_reference(config.reference, imitator.body, beside(Path(config.output), "_reference"), config.image_size, config.fps, imitator.fitting)
+    with imitator.stage("load reference"):
+        motion = load_reference(config.reference, imitator.body, beside(Path(config.output), "_reference"), config.image_size, config.fps, imitator.fitting)
     result = imitator.imitate_motion(people, motion, config.camera, config.max_frames, config.smooth_poses, config.pose_cutoff_hz,
                                config.camera_cutoff_hz, config.audio)
     return write_outputs(config, result, imitator, people)

@@ -7,7 +7,10 @@ task's inputs; the CLI commands build them from a SynthesisConfig (the same name
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from lwgan.media import write_image
 from lwgan.models import LiquidWarpingGenerator, from_pretrained
 from lwgan.recovery.fitting import FitSettings
 from lwgan.recovery.preview import overlay_fit
+from lwgan.render import rasterize
 from lwgan.tasks.people import (
     ImageInput,
     PhotoPerson,
@@ -120,6 +124,7 @@ class Pipeline:
         self.margin = margin
         self.fitting = fitting or FitSettings()
         self.checkpoint = checkpoint
+        self.seconds_by_stage: dict[str, float] = {}  # wall-clock seconds of each stage of the last calls (stage())
         self._generator_state = None
         if checkpoint:
             generator = from_pretrained(checkpoint, device=self.device)
@@ -132,22 +137,33 @@ class Pipeline:
             self.generator = None
             logger.info("no checkpoint given: frames are made by texture warping along the flow")
 
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage into seconds_by_stage[name] (added up over repeats) and log it."""
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+        self.seconds_by_stage[name] = self.seconds_by_stage.get(name, 0.0) + seconds
+        logger.info("%s: %.2f s", name, seconds)
+
     def fit_sources(self, source: ImageInput | list[ImageInput]) -> list[PhotoPerson]:
         """Detect, crop and fit 1 to MAX_SOURCES photos of one person."""
         photos = as_image_list(source, "source", MAX_SOURCES)
-        return fit_photos(photos, self.body, self.image_size, self.margin, self.fitting)
+        with self.stage("fit sources"):
+            return fit_photos(photos, self.body, self.image_size, self.margin, self.fitting)
 
     def prepare(self, people: list[PhotoPerson]) -> tuple[SourceBank, torch.Tensor]:
         """The source bank and the (K,) body shape (the sources' mean); personalizes the generator when asked."""
         shape = torch.from_numpy(np.mean([person.shape for person in people], axis=0)).to(self.device)
-        with torch.no_grad():
+        with torch.no_grad(), self.stage("prepare sources"):
             bank = build_bank(self.body, people, shape, self.background)
         if self.generator is not None:
             self.generator.load_state_dict(self._generator_state)  # each call starts from the checkpoint
             if isinstance(self.generator, LiquidWarpingGenerator) and len(people) > 1:
                 logger.warning("the ICCV generator takes one source: the generator uses %s only", people[0].name)
                 bank = SourceBank(bank.images[:1], bank.vertices[:1], bank.masks[:1], bank.atlas, bank.background)
-            personalize(self.generator, bank, self.body, self.personalize_steps, self.personalize_learning_rate)
+            with self.stage("personalize"):
+                personalize(self.generator, bank, self.body, self.personalize_steps, self.personalize_learning_rate)
         elif self.personalize_steps:
             logger.warning("personalize_steps=%d ignored: personalization fine-tunes a generator (give checkpoint=)", self.personalize_steps)
         return bank, shape
@@ -155,9 +171,10 @@ class Pipeline:
     def make_frames(self, bank: SourceBank, shape: torch.Tensor, pose: np.ndarray, camera: np.ndarray, description: str = "making frames") -> list[np.ndarray]:
         """N frames of the source person (shape (K,)) in (N, 24, 3) poses seen by (N, 3) cameras."""
         frames = []
-        for start in tqdm(range(0, len(pose), self.batch_size), desc=description, unit="batch"):
-            vertices = self.target_meshes(shape, pose[start : start + self.batch_size], camera[start : start + self.batch_size])
-            frames += to_frames(self.render(bank, vertices))
+        with self.stage("make frames"):
+            for start in tqdm(range(0, len(pose), self.batch_size), desc=description, unit="batch"):
+                vertices = self.target_meshes(shape, pose[start : start + self.batch_size], camera[start : start + self.batch_size])
+                frames += to_frames(self.render(bank, vertices))
         return frames
 
     def render(self, bank: SourceBank, vertices: torch.Tensor) -> torch.Tensor:
@@ -172,6 +189,15 @@ class Pipeline:
         with torch.no_grad():
             posed = self.body(torch.from_numpy(np.ascontiguousarray(pose)).to(self.device), shape.expand(len(pose), -1))
             return project(posed.vertices, torch.from_numpy(np.ascontiguousarray(camera)).to(self.device))
+
+    def body_masks(self, result: SynthesisResult) -> np.ndarray:
+        """(N, H, W) bool: where each frame's target body covers the picture (its rasterized mesh)."""
+        masks = []
+        for start in range(0, len(result), self.batch_size):
+            stop = start + self.batch_size
+            vertices = self.target_meshes(torch.from_numpy(result.shape).to(self.device), result.pose[start:stop], result.camera[start:stop])
+            masks.append(rasterize(vertices, self.body.faces, result.frames[0].shape[:2]).mask.cpu().numpy())
+        return np.concatenate(masks)
 
     def fit_previews(self, people: list[PhotoPerson]) -> np.ndarray:
         """(S, S * n, 3) uint8: the fitted meshes over the n source crops, side by side."""
@@ -206,7 +232,8 @@ def beside(output: Path, suffix: str) -> Path:
 def write_outputs(config: SynthesisConfig, result: SynthesisResult, pipeline: Pipeline, people: list[PhotoPerson]) -> dict[str, Path]:
     """Save the result, the resolved config, the fit previews and the side-by-side video as configured."""
     output = Path(config.output)
-    paths = {"result": result.save(output)}
+    with pipeline.stage("write outputs"):
+        paths = {"result": result.save(output)}
     paths["config"] = write_bytes_atomic(beside(output, "_config.yaml"), to_yaml(config).encode())
     if config.previews:
         paths["fits"] = write_image(beside(output, "_fits.png"), pipeline.fit_previews(people))

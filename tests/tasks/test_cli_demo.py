@@ -52,15 +52,16 @@ def test_demo_writes_videos_and_config(tmp_path, anny_body):
     from lwgan.config import compose
     from lwgan.tasks.demo import run
 
-    config = compose("demo", [f"output={tmp_path}", "max_frames=6", "image_size=64", "texture_size=128", "batch_size=4"])
+    config = compose("demo", [f"output={tmp_path / 'demo.mp4'}", "max_frames=6", "image_size=64", "batch_size=4"])
     paths = run(config)
-    frames, fps = read_video(paths["video"])
+    frames, fps = read_video(paths["result"])
     assert frames.shape == (6, 64, 64, 3) and fps == 30
     side, _ = read_video(paths["side_by_side"])
-    assert side.shape == (6, 64, 192, 3)
-    assert (tmp_path / "config.yaml").read_text().count("max_frames: 6") == 1
-    # The person is there: the result differs from the background where the mesh is.
-    assert frames.std() > 10
+    assert side.shape == (6, 64, 128, 3)  # source | result (a motion file has no reference frames)
+    assert (tmp_path / "demo_config.yaml").read_text().count("max_frames: 6") == 1
+    assert paths["fits"].exists()
+    # The person moves: consecutive frames of the walk differ, and the photo's background stays.
+    assert np.abs(np.diff(frames.astype(int), axis=0)).mean() > 0.5
 
 
 def test_demo_uses_a_trained_generator_when_given_one(tmp_path, anny_body):
@@ -69,12 +70,13 @@ def test_demo_uses_a_trained_generator_when_given_one(tmp_path, anny_body):
     from lwgan.tasks.demo import run
 
     export = save_pretrained(LiquidWarpingGenerator.preset("small"), tmp_path / "export")
-    common = ["max_frames=3", "image_size=64", "texture_size=128", "side_by_side=false"]
-    warped, _ = read_video(run(compose("demo", [f"output={tmp_path / 'warp'}", *common]))["video"])
-    generated, _ = read_video(run(compose("demo", [f"output={tmp_path / 'gen'}", f"checkpoint={export}", *common]))["video"])
+    common = ["max_frames=3", "image_size=64", "side_by_side=false", "previews=false"]
+    warped, _ = read_video(run(compose("demo", [f"output={tmp_path / 'warp.mp4'}", *common]))["result"])
+    generated, _ = read_video(run(compose("demo", [f"output={tmp_path / 'gen.mp4'}", f"checkpoint={export}", *common]))["result"])
     assert generated.shape == warped.shape == (3, 64, 64, 3)
     # An untrained generator paints something else than the warped texture.
     assert np.abs(generated.astype(int) - warped.astype(int)).mean() > 5
-    bad = compose("demo", [f"output={tmp_path / 'bad'}", f"checkpoint={export}", "max_frames=2", "image_size=60"])
-    with pytest.raises(ValueError, match="multiple of 8"):
+    bad = compose("demo", [f"output={tmp_path / 'bad.mp4'}", f"checkpoint={export}", "max_frames=2", "image_size=72"])
+    with pytest.raises(ValueError, match="multiple of 16"):
         run(bad)
+    assert not (tmp_path / "bad.mp4").exists()
