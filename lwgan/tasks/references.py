@@ -21,7 +21,7 @@ from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
 from lwgan.recovery.fitting import FitSettings
 from lwgan.recovery.frames import VIDEO_EXTENSIONS, FrameSource
-from lwgan.recovery.images import list_images, load_image
+from lwgan.recovery.images import IMAGE_EXTENSIONS, list_images, load_image
 from lwgan.recovery.pose_files import SmplMotion, read_pose_npz, read_pose_shape
 from lwgan.recovery.smoothing import low_pass, smooth_motion
 from lwgan.recovery.synthetic import yaw_of
@@ -99,8 +99,12 @@ def load_reference(
     if not path.exists():
         raise FileNotFoundError(f"reference not found: {path}")
     suffix = path.suffix.lower()
-    if path.is_dir() and list_images(path) or path.is_file() and suffix in VIDEO_EXTENSIONS:
-        return _fit_reference(FrameSource(path.stem if path.is_file() else path.name, path, fps), body, work_folder, image_size, fitting)
+    if path.is_dir():
+        if not list_images(path):
+            raise ValueError(f"{path}: a folder of reference frames must hold images ({' '.join(IMAGE_EXTENSIONS)}); it has none")
+        return _fit_reference(FrameSource(path.name, path, fps), body, work_folder, image_size, fitting)
+    if suffix in VIDEO_EXTENSIONS:
+        return _fit_reference(FrameSource(path.stem, path, fps), body, work_folder, image_size, fitting)
     if suffix == ".bvh":
         rest = body(torch.zeros(1, 24, 3)).joints[0].detach().numpy()
         return _from_motion(bvh_to_smpl(read_bvh(path), fps=fps, rest_joints=rest), path.name)
