@@ -79,7 +79,7 @@ def fit_photos(
             crop = video_crop(detections, margin)
             crops.append(crop_frame(image, crop, image_size))
             observations.append(crop_observation(detections, 0, crop, image_size))
-    fits = fit_bodies(body, observations, settings)
+    fits = fit_bodies(body, observations, settings, progress=True)
     people = []
     for index, ((name, _), crop_image, observation) in enumerate(zip(named, crops, observations, strict=True)):
         mask = np.zeros((image_size, image_size), np.float32) if observation.mask is None else observation.mask.astype(np.float32)

@@ -182,7 +182,8 @@ class Pipeline:
         with torch.no_grad():
             if self.generator is None:
                 return warped_frames(bank, vertices, self.body)[0]
-            return generated_frames(self.generator, bank, vertices, self.body, self.preserve_face)
+            user_background = None if self.background is None else bank.background
+            return generated_frames(self.generator, bank, vertices, self.body, self.preserve_face, user_background)
 
     def target_meshes(self, shape: torch.Tensor, pose: np.ndarray, camera: np.ndarray) -> torch.Tensor:
         """(B, V, 3) NDC meshes with `shape` (K,) in (B, 24, 3) poses seen by (B, 3) cameras."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from lwgan.media import save_frames
 
@@ -42,7 +43,8 @@ class SynthesisResult:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the frames: .mp4 (H.264, with the reference's audio when it has some), .gif, or a folder of PNGs (no suffix)."""
-        written = save_frames(Path(path), self.frames, self.fps, audio_from=self.audio_from)
+        frames = tqdm(self.frames, desc=f"writing {Path(path).name}", unit="frame")
+        written = save_frames(Path(path), frames, self.fps, audio_from=self.audio_from)
         logger.info("wrote %d frames: %s", len(self.frames), written)
         return written
 

@@ -112,16 +112,24 @@ def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyMod
 
 
 def generated_frames(
-    generator: nn.Module, bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel, preserve_face: bool
+    generator: nn.Module, bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel, preserve_face: bool,
+    background: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Frames by the generator: (B, V, 3) target meshes in NDC -> (B, 3, H, W) in [0, 1].
+
+    `background` (1, 3, H, W) in [0, 1] replaces the generator's own inpainted background, blended
+    by its attention mask.
 
     With preserve_face, target pixels on the front of the face that the first source sees keep
     the warped source colour (the generator tends to blur faces).
     """
     inputs, flows = _inputs(bank, target_vertices, body)
     with torch.no_grad():
-        frames = (generate(generator, inputs).image.clamp(-1, 1) + 1) / 2
+        output = generate(generator, inputs)
+    frames = (output.image.clamp(-1, 1) + 1) / 2
+    if background is not None:  # a user's picture instead of the generator's inpainted background
+        weight = output.mask.clamp(0, 1)
+        frames = weight * background + (1 - weight) * (output.colour.clamp(-1, 1) + 1) / 2
     if preserve_face:
         flow = flows[0]
         front_face = body.face_masks["front_face"].to(flow.target_fragments.face_index.device)
@@ -158,7 +166,7 @@ def personalize(generator: nn.Module, bank: SourceBank, body: BodyModel, steps: 
         loss.backward()
         optimizer.step()
         if step % 20 == 0 or step == steps - 1:
-            logger.info("personalization step %d/%d: loss %.4f", step + 1, steps, float(loss))
+            logger.info("personalization step %d/%d: loss %.4f", step + 1, steps, loss.item())
     generator.eval().requires_grad_(False)
 
 
