@@ -209,7 +209,7 @@ def evaluate(config: EvaluateConfig) -> dict:
                     images["warping"] = (result.image, result.body_mask)
                 if generator is not None:
                     generated = generate(generator, inputs)
-                    images["generator"] = (generated.image.clamp(-1, 1), generated.mask[:, 0] < 0.5)
+                    images["generator"] = (generated.image.clamp(-1, 1), generated.background_mask[:, 0] < 0.5)
                 for method, (image, predicted_mask) in images.items():
                     values = frame_metrics(image, real, flow.target_mask, predicted_mask, truth, lpips)
                     for row, frame in enumerate(chunk):

@@ -20,39 +20,39 @@ INIT_STD = 0.02
 class GeneratorOutput:
     """What a generator makes for one batch of transfers (all images in [-1, 1], masks in [0, 1]).
 
-    image: (B, 3, H, W) the composite, mask * background + (1 - mask) * colour.
+    image: (B, 3, H, W) the composite, background_mask * background + (1 - background_mask) * colour.
     colour: (B, 3, H, W) the transfer stream's colour image (tanh).
-    mask: (B, 1, H, W) the transfer stream's attention mask, 1 = background (as in the original
-        code, whose mask target is the background mask).
+    background_mask: (B, 1, H, W) the transfer stream's attention mask, 1 = background (the
+        original's mask, trained towards the mesh's background mask).
     background: (B, 3, H, W) the inpainted background.
     source_reconstruction: (B, 3, H, W) the source stream's composite on the same background
         (training pairs come from one static-camera video); (B, ns, 3, H, W) for the multi-source
         generator.
     source_colour: (B, 3, H, W) or (B, ns, 3, H, W), the source stream's colour image.
-    source_mask: (B, 1, H, W) or (B, ns, 1, H, W), the source stream's mask, 1 = background.
+    source_background_mask: (B, 1, H, W) or (B, ns, 1, H, W), the source stream's mask, 1 = background.
     """
 
     image: torch.Tensor
     colour: torch.Tensor
-    mask: torch.Tensor
+    background_mask: torch.Tensor
     background: torch.Tensor
     source_reconstruction: torch.Tensor
     source_colour: torch.Tensor
-    source_mask: torch.Tensor
+    source_background_mask: torch.Tensor
 
 
 @dataclass(frozen=True)
 class StreamOutput:
     """One stream's prediction composited on a background.
 
-    image: (..., 3, H, W) mask * background + (1 - mask) * colour, in [-1, 1].
+    image: (..., 3, H, W) background_mask * background + (1 - background_mask) * colour, in [-1, 1].
     colour: (..., 3, H, W) tanh colour image.
-    mask: (..., 1, H, W) sigmoid attention mask, 1 = background.
+    background_mask: (..., 1, H, W) sigmoid attention mask, 1 = background.
     """
 
     image: torch.Tensor
     colour: torch.Tensor
-    mask: torch.Tensor
+    background_mask: torch.Tensor
 
 
 class ConfigurableModule(nn.Module):
@@ -95,7 +95,7 @@ def composite(colour: torch.Tensor, mask: torch.Tensor, background: torch.Tensor
             any shape that broadcasts against colour (e.g. (B, 1, 3, H, W) for several sources).
     """
     image = mask * background + (1.0 - mask) * colour
-    return StreamOutput(image=image, colour=colour, mask=mask)
+    return StreamOutput(image=image, colour=colour, background_mask=mask)
 
 
 def initialize_weights(module: nn.Module, std: float = INIT_STD) -> None:

@@ -393,7 +393,7 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
             grids: (B, ns, H, W, 2) the flow from each source to the target, OUTSIDE where none.
         Returns:
             GeneratorOutput: image, colour (B, 3, H, W), mask (B, 1, H, W), background (B, 3, H, W),
-            source_reconstruction and source_colour (B, ns, 3, H, W), source_mask (B, ns, 1, H, W).
+            source_reconstruction and source_colour (B, ns, 3, H, W), source_background_mask (B, ns, 1, H, W).
         """
         background = self.inpaint_background(background_input)
         source_features = self.encode_source(source_input)
@@ -402,11 +402,11 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         return GeneratorOutput(
             image=target.image,
             colour=target.colour,
-            mask=target.mask,
+            background_mask=target.background_mask,
             background=background,
             source_reconstruction=source.image,
             source_colour=source.colour,
-            source_mask=source.mask,
+            source_background_mask=source.background_mask,
         )
 
     def _check_features(self, source_features: MultiSourceFeatures) -> None:

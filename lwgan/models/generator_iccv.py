@@ -279,11 +279,11 @@ class LiquidWarpingGenerator(ConfigurableModule):
         return GeneratorOutput(
             image=target.image,
             colour=target.colour,
-            mask=target.mask,
+            background_mask=target.background_mask,
             background=background,
             source_reconstruction=source.image,
             source_colour=source.colour,
-            source_mask=source.mask,
+            source_background_mask=source.background_mask,
         )
 
     def _check_features(self, source_features: SourceFeatures) -> None:

@@ -128,7 +128,7 @@ def generated_frames(
         output = generate(generator, inputs)
     frames = (output.image.clamp(-1, 1) + 1) / 2
     if background is not None:  # a user's picture instead of the generator's inpainted background
-        weight = output.mask.clamp(0, 1)
+        weight = output.background_mask.clamp(0, 1)
         frames = weight * background + (1 - weight) * (output.colour.clamp(-1, 1) + 1) / 2
     if preserve_face:
         flow = flows[0]

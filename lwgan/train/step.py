@@ -149,7 +149,7 @@ def generator_step(
         fake_logits = judge(discriminator_input(output.image, batch.target_condition))
     height, width = batch.target_image.shape[-2:]
     inputs = batch.inputs
-    masks = torch.cat([output.source_mask.reshape(-1, 1, height, width), output.mask]).float()
+    masks = torch.cat([output.source_background_mask.reshape(-1, 1, height, width), output.background_mask]).float()
     background_masks = torch.cat([inputs.source_background_mask.reshape(-1, 1, height, width), inputs.target_background_mask])
     terms = loss(
         reconstruction=output.source_reconstruction.reshape(-1, 3, height, width).float(),

@@ -211,19 +211,19 @@ def attention_model():
 
 def check_outputs(output, batch, size, source_shape):
     assert output.image.shape == output.colour.shape == output.background.shape == (batch, 3, size, size)
-    assert output.mask.shape == (batch, 1, size, size)
+    assert output.background_mask.shape == (batch, 1, size, size)
     assert output.source_reconstruction.shape == output.source_colour.shape == (*source_shape, 3, size, size)
-    assert output.source_mask.shape == (*source_shape, 1, size, size)
+    assert output.source_background_mask.shape == (*source_shape, 1, size, size)
     for name in ("image", "colour", "background", "source_reconstruction", "source_colour"):
         value = getattr(output, name)
         assert torch.isfinite(value).all() and value.min() >= -1 and value.max() <= 1, name
-    for name in ("mask", "source_mask"):
+    for name in ("background_mask", "source_background_mask"):
         value = getattr(output, name)
         assert value.min() >= 0 and value.max() <= 1, name
     # Composition: M = 1 is background.
-    assert torch.equal(output.image, output.mask * output.background + (1 - output.mask) * output.colour)
+    assert torch.equal(output.image, output.background_mask * output.background + (1 - output.background_mask) * output.colour)
     background = output.background if output.source_colour.dim() == 4 else output.background.unsqueeze(1)
-    expected_source = output.source_mask * background + (1 - output.source_mask) * output.source_colour
+    expected_source = output.source_background_mask * background + (1 - output.source_background_mask) * output.source_colour
     assert torch.equal(output.source_reconstruction, expected_source)
 
 
@@ -295,7 +295,7 @@ def test_iccv_identity_and_mirror_flows_fuse_source_features_in_place(iccv_model
         colour, mask = direct_fusion(iccv_model, features, transfer_input, transform)
         wrong_colour, _ = direct_fusion(iccv_model, features, transfer_input, lambda f: torch.flip(transform(f), dims=[-2]))
     assert torch.allclose(result.colour, colour, atol=1e-5)
-    assert torch.allclose(result.mask, mask, atol=1e-5)
+    assert torch.allclose(result.background_mask, mask, atol=1e-5)
     assert (result.colour - wrong_colour).abs().max() > 1e-3
 
 
@@ -377,7 +377,7 @@ def test_attention_two_identical_sources_equal_one(mask_unseen_sources):
         one = model(background_input, source_input, transfer_input, grids)
         two = model(background_input, source_input.repeat(1, 2, 1, 1, 1), transfer_input, grids.repeat(1, 2, 1, 1, 1))
     assert torch.allclose(one.image, two.image, atol=1e-6)
-    assert torch.allclose(one.mask, two.mask, atol=1e-6)
+    assert torch.allclose(one.background_mask, two.background_mask, atol=1e-6)
 
 
 def test_attention_source_order_does_not_matter(attention_model):

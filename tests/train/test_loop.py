@@ -70,7 +70,7 @@ def test_the_export_loads_and_reproduces_the_ema_generator(short_run, dataset_ro
     with torch.no_grad():
         expected = generate(short_run.ema_generator.eval(), batch.inputs)
         found = generate(exported, batch.inputs)
-    assert torch.equal(found.image, expected.image) and torch.equal(found.mask, expected.mask)
+    assert torch.equal(found.image, expected.image) and torch.equal(found.background_mask, expected.background_mask)
     # The EMA copy is not the trained generator itself (it lags behind it).
     assert not torch.equal(next(short_run.ema_generator.parameters()), next(short_run.generator.parameters()))
 
