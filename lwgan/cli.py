@@ -10,7 +10,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from lwgan.config import COMMANDS, compose, load_command
 
-EXPECTED_ERRORS = (FileNotFoundError, PermissionError, ValueError, ImportError, HydraException, OmegaConfBaseException)
+EXPECTED_ERRORS = (OSError, ValueError, ImportError, HydraException, OmegaConfBaseException)
+"""Errors a user can cause (missing or unwritable files, bad values): one line on stderr, exit code 2, no traceback."""
 
 
 def usage() -> str:
