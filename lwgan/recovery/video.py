@@ -117,14 +117,22 @@ def _integer_box(box: np.ndarray, image_size: tuple[int, int]) -> tuple[int, int
 
 
 def video_crop(detections: Detections, margin: float) -> np.ndarray:
-    """(3,) x0, y0, side: the square (in image pixels) around every person box, widened by `margin`."""
+    """(3,) x0, y0, side: the square (in image pixels) around every person box, widened by `margin`.
+
+    The square is then moved (never shrunk) to cover as much of the image as it can, so crops need
+    less made-up border: inside the image along an axis where it fits, centred on the image where
+    it does not. It still holds every person box.
+    """
     if not detections.found.any():
         raise ValueError("no frame shows a person")
     boxes = detections.boxes[detections.found]
     low, high = boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)
-    centre = (low + high) / 2.0
     side = float((high - low).max() * margin)
-    return np.array([centre[0] - side / 2.0, centre[1] - side / 2.0, side], np.float32)
+    corner = (low + high) / 2.0 - side / 2.0
+    extent = np.array(detections.image_size[::-1], np.float64)  # (W, H)
+    fits = side <= extent
+    corner = np.where(fits, np.clip(corner, 0.0, np.maximum(extent - side, 0.0)), (extent - side) / 2.0)
+    return np.array([corner[0], corner[1], side], np.float32)
 
 
 def _crop_matrix(crop: np.ndarray, size: int, source_pixel: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:

@@ -52,6 +52,18 @@ def test_crop_maps_pixels_keypoints_and_masks_consistently():
     assert (column + 0.5, row + 0.5) == pytest.approx(((141 - crop[0]) / 2, (101 - crop[1]) / 2), abs=0.6)
 
 
+@pytest.mark.parametrize(("image_size", "rectangle", "expected"), [
+    ((240, 320), (250, 60, 310, 200), [320 - 210, 25, 210]),  # near the right edge: moved left, inside the image
+    ((240, 320), (10, 10, 60, 230), [-5, -45, 330]),  # larger than the image: centred on it, not on the person
+])
+def test_crop_moves_inside_the_image_and_keeps_the_person(image_size, rectangle, expected):
+    detections = detect_frames([np.zeros((*image_size, 3), np.uint8)], lambda stream: (observation_with_rectangle(image_size, rectangle) for _ in stream), "clip")
+    crop = video_crop(detections, margin=1.5)
+    assert np.allclose(crop, expected)
+    x0, y0, side = crop
+    assert x0 <= rectangle[0] and y0 <= rectangle[1] and x0 + side >= rectangle[2] and y0 + side >= rectangle[3]
+
+
 def test_detections_round_trip(tmp_path):
     image_size = (50, 60)
     observations = [observation_with_rectangle(image_size, (10, 5, 30, 45)), None, observation_with_rectangle(image_size, (20, 10, 40, 40))]
