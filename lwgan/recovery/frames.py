@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class FrameSource:
     name: str
     path: Path
     default_fps: float = 30.0
+    max_frames: int | None = None  # read only the first max_frames frames
 
     @property
     def is_video_file(self) -> bool:
@@ -38,11 +40,11 @@ class FrameSource:
         return self.default_fps
 
     def frames(self) -> Iterator[np.ndarray]:
-        """(H, W, 3) uint8 RGB frames in order."""
+        """(H, W, 3) uint8 RGB frames in order (the first max_frames of them when set)."""
         if self.is_video_file:
-            yield from iter_video(self.path)
+            yield from itertools.islice(iter_video(self.path), self.max_frames)
         else:
-            for image in list_images(self.path):
+            for image in list_images(self.path)[: self.max_frames]:
                 yield load_image(image)
 
 

@@ -25,6 +25,7 @@ from lwgan.tasks.pipeline import (
 from lwgan.tasks.references import (
     CAMERA_STRATEGIES,
     ReferenceMotion,
+    check_reference,
     face_heading,
     load_reference,
     smooth_reference,
@@ -75,11 +76,12 @@ class Imitator(Pipeline):
         """
         if camera not in CAMERA_STRATEGIES:
             raise ValueError(f"camera must be one of {CAMERA_STRATEGIES}, got {camera!r}")
+        check_reference(reference)  # before the source fit, so a wrong path fails at once
         people = self.fit_sources(source)
         keep = contextlib.nullcontext(work_folder) if work_folder is not None else tempfile.TemporaryDirectory(prefix="lwgan_reference_")
         with keep as folder:
             with self.stage("load reference"):
-                motion = load_reference(reference, self.body, Path(folder), self.image_size, fps, self.fitting)
+                motion = load_reference(reference, self.body, Path(folder), self.image_size, fps, self.fitting, max_frames)
             return self.imitate_motion(people, motion, camera, max_frames, smooth_poses, pose_cutoff_hz, camera_cutoff_hz, audio)
 
     def imitate_motion(self, people: list[PhotoPerson], motion: ReferenceMotion, camera: str = "smooth", max_frames: int | None = None,
@@ -113,10 +115,12 @@ class ImitateConfig(SynthesisConfig):
 
 
 def run(config: ImitateConfig) -> dict[str, Path]:
+    check_reference(config.reference)
     imitator = Imitator(**pipeline_arguments(config))
     people = imitator.fit_sources(source_list(config.source))
     with imitator.stage("load reference"):
-        motion = load_reference(config.reference, imitator.body, beside(Path(config.output), "_reference"), config.image_size, config.fps, imitator.fitting)
+        motion = load_reference(config.reference, imitator.body, beside(Path(config.output), "_reference"), config.image_size, config.fps,
+                                imitator.fitting, config.max_frames)
     result = imitator.imitate_motion(people, motion, config.camera, config.max_frames, config.smooth_poses, config.pose_cutoff_hz,
                                config.camera_cutoff_hz, config.audio)
     return write_outputs(config, result, imitator, people)

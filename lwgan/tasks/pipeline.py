@@ -154,6 +154,9 @@ class Pipeline:
 
     def prepare(self, people: list[PhotoPerson]) -> tuple[SourceBank, torch.Tensor]:
         """The source bank and the (K,) body shape (the sources' mean); personalizes the generator when asked."""
+        for person in people:
+            if person.image.shape[:2] != (self.image_size, self.image_size):
+                raise ValueError(f"{person.name} was cropped to {person.image.shape[0]} px; this pipeline makes {self.image_size} px frames")
         shape = torch.from_numpy(np.mean([person.shape for person in people], axis=0)).to(self.device)
         with torch.no_grad(), self.stage("prepare sources"):
             bank = build_bank(self.body, people, shape, self.background)

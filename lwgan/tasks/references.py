@@ -82,6 +82,24 @@ class ReferenceMotion:
         return replace(self, pose=self.pose[:count], camera=head(self.camera), translation=head(self.translation))
 
 
+def check_reference(path: str | os.PathLike) -> Path:
+    """The reference path, checked before any work: it exists and is a kind load_reference reads.
+
+    Raises FileNotFoundError for a missing path and ValueError naming the path otherwise.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"reference not found: {path}")
+    if path.is_dir():
+        if not list_images(path):
+            raise ValueError(f"{path}: a folder of reference frames must hold images ({' '.join(IMAGE_EXTENSIONS)}); it has none")
+        return path
+    if path.suffix.lower() not in (*VIDEO_EXTENSIONS, *MOTION_SUFFIXES):
+        kinds = ", ".join(("a video (" + " ".join(VIDEO_EXTENSIONS) + ")", "a folder of images", *MOTION_SUFFIXES))
+        raise ValueError(f"{path}: not a supported reference; give {kinds}")
+    return path
+
+
 def load_reference(
     path: str | os.PathLike,
     body: BodyModel,
@@ -89,32 +107,29 @@ def load_reference(
     image_size: int,
     fps: float = 30.0,
     fitting: FitSettings | None = None,
+    max_frames: int | None = None,
 ) -> ReferenceMotion:
     """Read or fit the reference at `path`; `fps` applies to folders, pkl files and BVH resampling.
 
-    Raises FileNotFoundError for a missing path and ValueError (naming the file) for an
-    unsupported kind; lwgan.recovery.detector.NoPersonError when no frame shows a person.
+    max_frames: keep the first frames only (a video or folder is then fitted only that far, in a
+    work subfolder of its own).
+    Raises what check_reference raises, the readers' errors (naming the file), and
+    lwgan.recovery.detector.NoPersonError when no frame shows a person.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"reference not found: {path}")
+    path = check_reference(path)
     suffix = path.suffix.lower()
-    if path.is_dir():
-        if not list_images(path):
-            raise ValueError(f"{path}: a folder of reference frames must hold images ({' '.join(IMAGE_EXTENSIONS)}); it has none")
-        return _fit_reference(FrameSource(path.name, path, fps), body, work_folder, image_size, fitting)
-    if suffix in VIDEO_EXTENSIONS:
-        return _fit_reference(FrameSource(path.stem, path, fps), body, work_folder, image_size, fitting)
+    if path.is_dir() or suffix in VIDEO_EXTENSIONS:
+        name = (path.name if path.is_dir() else path.stem) + ("" if max_frames is None else f"_first{max_frames}")
+        return _fit_reference(FrameSource(name, path, fps, max_frames), body, work_folder, image_size, fitting)
     if suffix == ".bvh":
         rest = body(torch.zeros(1, 24, 3)).joints[0].detach().numpy()
-        return _from_motion(bvh_to_smpl(read_bvh(path), fps=fps, rest_joints=rest), path.name)
-    if suffix == ".npz":
-        return _from_motion(read_pose_npz(path), path.name)
-    if suffix == ".pkl":
+        motion = _from_motion(bvh_to_smpl(read_bvh(path), fps=fps, rest_joints=rest), path.name)
+    elif suffix == ".npz":
+        motion = _from_motion(read_pose_npz(path), path.name)
+    else:
         pose_shape = read_pose_shape(path)
-        return ReferenceMotion(pose_shape.pose.reshape(-1, 24, 3), pose_shape.cams, None, fps, path.name)
-    kinds = ", ".join(("a video (" + " ".join(VIDEO_EXTENSIONS) + ")", "a folder of images", *MOTION_SUFFIXES))
-    raise ValueError(f"{path}: not a supported reference; give {kinds}")
+        motion = ReferenceMotion(pose_shape.pose.reshape(-1, 24, 3), pose_shape.cams, None, fps, path.name)
+    return motion.cut(max_frames)
 
 
 def _from_motion(motion: SmplMotion, name: str) -> ReferenceMotion:

@@ -11,6 +11,8 @@ import av
 import numpy as np
 import pytest
 
+from lwgan.media import write_image
+from lwgan.recovery.images import load_image
 from lwgan.recovery.pose_files import SmplMotion, write_pose_npz, write_pose_shape
 from lwgan.recovery.synthetic import yaw_of
 from lwgan.tasks.references import (
@@ -225,3 +227,16 @@ def test_a_video_without_frames_is_a_clear_error(anny_body, tmp_path):
         assert len(container.streams.video) == 1 and not list(container.decode(video=0))
     with pytest.raises(ValueError, match=r"empty\.avi.*no frames"):
         load_reference(empty, anny_body, tmp_path / "work", 64)
+
+
+def test_max_frames_limits_the_fitting_of_a_frame_folder(anny_body, tmp_path):
+    """Only the first frames are read and fitted, into a work folder of their own (a later full run does not reuse it)."""
+    photo = load_image(Path(__file__).resolve().parents[1] / "data" / "pexels_lunge" / "pexels-anete-lusina-4793258_512.jpg")
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index in range(5):
+        write_image(folder / f"{index:03d}.png", np.roll(photo, 3 * index, axis=1))
+    reference = load_reference(folder, anny_body, tmp_path / "work", 64, fitting=None, max_frames=2)
+    assert len(reference) == 2 and reference.camera.shape == (2, 3)
+    assert sorted(path.name for path in (tmp_path / "work" / "images").iterdir()) == ["frames_first2"]
+    assert len(list((tmp_path / "work" / "images" / "frames_first2").iterdir())) == 2
