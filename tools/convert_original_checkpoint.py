@@ -1,171 +1,33 @@
 """Convert an original released generator (impersonator ICCV'19 or iPERCore AttLWB-SPADE) to an lwgan export folder.
 
 Usage:
-    python tools/convert_original_checkpoint.py net_epoch_30_id_G.pth OUT_DIR --kind iccv
-    python tools/convert_original_checkpoint.py AttLWB-SPADE_id_G_2020-05-18.pth OUT_DIR --kind attention
+    python tools/convert_original_checkpoint.py net_epoch_30_id_G.pth OUT_DIR [--kind iccv]
+    python tools/convert_original_checkpoint.py AttLWB-SPADE_id_G_2020-05-18.pth OUT_DIR [--kind attention]
 
-The file is read with torch.load(weights_only=True) (no code from it runs), a DataParallel
-`module.` prefix is stripped, the architecture (widths, depths, input channels) is read off the
-tensor shapes, and every key and shape is checked against the model before OUT_DIR gets
-model.safetensors + config.json (lwgan.models.from_pretrained loads it).
-
-Where the files are (not shipped with lwgan; both are for non-commercial research use under their
-authors' licences):
-    iccv:      outputs/checkpoints.zip of https://github.com/svip-lab/impersonator,
-               lwb_imper_fashion_place/net_epoch_30_id_G.pth (or lwb_imper/, lwb_imper_place/);
-    attention: assets/checkpoints.zip of https://github.com/iPERDance/iPERCore,
-               neural_renders/AttLWB-SPADE_id_G_2020-05-18.pth.
+The kind is told from the file's keys when not given. Loading and checking are lwgan.models.original's
+(its docstring says where the files are); OUT_DIR gets model.safetensors + config.json for
+lwgan.models.from_pretrained and the commands' checkpoint=.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import pickle
-import re
 import sys
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
-import torch
-from torch import nn
-
-from lwgan.models import (
-    AttentionalLiquidWarpingGenerator,
-    LiquidWarpingGenerator,
-    save_pretrained,
-)
-from lwgan.weights import check_state_dict
+from lwgan.models import save_pretrained
+from lwgan.models.original import FILE_NAMES, KINDS, convert_original_generator
 
 logger = logging.getLogger("convert_original_checkpoint")
-
-DATA_PARALLEL_PREFIX = "module."
-KINDS = ("iccv", "attention")
-FILE_NAMES = {"iccv": "net_epoch_30_id_G.pth", "attention": "AttLWB-SPADE_id_G_2020-05-18.pth"}
-
-
-def load_original_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read an original checkpoint (a state dict) with torch.load(weights_only=True); strip `module.` prefixes.
-
-    Raises FileNotFoundError naming the path, ValueError when the file is not a state dict of tensors.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
-        raise ValueError(f"{path} cannot be read as a plain state dict with torch.load(weights_only=True): {error}") from error
-    if not isinstance(loaded, Mapping):
-        raise ValueError(f"{path} holds a {type(loaded).__name__}, not a state dict (a mapping of names to tensors)")
-    state_dict = {}
-    for key, value in loaded.items():
-        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise ValueError(f"{path}: entry {key!r} is not a named tensor ({type(value).__name__})")
-        state_dict[key.removeprefix(DATA_PARALLEL_PREFIX)] = value
-    return state_dict
-
-
-def _indices(state_dict: Mapping[str, torch.Tensor], prefix: str, suffix: str) -> list[int]:
-    """Sorted integers i with a key `{prefix}{i}{suffix}` (e.g. prefix "src_model.resnets.", suffix ".main.0.weight")."""
-    pattern = re.compile(re.escape(prefix) + r"(\d+)" + re.escape(suffix) + "$")
-    return sorted({int(match.group(1)) for key in state_dict if (match := pattern.match(key))})
-
-
-def _require(state_dict: Mapping[str, torch.Tensor], key: str, source: str, kind: str) -> torch.Tensor:
-    if key not in state_dict:
-        other = KINDS[1 - KINDS.index(kind)]
-        raise ValueError(f"{source}: no key {key!r}, so this is not an original {kind!r} generator "
-                         f"(expected {FILE_NAMES[kind]}; is it {other!r}, {FILE_NAMES[other]}?)")
-    return state_dict[key]
-
-
-def infer_iccv_config(state_dict: Mapping[str, torch.Tensor], source: str) -> dict:
-    """LiquidWarpingGenerator arguments read off the shapes of an original ImpersonatorGenerator state dict."""
-    background = _require(state_dict, "bg_model.model.0.weight", source, "iccv")
-    first_source = _require(state_dict, "src_model.encoders.0.0.weight", source, "iccv")
-    first_transfer = _require(state_dict, "tsf_model.encoders.0.0.weight", source, "iccv")
-    levels = _indices(state_dict, "src_model.encoders.", ".0.weight")
-    return {
-        "background_channels": int(background.shape[1]),
-        "source_channels": int(first_source.shape[1]),
-        "transfer_channels": int(first_transfer.shape[1]),
-        "conv_dim": int(first_source.shape[0]),
-        "repeat_num": len(_indices(state_dict, "src_model.resnets.", ".main.0.weight")),
-        "n_down": len(levels) - 1,
-        "keep_known_background": False,  # the original repaints the whole background
-    }
-
-
-def infer_attention_config(state_dict: Mapping[str, torch.Tensor], source: str) -> dict:
-    """AttentionalLiquidWarpingGenerator arguments read off the shapes of an original AttentionLWBGenerator state dict.
-
-    The converted model keeps the original attention over all sources (mask_unseen_sources=False)
-    and repaints the whole background as the original does (keep_known_background=False).
-    """
-    _require(state_dict, "bg_net.main.0.weight", source, "attention")
-    _require(state_dict, "src_net.encoders.layers.0.0.weight", source, "attention")
-    _require(state_dict, "tsf_net_enc.layers.0.0.weight", source, "attention")
-    spade = _require(state_dict, "enc_attlwbs.0.spade.mlp_shared.0.weight", source, "attention")
-    # bg_net.main holds, in order, 1 + (L - 1) convolutions down, residual blocks, (L - 1) up and 1 out:
-    # 2 L top-level weights for L background levels; the first L give the level widths.
-    background = [state_dict[f"bg_net.main.{index}.weight"] for index in _indices(state_dict, "bg_net.main.", ".weight")]
-    source_levels = [state_dict[f"src_net.encoders.layers.{index}.0.weight"]
-                     for index in _indices(state_dict, "src_net.encoders.layers.", ".0.weight")]
-    transfer_levels = [state_dict[f"tsf_net_enc.layers.{index}.0.weight"]
-                       for index in _indices(state_dict, "tsf_net_enc.layers.", ".0.weight")]
-    return {
-        "background_channels": int(background[0].shape[1]),
-        "source_channels": int(source_levels[0].shape[1]),
-        "transfer_channels": int(transfer_levels[0].shape[1]),
-        "source_filters": [int(weight.shape[0]) for weight in source_levels],
-        "transfer_filters": [int(weight.shape[0]) for weight in transfer_levels],
-        "res_blocks": len(_indices(state_dict, "res_blocks.", ".main.0.weight")),
-        "background_filters": [int(weight.shape[0]) for weight in background[: len(background) // 2]],
-        "background_res_blocks": len(_indices(state_dict, "bg_net.main.", ".main.0.weight")),
-        "spade_hidden": int(spade.shape[0]),
-        "mask_unseen_sources": False,
-        "keep_known_background": False,  # the original repaints the whole background
-    }
-
-
-def convert_original_generator(path: str | os.PathLike, kind: str = "iccv") -> nn.Module:
-    """Load an original generator file into our model: LiquidWarpingGenerator ("iccv") or
-    AttentionalLiquidWarpingGenerator ("attention"), in eval mode on the CPU.
-
-    Raises:
-        FileNotFoundError: no file at `path`.
-        ValueError: not a plain state dict, not the given kind, or any key or shape that does not
-            match (the message lists every missing and unexpected key and, for each mismatch, the
-            key with the file's and the model's shapes).
-    """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    source = str(path)
-    state_dict = load_original_state_dict(path)
-    if kind == "iccv":
-        config = infer_iccv_config(state_dict, source)
-        model_class: type[nn.Module] = LiquidWarpingGenerator
-    else:
-        config = infer_attention_config(state_dict, source)
-        model_class = AttentionalLiquidWarpingGenerator
-    try:
-        model = model_class(**config)
-    except ValueError as error:
-        raise ValueError(f"{source}: the shapes give an invalid {model_class.__name__} ({config}): {error}") from error
-    check_state_dict(state_dict, model.state_dict(), source, "the model")
-    model.load_state_dict(state_dict, strict=True)
-    logger.info("%s: %s %s, %d parameters", source, model_class.__name__, config, sum(p.numel() for p in model.parameters()))
-    return model.eval()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Convert an original Liquid Warping GAN generator to an lwgan export folder.")
     parser.add_argument("checkpoint", help=f"the original file ({FILE_NAMES['iccv']} or {FILE_NAMES['attention']})")
     parser.add_argument("output", help="export folder to write (model.safetensors + config.json)")
-    parser.add_argument("--kind", choices=KINDS, default="iccv",
-                        help="iccv: impersonator's ImpersonatorGenerator; attention: iPERCore's AttLWB-SPADE")
+    parser.add_argument("--kind", choices=KINDS, default=None,
+                        help="iccv: impersonator's ImpersonatorGenerator; attention: iPERCore's AttLWB-SPADE (default: from the keys)")
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from lwgan.config import to_yaml
 from lwgan.files import write_bytes_atomic
 from lwgan.media import write_image
 from lwgan.models import LiquidWarpingGenerator, from_pretrained
+from lwgan.models.original import convert_original_generator
 from lwgan.recovery.fitting import FitSettings
 from lwgan.recovery.preview import overlay_fit
 from lwgan.render import rasterize
@@ -64,7 +66,7 @@ class SynthesisConfig:
 
     output: str = MISSING  # the result: a .mp4, a .gif, or a folder for PNG frames; config and previews go beside it
     image_size: int = 256  # side of the square frames
-    checkpoint: str | None = None  # a generator export folder (lwgan train, or tools/convert_original_checkpoint.py); none: texture warping
+    checkpoint: str | None = None  # a generator export folder (lwgan train), or an original released generator .pth; none: texture warping
     background: str | None = None  # a picture to put behind the person; none: the source's background, inpainted
     preserve_face: bool = True  # with a generator: keep the warped front of the face
     personalize: PersonalizeConfig = field(default_factory=PersonalizeConfig)
@@ -98,7 +100,8 @@ class Pipeline:
         """
         Args:
             image_size: side of the square output frames (and of the source crops), pixels.
-            checkpoint: a generator export folder; None makes frames by texture warping.
+            checkpoint: a generator export folder, or an original released generator file (.pth);
+                None makes frames by texture warping.
             background: a picture to put behind the person; None inpaints the source's background.
             preserve_face: with a generator, keep the warped front of the face.
             personalize_steps, personalize_learning_rate: fine-tuning on the source photos (with a checkpoint).
@@ -127,7 +130,7 @@ class Pipeline:
         self.seconds_by_stage: dict[str, float] = {}  # wall-clock seconds of each stage of the last calls (stage())
         self._generator_state = None
         if checkpoint:
-            generator = from_pretrained(checkpoint, device=self.device)
+            generator = load_generator(checkpoint, self.device)
             if image_size % generator.size_multiple:
                 raise ValueError(f"image_size {image_size} must be a multiple of {generator.size_multiple} for the generator in {checkpoint}")
             self._generator_state = {name: value.clone() for name, value in generator.state_dict().items()}
@@ -211,6 +214,13 @@ class Pipeline:
                 vertices = self.body(torch.from_numpy(person.pose)[None].to(self.device), torch.from_numpy(person.shape)[None].to(self.device)).vertices[0]
             panels.append(overlay_fit(person.image, vertices.cpu(), self.body.faces.cpu(), torch.from_numpy(person.camera)))
         return np.concatenate(panels, axis=1)
+
+
+def load_generator(checkpoint: str | os.PathLike, device: torch.device):
+    """An export folder (lwgan train, save_pretrained) or an original released generator file (.pth, converted on loading)."""
+    if Path(checkpoint).is_file():
+        return convert_original_generator(checkpoint).to(device)
+    return from_pretrained(checkpoint, device=device)
 
 
 def pipeline_arguments(config: SynthesisConfig) -> dict:

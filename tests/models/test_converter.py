@@ -13,6 +13,8 @@ from lwgan.models import (
     LiquidWarpingGenerator,
     from_pretrained,
 )
+from lwgan.models import original as converter
+from lwgan.tasks.pipeline import load_generator
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -24,7 +26,7 @@ def load_module(name, path):
     return module
 
 
-converter = load_module("convert_original_checkpoint", REPOSITORY / "tools" / "convert_original_checkpoint.py")
+tool = load_module("convert_original_checkpoint", REPOSITORY / "tools" / "convert_original_checkpoint.py")
 layouts = load_module("original_generator_layouts", Path(__file__).with_name("test_generators.py"))  # the reference layouts
 
 
@@ -121,9 +123,26 @@ def test_files_are_read_without_running_code(tmp_path):
 def test_command_line_writes_an_export_folder(tmp_path):
     path = tmp_path / "net_epoch_30_id_G.pth"
     tensors = original_file(path, layouts.iccv_original_layout(conv_dim=8, repeat_num=1))
-    assert converter.main([str(path), str(tmp_path / "export"), "--kind", "iccv"]) == 0
+    assert tool.main([str(path), str(tmp_path / "export"), "--kind", "iccv"]) == 0
     model = from_pretrained(tmp_path / "export")
     assert all(torch.equal(model.state_dict()[key], tensors[key]) for key in tensors)
     assert sum(p.numel() for p in model.parameters()) == sum(math.prod(t.shape) for t in tensors.values())
-    assert converter.main([str(tmp_path / "missing.pth"), str(tmp_path / "other")]) == 1
+    assert tool.main([str(tmp_path / "missing.pth"), str(tmp_path / "other")]) == 1
     assert not (tmp_path / "other").exists()
+
+
+def test_the_kind_is_told_from_the_keys_and_pipelines_load_original_files(tmp_path):
+    iccv_path, attention_path = tmp_path / "net_epoch_30_id_G.pth", tmp_path / "AttLWB-SPADE_id_G.pth"
+    original_file(iccv_path, layouts.iccv_original_layout(conv_dim=8, repeat_num=1))
+    original_file(attention_path, layouts.attention_original_layout(filters=(8, 16, 32), res_blocks=1, background_filters=(8, 16, 16, 32),
+                                                                    background_res_blocks=1, spade_hidden=12), prefix="")
+    assert isinstance(converter.convert_original_generator(iccv_path), LiquidWarpingGenerator)
+    assert isinstance(converter.convert_original_generator(attention_path), AttentionalLiquidWarpingGenerator)
+    # checkpoint= of imitate/swap/view: an original file converts on loading; an export folder loads as saved.
+    assert isinstance(load_generator(attention_path, torch.device("cpu")), AttentionalLiquidWarpingGenerator)
+    assert tool.main([str(iccv_path), str(tmp_path / "export")]) == 0
+    assert isinstance(load_generator(tmp_path / "export", torch.device("cpu")), LiquidWarpingGenerator)
+    junk = tmp_path / "junk.pth"
+    torch.save({"layer.weight": torch.zeros(2)}, junk)
+    with pytest.raises(ValueError, match=r"junk\.pth is neither original generator"):
+        converter.convert_original_generator(junk)
