@@ -11,6 +11,12 @@ iPERCore train_aug_bg.toml agrees except mask 5):
     mask_smooth     1  TV-L1 of the attention masks (lambda_mask_smooth)
     adversarial     1  LSGAN, generator target 0; discriminator targets real 1, fake -1 (lambda_D_prob)
 
+Two terms of ours, off by default (lwgan train turns them on, see TrainConfig):
+    body            L1 between the transferred and the target image over the target body's pixels
+                    (the body is a small part of the picture; the whole-image terms under-weigh it)
+    background      L1 between the background stream's image and the target over the target's
+                    background pixels (static camera: where the target shows background, the
+                    inpainted background must match it; without this only the composite is judged)
 Without a VGG19 weights file the perceptual term is replaced by "l1" (L1) and "ssim" (kornia SSIM
 loss) between the transferred and the target image, each with weight 10; without a SphereFace-20
 weights file the face term is off.
@@ -34,6 +40,7 @@ from lwgan.losses.terms import (
     lsgan_discriminator_real,
     lsgan_generator,
     mask_bce,
+    masked_l1,
     perceptual_loss,
     reconstruction_l1,
     ssim_loss,
@@ -62,7 +69,7 @@ class GeneratorLoss(nn.Module):
 
     Args (keyword only; defaults as in the module docstring):
         reconstruction_weight, perceptual_weight, l1_weight, ssim_weight, face_weight, mask_weight,
-            mask_smooth_weight, adversarial_weight: weights >= 0 of the terms. perceptual_weight is
+            mask_smooth_weight, adversarial_weight, body_weight, background_weight: weights >= 0 of the terms. perceptual_weight is
             used with vgg_path, l1_weight and ssim_weight without it.
         vgg_path: torchvision-format VGG19 weights (`vgg19-dcbb9e9d.pth`), or None for L1 + SSIM
             (a warning is logged once, here).
@@ -83,6 +90,8 @@ class GeneratorLoss(nn.Module):
         mask_weight: float = 1.0,
         mask_smooth_weight: float = 1.0,
         adversarial_weight: float = 1.0,
+        body_weight: float = 0.0,
+        background_weight: float = 0.0,
         vgg_path: str | os.PathLike | None = None,
         face_path: str | os.PathLike | None = None,
         vgg_imagenet_normalization: bool = False,
@@ -91,7 +100,7 @@ class GeneratorLoss(nn.Module):
         weights = {
             "reconstruction": reconstruction_weight, "perceptual": perceptual_weight, "l1": l1_weight,
             "ssim": ssim_weight, "face": face_weight, "mask": mask_weight, "mask_smooth": mask_smooth_weight,
-            "adversarial": adversarial_weight,
+            "adversarial": adversarial_weight, "body": body_weight, "background": background_weight,
         }
         _check_weights(weights)
         unused = {"l1", "ssim"} if vgg_path is not None else {"perceptual"}
@@ -126,6 +135,8 @@ class GeneratorLoss(nn.Module):
         background_masks: torch.Tensor,
         fake_logits: Logits,
         head_boxes: torch.Tensor | None = None,
+        body_masks: torch.Tensor | None = None,
+        background: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """The generator's loss terms for one batch.
 
@@ -141,9 +152,11 @@ class GeneratorLoss(nn.Module):
             head_boxes: (T, 4) NDC head boxes (x0, y0, x1, y1) in the target image
                 (head_boxes_from_keypoints); both transfer and target are cropped with them. Needed
                 when the face term is on.
+            body_masks: (T, 1, H, W) 1 on the target body; needed by the body and background terms.
+            background: (T, 3, H, W) the background stream's image, [-1, 1]; needed by the background term.
         Returns:
             dict of scalars: the active terms among "reconstruction", "perceptual" | "l1", "ssim",
-            "face", "mask", "mask_smooth", "adversarial" (unweighted), and "total" = sum of
+            "face", "mask", "mask_smooth", "adversarial", "body", "background" (unweighted), and "total" = sum of
             weights[name] * term.
         """
         check_shape("transfer", transfer, (None, 3, None, None))
@@ -168,6 +181,14 @@ class GeneratorLoss(nn.Module):
             terms["mask_smooth"] = total_variation(masks)
         if "adversarial" in self.weights:
             terms["adversarial"] = lsgan_generator(fake_logits)
+        if ("body" in self.weights or "background" in self.weights) and body_masks is None:
+            raise ValueError("the body and background terms need body_masks")
+        if "body" in self.weights:
+            terms["body"] = masked_l1(transfer, target, body_masks)
+        if "background" in self.weights:
+            if background is None:
+                raise ValueError("the background term needs the background stream's image (background=)")
+            terms["background"] = masked_l1(background, target, 1 - body_masks)
         terms["total"] = _total(terms, self.weights)
         return terms
 

@@ -39,6 +39,18 @@ def reconstruction_l1(generated: torch.Tensor, target: torch.Tensor) -> torch.Te
     return (generated - target).abs().mean()
 
 
+def masked_l1(generated: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """mean |generated - target| over the pixels where mask is 1 (0 when the mask is empty).
+
+    Args:
+        generated, target: (B, C, H, W) float images of the same shape; mask: (B, 1, H, W) in [0, 1].
+    """
+    _check_pair("generated", generated, target, None)
+    check_shape("mask", mask, (generated.shape[0], 1, *generated.shape[-2:]))
+    weight = mask.to(generated.dtype)
+    return ((generated - target).abs() * weight).sum() / (weight.sum() * generated.shape[1]).clamp_min(1.0)
+
+
 def weighted_feature_l1(
     features: Sequence[torch.Tensor], target_features: Sequence[torch.Tensor], weights: Sequence[float]
 ) -> torch.Tensor:

@@ -160,6 +160,8 @@ def generator_step(
         background_masks=background_masks,
         fake_logits=fake_logits.float(),
         head_boxes=batch.head_boxes,
+        body_masks=1 - inputs.target_background_mask,
+        background=output.background.float(),
     )
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(terms["total"]).backward()

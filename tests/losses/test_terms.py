@@ -10,6 +10,7 @@ from lwgan.losses.terms import (
     lsgan_discriminator_real,
     lsgan_generator,
     mask_bce,
+    masked_l1,
     reconstruction_l1,
     ssim_loss,
     total_variation,
@@ -93,3 +94,13 @@ def test_ssim_loss_identical_and_gradient():
     assert 0 < loss.item() <= 1
     loss.backward()
     assert generated.grad.abs().sum() > 0
+
+
+def test_masked_l1_averages_over_the_masked_pixels_only():
+    generated = torch.zeros(1, 3, 2, 2)
+    target = torch.zeros(1, 3, 2, 2)
+    target[0, :, 0, 0] = 1.0  # differs by 1 at one pixel
+    target[0, :, 1, 1] = 4.0  # and by 4 at another, outside the mask
+    mask = torch.tensor([[[[1.0, 1.0], [0.0, 0.0]]]])
+    assert masked_l1(generated, target, mask).item() == pytest.approx(0.5)  # (1 + 0) / 2 pixels
+    assert masked_l1(generated, target, torch.zeros_like(mask)).item() == 0.0
