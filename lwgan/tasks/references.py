@@ -39,7 +39,8 @@ CAMERA_STRATEGIES = ("smooth", "source", "copy")
     source: the source photo's camera on every frame; the person stays where the source is;
     copy: the reference's own camera per frame (needs a reference with cameras: video, folder, pkl);
     smooth: the source's camera moved and scaled as the reference's camera moves relative to its
-        first frame (or by the motion's root translation), then low-passed."""
+        first frame, then low-passed; for a motion file, the root's quick moves (root_moves) while
+        the camera follows its travel."""
 
 MOTION_SUFFIXES = (".bvh", ".pkl", ".npz")
 
@@ -172,6 +173,23 @@ def face_heading(reference: ReferenceMotion, yaw: float) -> ReferenceMotion:
     return replace(reference, pose=pose.numpy().astype(np.float32), translation=translation)
 
 
+FOLLOW_CUTOFF_HZ = 0.5
+"""Under "smooth", a motion file's root travel slower than this is followed by the camera (a walk
+stays in the picture); faster moves (a hop, a side step) show."""
+
+
+def root_moves(translation: np.ndarray, fps: float) -> np.ndarray:
+    """(N, 2) root positions (metres) -> (N, 2) the moves a smoothly following camera still shows.
+
+    The camera follows a zero-phase low-pass of the path at FOLLOW_CUTOFF_HZ; what it shows is the
+    rest. Clips shorter than 8 frames (too short to filter) show their moves from the first frame.
+    """
+    relative = translation - translation[:1]
+    if len(translation) < 8:
+        return relative.astype(np.float32)
+    return (relative - low_pass(relative.astype(np.float64), fps, FOLLOW_CUTOFF_HZ)).astype(np.float32)
+
+
 def target_cameras(strategy: str, source_camera: np.ndarray, reference: ReferenceMotion, camera_cutoff_hz: float = 2.0) -> np.ndarray:
     """(N, 3) weak-perspective cameras (s, tx, ty) of the target frames.
 
@@ -180,8 +198,8 @@ def target_cameras(strategy: str, source_camera: np.ndarray, reference: Referenc
         source_camera: (3,) the source's (s, tx, ty).
         reference: the reference motion.
         camera_cutoff_hz: low-pass of the "smooth" cameras.
-    A motion file's root translation T (metres) goes into the camera: s * (X + T + t) moves the body
-    by T in the source's camera (weak perspective ignores the depth part).
+    A motion file's root moves (root_moves, metres) go into the camera: s * (X + T + t) moves the
+    body by T in the source's camera (weak perspective ignores the depth part).
     """
     if strategy not in CAMERA_STRATEGIES:
         raise ValueError(f"camera must be one of {CAMERA_STRATEGIES}, got {strategy!r}")
@@ -193,7 +211,7 @@ def target_cameras(strategy: str, source_camera: np.ndarray, reference: Referenc
             raise ValueError(f"camera=copy needs a reference with cameras (a video, a folder or a pose_shape.pkl); {reference.name} has none")
         return reference.camera.astype(np.float32)
     if reference.camera is None:
-        source[:, 1:] += reference.translation[:, :2] - reference.translation[:1, :2]
+        source[:, 1:] += root_moves(reference.translation[:, :2], reference.fps)
         return source
     # The reference pelvis sits at s * t in NDC; move the source by that displacement, scaled to the source's size.
     scale_ratio = reference.camera[:, 0] / reference.camera[0, 0]

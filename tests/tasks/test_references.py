@@ -117,13 +117,27 @@ def test_smooth_strategy_on_a_long_track_settles_on_the_closed_form_plateaus():
     assert np.abs(np.diff(position)).max() <= 1.15 * ramp_step
 
 
-def test_smooth_strategy_moves_a_motion_file_by_its_root_translation():
+def test_smooth_strategy_moves_a_short_motion_file_by_its_root_translation():
     translation = np.array([[0.3, 0.1, 2.0], [0.3, 0.1, 2.0], [0.5, 0.0, 1.0], [0.1, 0.4, 3.0]], np.float32)
     cameras = target_cameras("smooth", SOURCE_CAMERA, motion(translation=translation))
     # s * (X + T + t): the body moves by T - T0 metres in the source's camera; depth plays no part.
     expected = np.tile(SOURCE_CAMERA, (4, 1))
     expected[:, 1:] += translation[:, :2] - translation[0, :2]
     np.testing.assert_allclose(cameras, expected, atol=1e-6)
+
+
+def test_smooth_strategy_follows_a_long_walk_and_shows_its_hops():
+    """A 10 s walk of 1 m/s along x with 3 Hz, 5 cm hops: the camera keeps the walker in the picture and shows the hops."""
+    fps, seconds = 30.0, 10.0
+    time = np.arange(int(fps * seconds)) / fps
+    translation = np.stack([1.0 * time, 0.05 * np.sin(2 * math.pi * 3.0 * time), np.zeros_like(time)], axis=1).astype(np.float32)
+    cameras = target_cameras("smooth", SOURCE_CAMERA, motion(translation=translation, fps=fps))
+    shown = cameras[:, 1:] - SOURCE_CAMERA[1:]
+    assert np.abs(shown[:, 0]).max() < 0.05  # 10 m of travel, under 5 cm of it shown
+    middle = slice(60, -60)  # away from the filter's ends
+    hops = shown[middle, 1] / 0.05
+    assert 0.8 < np.abs(hops).max() <= 1.05  # the 3 Hz hops pass the 0.5 Hz follow nearly whole
+    assert np.corrcoef(hops, np.sin(2 * math.pi * 3.0 * time[middle]))[0, 1] > 0.99
 
 
 # --- face_heading ------------------------------------------------------------------------------
