@@ -11,6 +11,7 @@ from torch import nn
 
 from lwgan.checks import check_shape
 from lwgan.flow.warp import resize_grid, warp
+from lwgan.render.texture import fill_holes
 
 INIT_STD = 0.02
 """Standard deviation of the normal initialisation of every convolution weight (original `init_weights`)."""
@@ -96,6 +97,26 @@ def composite(colour: torch.Tensor, mask: torch.Tensor, background: torch.Tensor
     """
     image = mask * background + (1.0 - mask) * colour
     return StreamOutput(image=image, colour=colour, background_mask=mask)
+
+
+def prefilled(background_input: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) [image * known, known, ...] -> the same with the hole of the image filled by push-pull.
+
+    The refining background stream starts from this classical fill and predicts a correction.
+    """
+    known = background_input[:, 3] > 0.5
+    return torch.cat([fill_holes(background_input[:, :3], known), background_input[:, 3:]], dim=1)
+
+
+def refined(base: torch.Tensor, correction: torch.Tensor) -> torch.Tensor:
+    """A stream's colour as a correction of a classical estimate: clamp(base + correction, -1, 1); (B, 3, H, W) each.
+
+    With refine=True the transfer stream corrects the warped source image (exact where the source
+    sees the surface) and the background stream corrects the push-pull fill of the hole, so a
+    network that has learned little already does as well as texture warping, and training spends
+    itself on what warping gets wrong (unseen surface, shading, the hole's structure).
+    """
+    return (base + correction).clamp(-1.0, 1.0)
 
 
 def initialize_weights(module: nn.Module, std: float = INIT_STD) -> None:

@@ -26,6 +26,8 @@ from lwgan.models.blocks import (
     initialize_weights,
     keep_known_background,
     match_batch,
+    prefilled,
+    refined,
 )
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -225,6 +227,10 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         spade_hidden: hidden width of each SPADE (128 in the original).
         mask_unseen_sources: exclude sources that do not see a pixel from its attention (see
             AttentionalLiquidWarpingBlock); False reproduces the original.
+        keep_known_background: the background stream fills only the hole (False: it repaints the whole
+            picture, as the original does).
+        refine: the transfer stream corrects the warped source image and the background stream the
+            push-pull fill of the hole (lwgan.models.blocks.refined); False paints colours, as the original.
     """
 
     PRESETS = PRESETS
@@ -242,6 +248,7 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         spade_hidden: int = 128,
         mask_unseen_sources: bool = True,
         keep_known_background: bool = True,
+        refine: bool = True,
     ) -> None:
         super().__init__()
         source_filters = _positive_ints("source_filters", source_filters, minimum_length=1)
@@ -268,6 +275,7 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
             "spade_hidden": spade_hidden,
             "mask_unseen_sources": bool(mask_unseen_sources),
             "keep_known_background": bool(keep_known_background),
+            "refine": bool(refine),
         }
         self.bg_net = ResNetInpaintor(background_channels, background_filters, background_res_blocks)
         self.src_net = ResAutoEncoder(source_channels, source_filters, res_blocks)
@@ -300,7 +308,11 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         """
         check_shape("background_input", background_input, (None, self._config["background_channels"], None, None))
         check_divisible("background_input", background_input, self.size_multiple)
-        generated = self.bg_net(background_input)
+        if self._config["refine"]:
+            filled = prefilled(background_input)
+            generated = refined(filled[:, :3], self.bg_net(filled))
+        else:
+            generated = self.bg_net(background_input)
         if self._config["keep_known_background"]:
             return keep_known_background(generated, background_input)
         return generated
@@ -375,6 +387,8 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
             features = fuse(block, residual_block(features), sources)
         decoded = self.tsf_net_dec(features, encoder)
         colour, mask = self.tsf_img_reg(decoded), self.tsf_att_reg(decoded)
+        if self._config["refine"]:
+            colour = refined(transfer_input[:, :3], colour)
         return composite(colour, mask, background)
 
     def forward(

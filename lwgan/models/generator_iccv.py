@@ -20,6 +20,8 @@ from lwgan.models.blocks import (
     initialize_weights,
     keep_known_background,
     match_batch,
+    prefilled,
+    refined,
 )
 
 PRESETS: dict[str, dict[str, int]] = {
@@ -136,6 +138,10 @@ class LiquidWarpingGenerator(ConfigurableModule):
         conv_dim: width of the first level (64 in the original); level l has conv_dim * 2^l channels.
         repeat_num: residual blocks of each stream (6 in the original).
         n_down: stride-2 levels; image sizes must be divisible by 2^n_down (3 in the original).
+        keep_known_background: the background stream fills only the hole (False: it repaints the whole
+            picture, as the original does).
+        refine: the transfer stream corrects the warped source image and the background stream the
+            push-pull fill of the hole (lwgan.models.blocks.refined); False paints colours, as the original.
     """
 
     PRESETS = PRESETS
@@ -149,6 +155,7 @@ class LiquidWarpingGenerator(ConfigurableModule):
         repeat_num: int = 6,
         n_down: int = 3,
         keep_known_background: bool = True,
+        refine: bool = True,
     ) -> None:
         super().__init__()
         for name, value in (("background_channels", background_channels), ("source_channels", source_channels),
@@ -165,6 +172,7 @@ class LiquidWarpingGenerator(ConfigurableModule):
             "repeat_num": repeat_num,
             "n_down": n_down,
             "keep_known_background": bool(keep_known_background),
+            "refine": bool(refine),
         }
         self.n_down = n_down
         self.repeat_num = repeat_num
@@ -186,7 +194,11 @@ class LiquidWarpingGenerator(ConfigurableModule):
         """
         check_shape("background_input", background_input, (None, self._config["background_channels"], None, None))
         check_divisible("background_input", background_input, self.size_multiple)
-        generated = self.bg_model(background_input)
+        if self._config["refine"]:
+            filled = prefilled(background_input)
+            generated = refined(filled[:, :3], self.bg_model(filled))
+        else:
+            generated = self.bg_model(background_input)
         if self._config["keep_known_background"]:
             return keep_known_background(generated, background_input)
         return generated
@@ -253,6 +265,8 @@ class LiquidWarpingGenerator(ConfigurableModule):
         for block, source in zip(self.tsf_model.resnets, source_features.residual):
             features = fuse(block(features), source)
         colour, mask = self.tsf_model.regress(self.tsf_model.decode(features, encoder))
+        if self._config["refine"]:
+            colour = refined(transfer_input[:, :3], colour)
         return composite(colour, mask, background)
 
     def forward(

@@ -87,6 +87,7 @@ def infer_iccv_config(state_dict: Mapping[str, torch.Tensor], source: str) -> di
         "repeat_num": len(_indices(state_dict, "src_model.resnets.", ".main.0.weight")),
         "n_down": len(levels) - 1,
         "keep_known_background": False,  # the original repaints the whole background
+        "refine": False,  # and its streams paint colours, not corrections
     }
 
 
@@ -119,6 +120,7 @@ def infer_attention_config(state_dict: Mapping[str, torch.Tensor], source: str) 
         "spade_hidden": int(spade.shape[0]),
         "mask_unseen_sources": False,
         "keep_known_background": False,  # the original repaints the whole background
+        "refine": False,  # and its streams paint colours, not corrections
     }
 
 

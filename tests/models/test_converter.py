@@ -44,7 +44,7 @@ def test_iccv_conversion_infers_the_architecture_and_keeps_every_tensor(tmp_path
     model = converter.convert_original_generator(path, kind="iccv")
     assert isinstance(model, LiquidWarpingGenerator) and not model.training
     assert model.config == {"background_channels": 4, "source_channels": 6, "transfer_channels": 6, "conv_dim": 8, "repeat_num": 2, "n_down": 3,
-                            "keep_known_background": False}
+                            "keep_known_background": False, "refine": False}
     state = model.state_dict()
     assert state.keys() == tensors.keys()
     assert all(torch.equal(state[key], tensors[key]) for key in tensors)
@@ -63,6 +63,7 @@ def test_attention_conversion_infers_the_architecture_and_keeps_every_tensor(tmp
         "background_filters": (8, 16, 16, 32), "background_res_blocks": 3, "spade_hidden": 12,
         "mask_unseen_sources": False,  # the original attention, for the original weights
         "keep_known_background": False,
+        "refine": False,
     }
     state = model.state_dict()
     assert state.keys() == tensors.keys()
@@ -73,8 +74,8 @@ def test_full_size_layouts_give_the_original_presets():
     iccv = {key: torch.empty(shape, device="meta") for key, shape in layouts.iccv_original_layout().items()}
     attention = {key: torch.empty(shape, device="meta") for key, shape in layouts.attention_original_layout().items()}
     with torch.device("meta"):
-        assert converter.infer_iccv_config(iccv, "file") == {**LiquidWarpingGenerator.preset("original").config, "keep_known_background": False}
-        expected = {**AttentionalLiquidWarpingGenerator.preset("original").config, "mask_unseen_sources": False, "keep_known_background": False}
+        assert converter.infer_iccv_config(iccv, "file") == {**LiquidWarpingGenerator.preset("original").config, "keep_known_background": False, "refine": False}
+        expected = {**AttentionalLiquidWarpingGenerator.preset("original").config, "mask_unseen_sources": False, "keep_known_background": False, "refine": False}
         assert AttentionalLiquidWarpingGenerator(**converter.infer_attention_config(attention, "file")).config == expected
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from lwgan.body.camera import OUTSIDE
+from lwgan.render.texture import fill_holes
 from lwgan.models import (
     AttentionalLiquidWarpingGenerator,
     LiquidWarpingGenerator,
@@ -199,8 +200,9 @@ def attention_inputs(batch=2, num_sources=2, size=SIZE, seed=0):
 
 @pytest.fixture(scope="module")
 def iccv_model():
+    """The original's painting streams (refine=False): these tests check the fusion itself."""
     torch.manual_seed(0)
-    return LiquidWarpingGenerator.preset("small").eval()
+    return LiquidWarpingGenerator.preset("small", refine=False).eval()
 
 
 @pytest.fixture(scope="module")
@@ -303,7 +305,7 @@ def test_iccv_identical_inputs_reconstruct_like_the_source_stream():
     """With the transfer stream a copy of the source stream, zero source features and identical inputs,
     the transfer output equals the source reconstruction (same network, same input, no fusion)."""
     torch.manual_seed(1)
-    model = LiquidWarpingGenerator.preset("small").eval()
+    model = LiquidWarpingGenerator.preset("small", refine=False).eval()
     model.tsf_model.load_state_dict(model.src_model.state_dict())
     _, source_input, _, grid = iccv_inputs()
     background = torch.rand(2, 3, SIZE, SIZE) * 2 - 1
@@ -508,3 +510,31 @@ def test_the_background_stream_fills_only_the_hole(model_class):
     assert torch.equal(kept[known], inputs[:, :3][known])  # known pixels pass through exactly
     assert torch.equal(kept[~known], repainted[~known])  # the hole is the network's
     assert not torch.equal(kept, repainted)
+
+
+@pytest.mark.parametrize("model_class", [LiquidWarpingGenerator, AttentionalLiquidWarpingGenerator])
+def test_refining_streams_start_from_the_warped_image_and_the_filled_hole(model_class):
+    """With their last convolutions zeroed (a correction of tanh(0) = 0), the refining streams give
+    exactly the warped source image and the push-pull fill of the hole (lwgan.render.texture.fill_holes)."""
+    torch.manual_seed(3)
+    model = model_class.preset("small").eval()
+    last_colour = model.tsf_model.img_reg[0] if model_class is LiquidWarpingGenerator else model.tsf_img_reg[0]
+    last_background = model.bg_model.model[-2] if model_class is LiquidWarpingGenerator else model.bg_net.main[-2]
+    torch.nn.init.zeros_(last_colour.weight)
+    torch.nn.init.zeros_(last_background.weight)
+    hole_input = background_input(2, SIZE, torch.Generator().manual_seed(4))
+    known = hole_input[:, 3] > 0.5
+    with torch.no_grad():
+        background = model.inpaint_background(hole_input)
+        expected = fill_holes(hole_input[:, :3], known)
+        torch.testing.assert_close(background, expected, atol=1e-6, rtol=0)
+        warped = torch.rand(2, 3, SIZE, SIZE) * 2 - 1
+        transfer_input = torch.cat([warped, torch.rand(2, 3, SIZE, SIZE)], dim=1)
+        if model_class is LiquidWarpingGenerator:
+            _, source_input, _, grid = iccv_inputs()
+            target = model.transfer(model.encode_source(source_input), transfer_input, grid, background)
+        else:
+            source_input = torch.rand(2, 2, 6, SIZE, SIZE) * 2 - 1
+            grids = torch.rand(2, 2, SIZE, SIZE, 2) * 2 - 1
+            target = model.transfer(model.encode_source(source_input), transfer_input, grids, background)
+    torch.testing.assert_close(target.colour, warped, atol=1e-6, rtol=0)
