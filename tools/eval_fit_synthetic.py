@@ -16,7 +16,16 @@ Metrics per case: MPJPE, mean distance in mm over the 24 SMPL joints after movin
 the origin (both in the camera axes, so a wrong global orientation counts); PA-MPJPE, the same
 after a similarity Procrustes alignment of the fitted joints onto the true ones; 2D error, mean
 distance in pixels between the fitted body's projected keypoints and the true ones (all 23);
-seconds to detect and to fit (one image at a time, torch on 2 threads).
+landmarks, mean distance in mm of the observation's 3D world landmarks from the true keypoints
+(both centred between the hips, the landmarks scaled by least squares onto the truth; keypoints
+the observation does not know left out): the 3D evidence the fit starts from; seconds to detect
+and to fit (one image at a time).
+
+Measured (seed 0, 20 images, 1 thread): detector MPJPE 94 mm, PA-MPJPE 79 mm, 2D 3.2 px, landmarks
+106 mm; truth MPJPE 34 mm. The fit reproduces the depth of BlazePose's world landmarks (fitted
+keypoints 102 mm from the truth by the same measure, mostly in depth); given the true landmarks
+instead and the detected 2D keypoints it reaches 39 mm, so the landmarks, not the fitting, bound
+the detector row.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import torch
 from lwgan.bench.table import format_table
 from lwgan.body import AnnyBody
 from lwgan.body.camera import camera_to_fit
+from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
 from lwgan.recovery.fitting import fit_bodies
 from lwgan.recovery.synthetic import (
@@ -94,6 +104,20 @@ def procrustes_aligned(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return scale * points_centred @ rotation + reference.mean(axis=0)
 
 
+def landmark_error_mm(observation, person: SyntheticPerson) -> float:
+    """Mean distance (mm) of observation.world_landmarks from the true keypoints, hip-centred, the landmarks scaled onto the truth."""
+    if observation.world_landmarks is None:
+        return float("nan")
+    truth = person.observation.world_landmarks.astype(np.float64)
+    landmarks = observation.world_landmarks.astype(np.float64)
+    known = (observation.keypoints[:, 2] > 0) & np.isfinite(landmarks).all(axis=1)
+    hips = [BODY_KEYPOINT_NAMES.index("left_hip"), BODY_KEYPOINT_NAMES.index("right_hip")]
+    truth = truth - truth[hips].mean(axis=0)
+    landmarks = landmarks - landmarks[hips].mean(axis=0)
+    scale = (landmarks[known] * truth[known]).sum() / max((landmarks[known] ** 2).sum(), 1e-12)
+    return float(1000 * np.linalg.norm(scale * landmarks[known] - truth[known], axis=-1).mean())
+
+
 def evaluate(body: AnnyBody, cases, observations_kind: str) -> list[list[object]]:
     detector = None
     if observations_kind == "detector":
@@ -115,8 +139,10 @@ def evaluate(body: AnnyBody, cases, observations_kind: str) -> list[list[object]
             mpjpe = 1000 * np.linalg.norm((joints - joints[0]) - (truth - truth[0]), axis=-1).mean()
             pa_mpjpe = 1000 * np.linalg.norm(procrustes_aligned(joints, truth) - truth, axis=-1).mean()
             error_2d = np.linalg.norm(result.keypoints_2d[0] - person.keypoints_2d, axis=-1).mean()
-            rows.append([name, f"{yaw:+.0f}", float(mpjpe), float(pa_mpjpe), float(error_2d), detect_seconds if detector else "-", fit_seconds])
-            logger.info("%s (%s): MPJPE %.1f mm, PA-MPJPE %.1f mm, 2D %.2f px, fit %.2f s", name, observations_kind, mpjpe, pa_mpjpe, error_2d, fit_seconds)
+            landmarks = landmark_error_mm(observation, person)
+            rows.append([name, f"{yaw:+.0f}", float(mpjpe), float(pa_mpjpe), float(error_2d), landmarks, detect_seconds if detector else "-", fit_seconds])
+            logger.info("%s (%s): MPJPE %.1f mm, PA-MPJPE %.1f mm, 2D %.2f px, landmarks %.1f mm, fit %.2f s",
+                        name, observations_kind, mpjpe, pa_mpjpe, error_2d, landmarks, fit_seconds)
     finally:
         if detector is not None:
             detector.close()
@@ -136,17 +162,17 @@ def main(argv: list[str] | None = None) -> None:
 
     body = AnnyBody()
     cases = make_cases(body, arguments.count, arguments.size, arguments.seed)
-    header = ["image", "yaw", "MPJPE mm", "PA-MPJPE mm", "2D px", "detect s", "fit s"]
+    header = ["image", "yaw", "MPJPE mm", "PA-MPJPE mm", "2D px", "landmarks mm", "detect s", "fit s"]
     summary = []
     for kind in arguments.observations:
         rows = evaluate(body, cases, kind)
         print(f"\nObservations: {kind} ({arguments.count} images, {arguments.size} x {arguments.size})")
-        means = [float(np.mean([row[column] for row in rows])) for column in (2, 3, 4, 6)]
-        detect = float(np.mean([row[5] for row in rows])) if kind == "detector" else "-"
-        print(format_table(header, rows + [["mean", "", means[0], means[1], means[2], detect, means[3]]]))
-        summary.append([kind, *means[:3], float(np.median([row[6] for row in rows]))])
+        means = [float(np.mean([row[column] for row in rows])) for column in (2, 3, 4, 5, 7)]
+        detect = float(np.mean([row[6] for row in rows])) if kind == "detector" else "-"
+        print(format_table(header, rows + [["mean", "", *means[:4], detect, means[4]]]))
+        summary.append([kind, *means[:4], float(np.median([row[7] for row in rows]))])
     print(f"\nSummary (target MPJPE <= {TARGET_MPJPE_MM:.0f} mm)")
-    print(format_table(["observations", "MPJPE mm", "PA-MPJPE mm", "2D px", "median fit s"], summary))
+    print(format_table(["observations", "MPJPE mm", "PA-MPJPE mm", "2D px", "landmarks mm", "median fit s"], summary))
 
 
 if __name__ == "__main__":
