@@ -96,6 +96,7 @@ class TrainConfig:
     experiment: str | None = None  # a preset of EXPERIMENTS, applied before the other overrides
     generator: str = "iccv"  # "iccv" (additive LWB, one source) or "attention" (attentional LWB, several sources)
     preset: str = "small"  # network widths of G and D: "small" (CPU) or "original" (the released models')
+    refine: bool = True  # the streams correct the warped source and a filled background (false: they paint, as the original)
     image_size: int = 128  # must be a multiple of the generator's size_multiple (8)
     num_sources: int = 1  # source frames per target (1 for generator=iccv)
     source_window: int | None = None  # sources come from the first this many frames of a video (None: any)
@@ -161,7 +162,7 @@ def check_config(config: TrainConfig) -> None:
 
 def build_generator(config: TrainConfig) -> nn.Module:
     """The configured generator; ValueError when image_size is not a multiple of its size_multiple."""
-    generator = GENERATORS[config.generator].preset(config.preset)
+    generator = GENERATORS[config.generator].preset(config.preset, refine=config.refine)
     if config.image_size % generator.size_multiple:
         lower = config.image_size // generator.size_multiple * generator.size_multiple
         raise ValueError(f"image_size={config.image_size} is not a multiple of {generator.size_multiple}, which the "
