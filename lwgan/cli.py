@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+
+# Idle OpenMP threads sleep instead of spinning: on a machine shared with other work (or with
+# `workers=` data loaders) spinning threads slowed commands several times over. Set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
