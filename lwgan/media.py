@@ -320,6 +320,25 @@ def write_frames_folder(folder: str | os.PathLike, frames: Iterable[np.ndarray])
     return folder
 
 
+def check_output(path: str | os.PathLike) -> Path:
+    """Fail before any work: `path` names a kind save_frames writes and its folder can be made and written.
+
+    Creates nothing: the nearest existing folder above `path` must be a writable folder. Raises
+    ValueError for an unsupported suffix, NotADirectoryError or PermissionError naming the path.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in ("", ".mp4", ".gif"):
+        raise ValueError(f"{path}: unsupported output kind {path.suffix!r}; use .mp4 (video), .gif, or no suffix (a folder of PNG frames)")
+    existing = path.absolute().parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"cannot write {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK):
+        raise PermissionError(f"cannot write {path}: folder {existing} is not writable")
+    return path
+
+
 def save_frames(
     path: str | os.PathLike,
     frames: Iterable[np.ndarray],
@@ -333,10 +352,8 @@ def save_frames(
     audio_from is then ignored (logged at INFO). Any other suffix is a ValueError naming the path
     and the supported kinds (a folder name must therefore have no dot-suffix).
     """
-    path = Path(path)
+    path = check_output(path)
     suffix = path.suffix.lower()
-    if suffix not in ("", ".mp4", ".gif"):
-        raise ValueError(f"{path}: unsupported output kind {path.suffix!r}; use .mp4 (video), .gif, or no suffix (a folder of PNG frames)")
     if suffix == ".mp4":
         return write_video(path, frames, fps, audio_from=audio_from)
     if audio_from is not None:

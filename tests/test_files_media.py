@@ -260,3 +260,17 @@ def test_output_under_a_file_is_an_oserror_naming_the_path(tmp_path, name):
     with pytest.raises(OSError, match=f"cannot write {target}"):
         save_frames(target, _flat_frames(2), fps=10)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]
+
+
+def test_check_output_fails_early_and_creates_nothing(tmp_path):
+    from lwgan.media import check_output
+
+    assert check_output(tmp_path / "new" / "deeper" / "run.mp4") == tmp_path / "new" / "deeper" / "run.mp4"
+    assert not (tmp_path / "new").exists()
+    blocker = tmp_path / "results"
+    blocker.write_text("a file")
+    with pytest.raises(NotADirectoryError, match="results is a file"):
+        check_output(blocker / "inner" / "run.gif")
+    with pytest.raises(ValueError, match="unsupported output kind '.avi'"):
+        check_output(tmp_path / "run.avi")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["results"]

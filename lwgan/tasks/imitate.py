@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from lwgan.media import check_output
 from lwgan.recovery.synthetic import yaw_of
 from lwgan.tasks.people import ImageInput, PhotoPerson
 from lwgan.tasks.pipeline import (
@@ -115,6 +116,7 @@ class ImitateConfig(SynthesisConfig):
 
 
 def run(config: ImitateConfig) -> dict[str, Path]:
+    check_output(config.output)
     check_reference(config.reference)
     imitator = Imitator(**pipeline_arguments(config))
     people = imitator.fit_sources(source_list(config.source))

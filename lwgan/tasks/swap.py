@@ -12,6 +12,7 @@ import torch
 from omegaconf import MISSING
 
 from lwgan.body.model import PART_NAMES
+from lwgan.media import check_output
 from lwgan.render import rasterize
 from lwgan.tasks.people import ImageInput, PhotoPerson, as_image_list, fit_photos
 from lwgan.tasks.pipeline import (
@@ -95,6 +96,7 @@ class SwapConfig(SynthesisConfig):
 
 
 def run(config: SwapConfig) -> dict[str, Path]:
+    check_output(config.output)
     swapper = Swapper(**pipeline_arguments(config))
     parts = chosen_parts(config.parts if isinstance(config.parts, str) else list(config.parts))
     people = swapper.fit_sources(source_list(config.source))

@@ -12,6 +12,7 @@ import torch
 from omegaconf import MISSING
 
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from lwgan.media import check_output
 from lwgan.tasks.people import ImageInput
 from lwgan.tasks.pipeline import (
     Pipeline,
@@ -109,6 +110,7 @@ class ViewConfig(SynthesisConfig):
 def run(config: ViewConfig) -> dict[str, Path]:
     yaws, pitches = view_angles(None if config.yaw is None else list(config.yaw),
                                 list(config.pitch) if len(config.pitch) > 1 else float(config.pitch[0]), config.turn)
+    check_output(config.output)
     viewer = Viewer(**pipeline_arguments(config))
     people = viewer.fit_sources(source_list(config.source))
     return write_outputs(config, viewer.view_people(people, yaws, pitches, config.fps), viewer, people)
