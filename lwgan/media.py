@@ -254,7 +254,7 @@ def write_gif(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float)
     images = [Image.fromarray(frame) for frame in _checked_frames(frames, path)]
     # Delays in ms, multiples of 10, whose running sum tracks index / fps.
     ends = [round(100 * (index + 1) / fps) * 10 for index in range(len(images))]
-    durations = [end - begin for begin, end in zip([0] + ends[:-1], ends)]
+    durations = [end - begin for begin, end in zip([0] + ends[:-1], ends, strict=True)]
     durations = [max(duration, 10) for duration in durations]
     _ensure_folder(path, path.parent)
     with atomic_path(path) as temporary:
