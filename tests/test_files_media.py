@@ -1,11 +1,11 @@
 """Atomic files, H.264 video (with carried audio), GIF and PNG-folder round trips."""
 
 import os
-from fractions import Fraction
 
 import av
 import numpy as np
 import pytest
+from media_helpers import write_test_video
 from PIL import Image
 
 from lwgan.files import atomic_path
@@ -84,29 +84,9 @@ def _flat_frames(count, height=16, width=24):
 
 
 def _make_reference(path, seconds, fps=10, tone_hz=440.0, rate=44100, with_audio=True):
-    """A small mp4 made with PyAV: gradient frames and (optionally) a mono AAC sine tone."""
-    with av.open(str(path), mode="w") as container:
-        video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
-        audio = container.add_stream("aac", rate=rate, layout="mono") if with_audio else None
-        for index in range(round(seconds * fps)):
-            frame = np.full((24, 32, 3), index * 7 % 256, np.uint8)
-            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in video.encode():
-            container.mux(packet)
-        if audio is not None:
-            total = round(seconds * rate)
-            for begin in range(0, total, 1024):
-                t = np.arange(begin, min(begin + 1024, total)) / rate
-                samples = (0.5 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)[None]
-                frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
-                frame.sample_rate, frame.pts, frame.time_base = rate, begin, Fraction(1, rate)
-                for packet in audio.encode(frame):
-                    container.mux(packet)
-            for packet in audio.encode():
-                container.mux(packet)
-    return path
+    """A small mp4: gradient frames and (optionally) a mono AAC sine tone."""
+    frames = [np.full((24, 32, 3), index * 7 % 256, np.uint8) for index in range(round(seconds * fps))]
+    return write_test_video(path, frames, fps, tone_hz if with_audio else None, rate)
 
 
 def _read_audio(path):

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from lwgan.body.camera import OUTSIDE
-from lwgan.render.texture import fill_holes
 from lwgan.models import (
     AttentionalLiquidWarpingGenerator,
     LiquidWarpingGenerator,
     SourceFeatures,
 )
+from lwgan.render.texture import fill_holes
 
 SIZE = 32
 

@@ -7,7 +7,6 @@ vertical mirrors x and depth about the pelvis), the body's own part labels raste
 
 import subprocess
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -15,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from media_helpers import write_test_video
 
 from lwgan.body.camera import project
 from lwgan.body.model import PART_NAMES
@@ -229,26 +229,8 @@ def _dancing_video(path, photo, frames=6, fps=10, rate=44100):
     """An mp4 of the photo shifted 3 px a frame (a person the detector finds) with a 440 Hz tone."""
     height, width = 256, 170
     small = cv2.resize(photo, (width + 3 * frames, height + 2), interpolation=cv2.INTER_AREA)
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        audio = container.add_stream("aac", rate=rate, layout="mono")
-        for index in range(frames):
-            frame = np.ascontiguousarray(small[:height, 3 * index : 3 * index + width])
-            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in video.encode():
-            container.mux(packet)
-        total = round(frames / fps * rate)
-        for begin in range(0, total, 1024):
-            t = np.arange(begin, min(begin + 1024, total)) / rate
-            block = av.AudioFrame.from_ndarray((0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None], format="fltp", layout="mono")
-            block.sample_rate, block.pts, block.time_base = rate, begin, Fraction(1, rate)
-            for packet in audio.encode(block):
-                container.mux(packet)
-        for packet in audio.encode():
-            container.mux(packet)
-    return path
+    shifted = [small[:height, 3 * index : 3 * index + width] for index in range(frames)]
+    return write_test_video(path, shifted, fps, tone_hz=440.0, rate=rate)
 
 
 def test_a_reference_videos_audio_is_kept_unless_turned_off(anny_body, tmp_path):
