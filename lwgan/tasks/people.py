@@ -88,11 +88,6 @@ def fit_photos(
     return people
 
 
-def inpaint_background(image: np.ndarray, hole: np.ndarray, radius: int = 5) -> np.ndarray:
-    """(H, W, 3) uint8 image with the (H, W) bool `hole` filled from around it (OpenCV Telea) -> (H, W, 3) uint8."""
-    return cv2.inpaint(image, hole.astype(np.uint8) * 255, radius, cv2.INPAINT_TELEA)
-
-
 def read_background(path: str | os.PathLike, size: int) -> np.ndarray:
     """A user's background picture resized (and centre-cropped) to (size, size, 3) uint8."""
     image = load_image(Path(path))

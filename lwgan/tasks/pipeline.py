@@ -187,7 +187,7 @@ class Pipeline:
         """(B, 3, H, W) frames in [0, 1] of (B, V, 3) target meshes in NDC, by the generator or by warping."""
         with torch.no_grad():
             if self.generator is None:
-                return warped_frames(bank, vertices, self.body)[0]
+                return warped_frames(bank, vertices, self.body)
             user_background = None if self.background is None else bank.background
             return generated_frames(self.generator, bank, vertices, self.body, self.preserve_face, user_background)
 

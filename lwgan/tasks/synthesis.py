@@ -18,13 +18,14 @@ from torch import nn
 
 from lwgan.body.camera import project
 from lwgan.body.model import BodyModel
+from lwgan.eval.baseline import inpaint_background
 from lwgan.flow import transfer_flow, unwrap_to_atlas, warp
 from lwgan.flow.inputs import dilate, generator_inputs
 from lwgan.losses.terms import reconstruction_l1, ssim_loss
 from lwgan.media import to_uint8
-from lwgan.render import render_texture
+from lwgan.render import rasterize, render_texture
 from lwgan.render.texture import fill_holes
-from lwgan.tasks.people import PhotoPerson, inpaint_background
+from lwgan.tasks.people import PhotoPerson
 from lwgan.train.step import generate, scaled_hole_dilation
 
 logger = logging.getLogger(__name__)
@@ -73,8 +74,7 @@ def build_bank(body: BodyModel, people: list[PhotoPerson], shape: torch.Tensor, 
     images = torch.stack([image_tensor(person.image, device) for person in people])
     vertices = source_meshes(body, people, shape)
     size = images.shape[-2:]
-    flows = transfer_flow(vertices, vertices, body.faces, size, body.uv, body.face_uv)
-    masks = flows.target_mask
+    masks = rasterize(vertices, body.faces, size).mask
     textures, seen = unwrap_to_atlas(images, vertices, body.faces, body.uv, body.face_uv, size=ATLAS_SIZE)
     weight = seen.unsqueeze(1).float()
     fused = (textures * weight).sum(0, keepdim=True) / weight.sum(0, keepdim=True).clamp_min(1e-6)
@@ -82,16 +82,13 @@ def build_bank(body: BodyModel, people: list[PhotoPerson], shape: torch.Tensor, 
     if background is None:
         person = torch.from_numpy(people[0].mask > 0.5).to(device) | masks[0]
         growth = max(3, round(BACKGROUND_HOLE_GROWTH * size[0]) | 1)
-        hole = dilate(person[None, None].float(), growth)[0, 0] > 0.5
-        background = inpaint_background(people[0].image, hole.cpu().numpy())
+        hole = dilate(person[None, None].float(), growth)[:, 0] > 0.5
+        return SourceBank(images, vertices, masks, atlas, (inpaint_background(images[:1] * 2 - 1, hole) + 1) / 2)
     return SourceBank(images, vertices, masks, atlas, image_tensor(background, device)[None])
 
 
-def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel, background: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frames by texture warping: (B, V, 3) target meshes in NDC -> ((B, 3, H, W) in [0, 1], (B, H, W) target mask).
-
-    `background` (B, 3, H, W) replaces the bank's background (the swap keeps its source photo).
-    """
+def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel) -> torch.Tensor:
+    """Frames by texture warping: (B, V, 3) target meshes in NDC -> (B, 3, H, W) in [0, 1]."""
     batch_size = target_vertices.shape[0]
     colour, known = None, None
     target_fragments = None
@@ -106,9 +103,7 @@ def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyMod
         take = flow.visible & ~known
         colour = torch.where(take.unsqueeze(1), direct, colour)
         known = known | flow.visible
-    mask = target_fragments.mask
-    behind = bank.background.expand(batch_size, -1, -1, -1) if background is None else background
-    return torch.where(mask.unsqueeze(1), colour, behind), mask
+    return torch.where(target_fragments.mask.unsqueeze(1), colour, bank.background.expand(batch_size, -1, -1, -1))
 
 
 def generated_frames(
