@@ -74,6 +74,14 @@ def low_pass(signal: np.ndarray, fps: float, cutoff_hz: float, order: int = 4) -
     return filtfilt(numerator, denominator, signal, axis=0, padtype="odd", padlen=padding)
 
 
+def smooth_poses(pose: np.ndarray, fps: float, cutoff_hz: float = 4.0) -> np.ndarray:
+    """Low-pass (N, 24, 3) axis-angle poses without lag, in the continuous 6D rotation representation -> (N, 24, 3) float32."""
+    rotations = axis_angle_to_matrix(torch.from_numpy(pose.astype(np.float64)))
+    smoothed_six = low_pass(matrix_to_rotation_6d(rotations).numpy(), fps, cutoff_hz)
+    smoothed = matrix_to_axis_angle(rotation_6d_to_matrix(torch.from_numpy(np.ascontiguousarray(smoothed_six))))
+    return smoothed.numpy().astype(np.float32)
+
+
 def smooth_motion(
     pose: np.ndarray, camera: np.ndarray, fps: float, pose_cutoff_hz: float = 4.0, camera_cutoff_hz: float = 2.0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -85,9 +93,5 @@ def smooth_motion(
     Returns:
         (pose (N, 24, 3), camera (N, 3)) float32.
     """
-    rotations = axis_angle_to_matrix(torch.from_numpy(pose.astype(np.float64)))
-    six = matrix_to_rotation_6d(rotations).numpy()
-    smoothed_six = low_pass(six, fps, pose_cutoff_hz)
-    smoothed_pose = matrix_to_axis_angle(rotation_6d_to_matrix(torch.from_numpy(np.ascontiguousarray(smoothed_six))))
     smoothed_camera = low_pass(camera.astype(np.float64), fps, camera_cutoff_hz)
-    return smoothed_pose.numpy().astype(np.float32), smoothed_camera.astype(np.float32)
+    return smooth_poses(pose, fps, pose_cutoff_hz), smoothed_camera.astype(np.float32)

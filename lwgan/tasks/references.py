@@ -23,7 +23,7 @@ from lwgan.recovery.fitting import FitSettings
 from lwgan.recovery.frames import VIDEO_EXTENSIONS, FrameSource
 from lwgan.recovery.images import IMAGE_EXTENSIONS, list_images, load_image
 from lwgan.recovery.pose_files import SmplMotion, read_pose_npz, read_pose_shape
-from lwgan.recovery.smoothing import low_pass, smooth_motion
+from lwgan.recovery.smoothing import low_pass, smooth_poses
 from lwgan.recovery.synthetic import yaw_of
 from lwgan.tasks.preprocess import (
     PreprocessConfig,
@@ -154,9 +154,7 @@ def smooth_reference(reference: ReferenceMotion, pose_cutoff_hz: float) -> Refer
     """The reference with its poses low-passed (zero phase, in the 6D rotation representation)."""
     if len(reference) < 8:
         return reference
-    cameras = np.zeros((len(reference), 3), np.float32) if reference.camera is None else reference.camera
-    pose, _ = smooth_motion(reference.pose, cameras, reference.fps, pose_cutoff_hz, camera_cutoff_hz=reference.fps / 4)
-    return replace(reference, pose=pose)
+    return replace(reference, pose=smooth_poses(reference.pose, reference.fps, pose_cutoff_hz))
 
 
 def face_heading(reference: ReferenceMotion, yaw: float) -> ReferenceMotion:
