@@ -24,8 +24,8 @@ from lwgan.tasks.pipeline import (
     write_outputs,
 )
 from lwgan.tasks.references import (
-    CAMERA_STRATEGIES,
     ReferenceMotion,
+    check_camera_strategy,
     check_reference,
     face_heading,
     load_reference,
@@ -75,8 +75,7 @@ class Imitator(Pipeline):
         Returns:
             SynthesisResult with one frame per reference frame.
         """
-        if camera not in CAMERA_STRATEGIES:
-            raise ValueError(f"camera must be one of {CAMERA_STRATEGIES}, got {camera!r}")
+        check_camera_strategy(camera)
         check_reference(reference)  # before the source fit, so a wrong path fails at once
         people = self.fit_sources(source)
         keep = contextlib.nullcontext(work_folder) if work_folder is not None else tempfile.TemporaryDirectory(prefix="lwgan_reference_")
@@ -117,6 +116,7 @@ class ImitateConfig(SynthesisConfig):
 
 def run(config: ImitateConfig) -> dict[str, Path]:
     check_output(config.output)
+    check_camera_strategy(config.camera)
     check_reference(config.reference)
     imitator = Imitator(**pipeline_arguments(config))
     people = imitator.fit_sources(source_list(config.source))

@@ -123,7 +123,7 @@ def load_reference(
         name = (path.name if path.is_dir() else path.stem) + ("" if max_frames is None else f"_first{max_frames}")
         return _fit_reference(FrameSource(name, path, fps, max_frames), body, work_folder, image_size, fitting)
     if suffix == ".bvh":
-        rest = body(torch.zeros(1, 24, 3)).joints[0].detach().numpy()
+        rest = body.skeleton(torch.zeros(1, 24, 3)).joints[0].detach().numpy()
         motion = _from_motion(bvh_to_smpl(read_bvh(path), fps=fps, rest_joints=rest), path.name)
     elif suffix == ".npz":
         motion = _from_motion(read_pose_npz(path), path.name)
@@ -188,6 +188,12 @@ def root_moves(translation: np.ndarray, fps: float) -> np.ndarray:
     return (relative - low_pass(relative.astype(np.float64), fps, FOLLOW_CUTOFF_HZ)).astype(np.float32)
 
 
+def check_camera_strategy(strategy: str) -> None:
+    """ValueError unless `strategy` is one of CAMERA_STRATEGIES."""
+    if strategy not in CAMERA_STRATEGIES:
+        raise ValueError(f"camera must be one of {CAMERA_STRATEGIES}, got {strategy!r}")
+
+
 def target_cameras(strategy: str, source_camera: np.ndarray, reference: ReferenceMotion, camera_cutoff_hz: float = 2.0) -> np.ndarray:
     """(N, 3) weak-perspective cameras (s, tx, ty) of the target frames.
 
@@ -199,8 +205,7 @@ def target_cameras(strategy: str, source_camera: np.ndarray, reference: Referenc
     A motion file's root moves (root_moves, metres) go into the camera: s * (X + T + t) moves the
     body by T in the source's camera (weak perspective ignores the depth part).
     """
-    if strategy not in CAMERA_STRATEGIES:
-        raise ValueError(f"camera must be one of {CAMERA_STRATEGIES}, got {strategy!r}")
+    check_camera_strategy(strategy)
     source = np.repeat(source_camera[None].astype(np.float32), len(reference), axis=0)
     if strategy == "source":
         return source

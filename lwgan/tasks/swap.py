@@ -98,7 +98,7 @@ class SwapConfig(SynthesisConfig):
 def run(config: SwapConfig) -> dict[str, Path]:
     check_output(config.output)
     swapper = Swapper(**pipeline_arguments(config))
-    parts = chosen_parts(config.parts if isinstance(config.parts, str) else list(config.parts))
+    parts = chosen_parts(config.parts)
     people = swapper.fit_sources(source_list(config.source))
     donors = fit_photos(source_list(config.reference), swapper.body, swapper.image_size, swapper.margin, swapper.fitting)
     return write_outputs(config, swapper.swap_people(people, donors, parts), swapper, people)
