@@ -119,6 +119,20 @@ def refined(base: torch.Tensor, correction: torch.Tensor) -> torch.Tensor:
     return (base + correction).clamp(-1.0, 1.0)
 
 
+def background_stream(network: nn.Module, background_input: torch.Tensor, refine: bool, keep_known: bool) -> torch.Tensor:
+    """Run a generator's background network on (B, C, H, W) [image * known, known, ...] -> (B, 3, H, W).
+
+    refine: the network corrects the push-pull fill of the hole (prefilled, refined) instead of
+    painting; keep_known: only the hole is generated (keep_known_background).
+    """
+    if refine:
+        filled = prefilled(background_input)
+        generated = refined(filled[:, :3], network(filled))
+    else:
+        generated = network(background_input)
+    return keep_known_background(generated, background_input) if keep_known else generated
+
+
 def initialize_weights(module: nn.Module, std: float = INIT_STD) -> None:
     """Initialise every (transposed) convolution of `module`: weight ~ N(0, std), bias = 0.
 

@@ -14,13 +14,12 @@ from lwgan.models.blocks import (
     GridPyramid,
     ResidualBlock,
     StreamOutput,
+    background_stream,
     check_divisible,
     composite,
     conv_block,
     initialize_weights,
-    keep_known_background,
     match_batch,
-    prefilled,
     refined,
 )
 
@@ -194,14 +193,7 @@ class LiquidWarpingGenerator(ConfigurableModule):
         """
         check_shape("background_input", background_input, (None, self._config["background_channels"], None, None))
         check_divisible("background_input", background_input, self.size_multiple)
-        if self._config["refine"]:
-            filled = prefilled(background_input)
-            generated = refined(filled[:, :3], self.bg_model(filled))
-        else:
-            generated = self.bg_model(background_input)
-        if self._config["keep_known_background"]:
-            return keep_known_background(generated, background_input)
-        return generated
+        return background_stream(self.bg_model, background_input, self._config["refine"], self._config["keep_known_background"])
 
     def encode_source(self, source_input: torch.Tensor) -> SourceFeatures:
         """(B, source_channels, H, W) [source image * body mask, source condition] -> SourceFeatures."""

@@ -133,7 +133,8 @@ class Pipeline:
             generator = load_generator(checkpoint, self.device)
             if image_size % generator.size_multiple:
                 raise ValueError(f"image_size {image_size} must be a multiple of {generator.size_multiple} for the generator in {checkpoint}")
-            self._generator_state = {name: value.clone() for name, value in generator.state_dict().items()}
+            if personalize_steps > 0:  # personalization changes the weights: keep the checkpoint's for the next call
+                self._generator_state = {name: value.clone() for name, value in generator.state_dict().items()}
             self.generator = generator.eval().requires_grad_(False)
             logger.info("frames are made by the generator in %s", checkpoint)
         else:
@@ -164,7 +165,8 @@ class Pipeline:
         with torch.no_grad(), self.stage("prepare sources"):
             bank = build_bank(self.body, people, shape, self.background)
         if self.generator is not None:
-            self.generator.load_state_dict(self._generator_state)  # each call starts from the checkpoint
+            if self._generator_state is not None:
+                self.generator.load_state_dict(self._generator_state)  # each call starts from the checkpoint
             if isinstance(self.generator, LiquidWarpingGenerator) and len(people) > 1:
                 logger.warning("the ICCV generator takes one source: the generator uses %s only", people[0].name)
                 bank = SourceBank(bank.images[:1], bank.vertices[:1], bank.masks[:1], bank.atlas, bank.background)
