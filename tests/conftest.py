@@ -1,6 +1,8 @@
-"""Shared pytest fixtures: one AnnyBody per test session (the first ever also builds Anny's cache, ~1-2 min)."""
+"""Shared pytest fixtures: one AnnyBody per test session (the first ever also builds Anny's cache, ~1-2 min),
+and one small synthetic iPER-format dataset."""
 
 import os
+import shutil
 
 import pytest
 
@@ -15,3 +17,23 @@ def anny_body():
     from lwgan.body.anny_body import AnnyBody
 
     return AnnyBody()
+
+
+@pytest.fixture(scope="session")
+def dataset_root(tmp_path_factory, anny_body):
+    """A synthetic iPER-format dataset (lwgan make-dataset): 3 subjects (1 held out) x 2 clips x 6 frames at 64 x 64. Read-only."""
+    from lwgan.config import compose
+    from lwgan.data.synthetic import run as make_dataset
+
+    root = tmp_path_factory.mktemp("synthetic")
+    make_dataset(compose("make-dataset", [f"output={root}", "subjects=3", "val_subjects=1", "clips_per_subject=2",
+                                          "frames_per_clip=6", "image_size=64", "texture_size=128"]))
+    return root
+
+
+@pytest.fixture
+def broken_dataset(dataset_root, tmp_path):
+    """(root, name): a copy of dataset_root for a test to damage, and its first training video's name."""
+    root = tmp_path / "broken"
+    shutil.copytree(dataset_root, root)
+    return root, (root / "train.txt").read_text().split()[0]

@@ -8,19 +8,9 @@ import torch
 from PIL import Image
 
 from lwgan.body.camera import project
-from lwgan.config import compose
 from lwgan.data.iper import IperDataset
-from lwgan.data.synthetic import run as make_dataset
 from lwgan.recovery.pose_files import read_pose_shape, write_pose_shape
 from lwgan.render import rasterize
-
-
-@pytest.fixture(scope="module")
-def dataset_root(tmp_path_factory, anny_body):
-    root = tmp_path_factory.mktemp("synthetic")
-    config = compose("make-dataset", [f"output={root}", "subjects=3", "val_subjects=1", "clips_per_subject=2", "frames_per_clip=6", "image_size=64", "texture_size=128"])
-    make_dataset(config)
-    return root
 
 
 def test_splits_hold_out_whole_subjects(dataset_root):
@@ -54,29 +44,23 @@ def test_items_are_reproducible_sets_of_one_video(dataset_root):
     assert torch.allclose(item["target_pose"], torch.from_numpy(video.poses[item["target_frame"]]).float())
 
 
-def broken_copy(dataset_root, tmp_path):
-    root = tmp_path / "broken"
-    shutil.copytree(dataset_root, root)
-    return root, (root / "train.txt").read_text().split()[0]
-
-
-def test_missing_frame_folder_names_the_video(dataset_root, tmp_path):
-    root, name = broken_copy(dataset_root, tmp_path)
+def test_missing_frame_folder_names_the_video(broken_dataset):
+    root, name = broken_dataset
     shutil.rmtree(root / "images" / name)
     with pytest.raises(FileNotFoundError, match=f"video {name}"):
         IperDataset(root, "train")
 
 
-def test_frame_count_disagreeing_with_the_pkl_names_the_video(dataset_root, tmp_path):
-    root, name = broken_copy(dataset_root, tmp_path)
+def test_frame_count_disagreeing_with_the_pkl_names_the_video(broken_dataset):
+    root, name = broken_dataset
     fits = read_pose_shape(root / "smpls" / name / "pose_shape.pkl")
     write_pose_shape(root / "smpls" / name / "pose_shape.pkl", cams=fits.cams[:-1], pose=fits.pose[:-1], shape=fits.shape[:-1])
     with pytest.raises(ValueError, match=f"video {name}: .*5 rows but .* 6 frames"):
         IperDataset(root, "train")
 
 
-def test_unreadable_image_names_the_video(dataset_root, tmp_path):
-    root, name = broken_copy(dataset_root, tmp_path)
+def test_unreadable_image_names_the_video(broken_dataset):
+    root, name = broken_dataset
     (root / "images" / name / "000003.jpg").write_bytes(b"not a jpeg")
     dataset = IperDataset(root, "train", image_size=64)
     with pytest.raises(ValueError, match=f"video {name}: .*000003.jpg"):
@@ -84,8 +68,8 @@ def test_unreadable_image_names_the_video(dataset_root, tmp_path):
             dataset[index]
 
 
-def test_missing_split_file_and_pkl(dataset_root, tmp_path):
-    root, name = broken_copy(dataset_root, tmp_path)
+def test_missing_split_file_and_pkl(broken_dataset):
+    root, name = broken_dataset
     (root / "smpls" / name / "pose_shape.pkl").unlink()
     with pytest.raises(FileNotFoundError, match="pose_shape.pkl"):
         IperDataset(root, "train")

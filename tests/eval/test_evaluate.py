@@ -11,7 +11,6 @@ from PIL import Image
 from lwgan.cli import main
 from lwgan.config import compose
 from lwgan.data.iper import IperDataset
-from lwgan.data.synthetic import run as make_dataset
 from lwgan.eval.baseline import inpaint_background, texture_warping
 from lwgan.eval.evaluate import evaluate, load_frames
 from lwgan.eval.metrics import psnr
@@ -21,14 +20,6 @@ from lwgan.recovery.pose_files import read_pose_shape, write_pose_shape
 
 SIZE = 64
 METRIC_NAMES = {"ssim", "psnr", "ssim_body", "psnr_body", "mask_iou"}
-
-
-@pytest.fixture(scope="module")
-def dataset_root(tmp_path_factory, anny_body):
-    root = tmp_path_factory.mktemp("synthetic")
-    make_dataset(compose("make-dataset", [f"output={root}", "subjects=3", "val_subjects=1", "clips_per_subject=2",
-                                          "frames_per_clip=6", f"image_size={SIZE}", "texture_size=128"]))
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import torch
 from lwgan.cli import main
 from lwgan.config import compose
 from lwgan.data.iper import IperDataset
-from lwgan.data.synthetic import run as make_dataset
 from lwgan.models import from_pretrained
 from lwgan.recovery.pose_files import read_pose_shape, write_pose_shape
 from lwgan.train import train
@@ -29,14 +28,6 @@ from lwgan.train.step import (
 )
 
 SIZE = 64  # the smallest comfortable size: the generator needs multiples of 8, the PatchGAN at least 48
-
-
-@pytest.fixture(scope="module")
-def dataset_root(tmp_path_factory, anny_body):
-    root = tmp_path_factory.mktemp("synthetic")
-    make_dataset(compose("make-dataset", [f"output={root}", "subjects=3", "val_subjects=1", "clips_per_subject=2",
-                                          "frames_per_clip=6", f"image_size={SIZE}", "texture_size=128"]))
-    return root
 
 
 def train_config(data, output, *overrides):
@@ -144,17 +135,11 @@ def test_bad_settings_are_clear_errors(dataset_root, tmp_path, capsys):
     assert "generator=attention" in capsys.readouterr().err
 
 
-def broken_copy(dataset_root, tmp_path):
-    root = tmp_path / "broken"
-    shutil.copytree(dataset_root, root)
-    return root, (root / "train.txt").read_text().split()[0]
-
-
-def test_missing_or_inconsistent_data_fail_through_the_cli_naming_the_video(dataset_root, tmp_path, capsys):
+def test_missing_or_inconsistent_data_fail_through_the_cli_naming_the_video(broken_dataset, tmp_path, capsys):
     assert main(["train", f"data={tmp_path / 'nowhere'}", f"output={tmp_path / 'run'}"]) == 2
     assert "dataset folder not found" in capsys.readouterr().err
 
-    root, name = broken_copy(dataset_root, tmp_path)
+    root, name = broken_dataset
     fits = read_pose_shape(root / "smpls" / name / "pose_shape.pkl")
     write_pose_shape(root / "smpls" / name / "pose_shape.pkl", cams=fits.cams[:-1], pose=fits.pose[:-1], shape=fits.shape[:-1])
     assert main(["train", f"data={root}", f"output={tmp_path / 'run'}", f"image_size={SIZE}"]) == 2
