@@ -126,7 +126,6 @@ class Pipeline:
         self.batch_size = batch_size
         self.margin = margin
         self.fitting = fitting or FitSettings()
-        self.checkpoint = checkpoint
         self.seconds_by_stage: dict[str, float] = {}  # wall-clock seconds of each stage of the last calls (stage())
         self._generator_state = None
         if checkpoint:
