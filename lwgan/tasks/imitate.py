@@ -98,7 +98,7 @@ class Imitator(Pipeline):
         references = [motion.frame(index) for index in range(len(motion))] if motion.frames_folder is not None else []
         return SynthesisResult(frames, motion.fps, motion.pose, shape.cpu().numpy(), cameras,
                                sources=[person.image for person in people], references=references,
-                               audio_from=motion.video if audio else None)
+                               audio_from=motion.video if audio else None, people=people)
 
 
 @dataclass
@@ -116,14 +116,10 @@ class ImitateConfig(SynthesisConfig):
 
 def run(config: ImitateConfig) -> dict[str, Path]:
     check_output(config.output)
-    check_camera_strategy(config.camera)
-    check_reference(config.reference)
     imitator = Imitator(**pipeline_arguments(config))
-    people = imitator.fit_sources(source_list(config.source))
-    with imitator.stage("load reference"):
-        motion = load_reference(config.reference, imitator.body, beside(Path(config.output), "_reference"), config.image_size, config.fps,
-                                imitator.fitting, config.max_frames)
-    result = imitator.imitate_motion(people, motion, config.camera, config.max_frames, config.smooth_poses, config.pose_cutoff_hz,
-                               config.camera_cutoff_hz, config.audio)
-    return write_outputs(config, result, imitator, people)
+    result = imitator(source=source_list(config.source), reference=config.reference, camera=config.camera, fps=config.fps,
+                      max_frames=config.max_frames, smooth_poses=config.smooth_poses, pose_cutoff_hz=config.pose_cutoff_hz,
+                      camera_cutoff_hz=config.camera_cutoff_hz, audio=config.audio,
+                      work_folder=beside(Path(config.output), "_reference"))
+    return write_outputs(config, result, imitator)
 

@@ -244,14 +244,14 @@ def beside(output: Path, suffix: str) -> Path:
     return output.with_name(output.stem + suffix) if output.suffix else output.parent / (output.name + suffix)
 
 
-def write_outputs(config: SynthesisConfig, result: SynthesisResult, pipeline: Pipeline, people: list[PhotoPerson]) -> dict[str, Path]:
+def write_outputs(config: SynthesisConfig, result: SynthesisResult, pipeline: Pipeline) -> dict[str, Path]:
     """Save the result, the resolved config, the fit previews and the side-by-side video as configured."""
     output = Path(config.output)
     with pipeline.stage("write outputs"):
         paths = {"result": result.save(output)}
     paths["config"] = write_bytes_atomic(beside(output, "_config.yaml"), to_yaml(config).encode())
     if config.previews:
-        paths["fits"] = write_image(beside(output, "_fits.png"), pipeline.fit_previews(people))
+        paths["fits"] = write_image(beside(output, "_fits.png"), pipeline.fit_previews(result.people))
     if config.side_by_side:
         paths["side_by_side"] = result.save_side_by_side(beside(output, "_side_by_side" + (output.suffix or ".mp4")))
     for name, path in paths.items():

@@ -27,6 +27,7 @@ class SynthesisResult:
     sources: the source crops, (H, W, 3) uint8 each; references: per frame, the reference picture
         shown in side-by-side videos ((H, W, 3) uint8 or None).
     audio_from: a video whose audio save() carries into mp4 outputs, or None.
+    people: the fitted source people (lwgan.tasks.people.PhotoPerson), for previews of the fits.
     """
 
     frames: list[np.ndarray]
@@ -37,6 +38,7 @@ class SynthesisResult:
     sources: list[np.ndarray] = field(default_factory=list)
     references: list[np.ndarray | None] = field(default_factory=list)
     audio_from: Path | None = None
+    people: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.frames)

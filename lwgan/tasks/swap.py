@@ -85,7 +85,7 @@ class Swapper(Pipeline):
         frame = torch.where(on_parts.unsqueeze(1), dressed, photo)
         logger.info("swapped %s from %s onto %s (%.0f%% of the picture)", ", ".join(parts), donors[0].name, person.name, 100 * float(on_parts.float().mean()))
         return SynthesisResult(to_frames(frame), 1.0, person.pose[None], shape.cpu().numpy(), person.camera[None],
-                               sources=[person.image], references=[donors[0].image])
+                               sources=[person.image], references=[donors[0].image], people=[person])
 
 
 @dataclass
@@ -98,7 +98,5 @@ class SwapConfig(SynthesisConfig):
 def run(config: SwapConfig) -> dict[str, Path]:
     check_output(config.output)
     swapper = Swapper(**pipeline_arguments(config))
-    parts = chosen_parts(config.parts)
-    people = swapper.fit_sources(source_list(config.source))
-    donors = fit_photos(source_list(config.reference), swapper.body, swapper.image_size, swapper.margin, swapper.fitting)
-    return write_outputs(config, swapper.swap_people(people, donors, parts), swapper, people)
+    result = swapper(source=source_list(config.source), reference=source_list(config.reference), parts=config.parts)
+    return write_outputs(config, result, swapper)

@@ -95,7 +95,7 @@ class Viewer(Pipeline):
         pose = turned_poses(people[0].pose, yaws, pitches)
         camera = np.repeat(people[0].camera[None], len(pose), axis=0)
         frames = self.make_frames(bank, shape, pose, camera, description="rendering views")
-        return SynthesisResult(frames, fps, pose, shape.cpu().numpy(), camera, sources=[person.image for person in people])
+        return SynthesisResult(frames, fps, pose, shape.cpu().numpy(), camera, sources=[person.image for person in people], people=people)
 
 
 @dataclass
@@ -108,9 +108,8 @@ class ViewConfig(SynthesisConfig):
 
 
 def run(config: ViewConfig) -> dict[str, Path]:
-    yaws, pitches = view_angles(None if config.yaw is None else list(config.yaw),
-                                list(config.pitch) if len(config.pitch) > 1 else float(config.pitch[0]), config.turn)
     check_output(config.output)
     viewer = Viewer(**pipeline_arguments(config))
-    people = viewer.fit_sources(source_list(config.source))
-    return write_outputs(config, viewer.view_people(people, yaws, pitches, config.fps), viewer, people)
+    pitch = list(config.pitch) if len(config.pitch) > 1 else float(config.pitch[0])
+    result = viewer(source=source_list(config.source), yaw=config.yaw, pitch=pitch, turn=config.turn, fps=config.fps)
+    return write_outputs(config, result, viewer)
