@@ -30,17 +30,23 @@ def test_atomic_path_leaves_nothing_on_error(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
 
 
-def test_atomic_path_refuses_an_unwritable_folder(tmp_path):
+@pytest.fixture
+def locked_folder(tmp_path):
+    """A folder this process may read but not write (skips when the user can write anywhere, e.g. root)."""
     folder = tmp_path / "locked"
     folder.mkdir()
     folder.chmod(0o500)
     try:
         if os.access(folder, os.W_OK):
             pytest.skip("running as a user who can write anywhere")
-        with pytest.raises(PermissionError, match="not writable"), atomic_path(folder / "x.mp4"):
-            pass
+        yield folder
     finally:
         folder.chmod(0o700)
+
+
+def test_atomic_path_refuses_an_unwritable_folder(locked_folder):
+    with pytest.raises(PermissionError, match="not writable"), atomic_path(locked_folder / "x.mp4"):
+        pass
 
 
 def test_video_round_trip_keeps_frames_and_rate(tmp_path):
@@ -219,18 +225,10 @@ def test_bad_frames_keep_an_existing_output(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["x.mp4", "x.gif", "x"])
-def test_unwritable_output_folder_names_the_path(tmp_path, name):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        if os.access(locked, os.W_OK):
-            pytest.skip("running as a user who can write anywhere")
-        for target in (locked / name, locked / "sub" / name):  # existing folder, and one that cannot be made
-            with pytest.raises(PermissionError, match=str(target)):
-                save_frames(target, _flat_frames(2), fps=10)
-    finally:
-        locked.chmod(0o700)
+def test_unwritable_output_folder_names_the_path(locked_folder, name):
+    for target in (locked_folder / name, locked_folder / "sub" / name):  # existing folder, and one that cannot be made
+        with pytest.raises(PermissionError, match=str(target)):
+            save_frames(target, _flat_frames(2), fps=10)
 
 
 @pytest.mark.parametrize("name", ["x.mp4", "x.gif", "x"])
