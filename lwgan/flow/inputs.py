@@ -4,8 +4,8 @@
         the background mask (1 = background, 0 = the hole the background stream must fill);
     source input (B, 6, H, W): the source image with the background removed (body mask slightly
         dilated), and the source condition map;
-    transfer input (B, 6, H, W): the source image warped to the target pose, and the target
-        condition map;
+    transfer input (B, 6, H, W): the source image warped to the target pose (hidden surface from
+        the source's UV atlas, warped_source), and the target condition map;
     grid (B, H, W, 2): the transfer flow, for warping features inside the generator.
 
 Several sources per target are the leading S dimension of (B, S, ...) tensors.
@@ -20,8 +20,10 @@ import torch
 
 from lwgan.body.camera import project
 from lwgan.body.model import BodyModel
+from lwgan.flow.atlas import unwrap_to_atlas
 from lwgan.flow.transfer import TransferFlow, transfer_flow
 from lwgan.flow.warp import warp
+from lwgan.render.texture import render_texture
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,25 @@ def dilate(mask: torch.Tensor, size: int) -> torch.Tensor:
     if size <= 1:
         return mask
     return kornia.morphology.dilation(mask, torch.ones(size, size, device=mask.device, dtype=mask.dtype))
+
+
+def warped_source(image: torch.Tensor, source_vertices: torch.Tensor, flow: TransferFlow, body: BodyModel) -> torch.Tensor:
+    """The source image warped to the target body, (B, 3, H, W), 0 off the target mesh.
+
+    Where the source sees the target's surface point: the source's body pixels sampled along the
+    flow (lwgan.flow.warp with the source mesh mask, so no background bleeds in at the silhouette).
+    Where it does not: the source unwrapped into the body's UV atlas (at the image's height) with
+    the unseen texels filled smoothly (lwgan.flow.atlas), so a hidden point takes the colour of
+    the surface around it on the body rather than of whatever hides it.
+
+    Args:
+        image: (B, 3, H, W); source_vertices: (B, V, 3) the source mesh in NDC; flow: the
+            TransferFlow from that mesh to the target; body: gives faces and UVs.
+    """
+    direct = warp(image, flow.grid, mask=flow.source_fragments.mask)
+    texture, _ = unwrap_to_atlas(image, source_vertices, body.faces, body.uv, body.face_uv, size=image.shape[-2])
+    from_atlas = render_texture(flow.target_fragments, body.uv, body.face_uv, texture)
+    return torch.where(flow.visible.unsqueeze(1), direct, from_atlas)
 
 
 def generator_inputs(
@@ -82,7 +103,8 @@ def generator_inputs(
         kept_body = dilate(body_mask, body_dilation)
         background_inputs.append(torch.cat([image * (1 - hole), 1 - hole], dim=1))
         source_inputs.append(torch.cat([image * kept_body, flow.source_condition.to(image.dtype)], dim=1))
-        transfer_inputs.append(torch.cat([warp(image, flow.grid), flow.target_condition.to(image.dtype)], dim=1))
+        warped = warped_source(image, source_vertices[:, index], flow, body)
+        transfer_inputs.append(torch.cat([warped, flow.target_condition.to(image.dtype)], dim=1))
         source_backgrounds.append(1 - body_mask)
         flows.append(flow)
     target_background = 1 - flows[0].target_mask.unsqueeze(1).to(source_images.dtype)

@@ -11,7 +11,7 @@ from torch import nn
 
 from lwgan.checks import check_shape
 from lwgan.flow.warp import resize_grid, warp
-from lwgan.render.texture import fill_holes
+from lwgan.render.texture import inpaint_background
 
 INIT_STD = 0.02
 """Standard deviation of the normal initialisation of every convolution weight (original `init_weights`)."""
@@ -100,30 +100,75 @@ def composite(colour: torch.Tensor, mask: torch.Tensor, background: torch.Tensor
 
 
 def prefilled(background_input: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) [image * known, known, ...] -> the same with the hole of the image filled by push-pull.
+    """(B, C, H, W) [image * known, known, ...] -> the same with the hole of the image filled by OpenCV's Telea inpainting.
 
-    The refining background stream starts from this classical fill and predicts a correction.
+    The refining background stream starts from this classical fill (the evaluation's warping
+    baseline uses the same) and predicts a correction.
     """
-    known = background_input[:, 3] > 0.5
-    return torch.cat([fill_holes(background_input[:, :3], known), background_input[:, 3:]], dim=1)
+    hole = background_input[:, 3] < 0.5
+    return torch.cat([inpaint_background(background_input[:, :3], hole), background_input[:, 3:]], dim=1)
 
 
 def refined(base: torch.Tensor, correction: torch.Tensor) -> torch.Tensor:
     """A stream's colour as a correction of a classical estimate: clamp(base + correction, -1, 1); (B, 3, H, W) each.
 
     With refine=True the transfer stream corrects the warped source image (exact where the source
-    sees the surface) and the background stream corrects the push-pull fill of the hole, so a
-    network that has learned little already does as well as texture warping, and training spends
-    itself on what warping gets wrong (unseen surface, shading, the hole's structure).
+    sees the surface, the source's UV atlas where it does not) and the background stream corrects
+    the inpainted hole, so an untrained network already does what texture warping does, and
+    training spends itself on what warping gets wrong (hidden surface, shading, the hole's structure).
     """
     return (base + correction).clamp(-1.0, 1.0)
+
+
+MASK_PRIOR_LOGIT = 8.0
+"""How sure the refining transfer stream's attention mask starts: sigmoid(+-8) = 0.9997 / 0.0003 off the mesh / on it."""
+
+
+def guided_mask(logit: torch.Tensor, transfer_input: torch.Tensor) -> torch.Tensor:
+    """The refining transfer stream's attention mask: the target mesh's background mask, corrected by a learned logit.
+
+    Args:
+        logit: (B, 1, H, W) the mask head's convolution output (before its sigmoid).
+        transfer_input: (B, 6, H, W) [warped image, target condition]; channel 5 is the condition
+            map's background indicator (1 off the target mesh, lwgan.flow.conditions).
+    Returns:
+        (B, 1, H, W) sigmoid(logit + MASK_PRIOR_LOGIT * (2 * background - 1)), 1 = background.
+    """
+    background = transfer_input[:, 5:6]
+    return torch.sigmoid(logit + MASK_PRIOR_LOGIT * (2.0 * background - 1.0))
+
+
+def transfer_heads(
+    colour_head: nn.Sequential, mask_head: nn.Sequential, features: torch.Tensor, transfer_input: torch.Tensor, refine: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The transfer stream's colour and attention mask from its last features.
+
+    Args:
+        colour_head: conv + tanh; mask_head: conv + sigmoid (mask_head[0] is the convolution).
+        features: (B, C, H, W) the decoder's output; transfer_input: (B, 6, H, W) [warped image, target condition].
+        refine: the colour corrects the warped image (refined) and the mask corrects the target
+            mesh's background mask (guided_mask); False: both are painted, as the original.
+    Returns:
+        colour (B, 3, H, W) in [-1, 1], mask (B, 1, H, W) in [0, 1], 1 = background.
+    """
+    if not refine:
+        return colour_head(features), mask_head(features)
+    return refined(transfer_input[:, :3], colour_head(features)), guided_mask(mask_head[0](features), transfer_input)
+
+
+def zero_initialize(*layers: nn.Conv2d) -> None:
+    """Zero the weights (and biases) of the last convolutions of refining heads, so they start as "no correction"."""
+    for layer in layers:
+        nn.init.zeros_(layer.weight)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
 
 
 def background_stream(network: nn.Module, background_input: torch.Tensor, refine: bool, keep_known: bool) -> torch.Tensor:
     """Run a generator's background network on (B, C, H, W) [image * known, known, ...] -> (B, 3, H, W).
 
-    refine: the network corrects the push-pull fill of the hole (prefilled, refined) instead of
-    painting; keep_known: only the hole is generated (keep_known_background).
+    refine: the network corrects the inpainted hole (prefilled, refined) instead of painting;
+    keep_known: only the hole is generated (keep_known_background).
     """
     if refine:
         filled = prefilled(background_input)

@@ -26,7 +26,8 @@ from lwgan.models.blocks import (
     conv_block,
     initialize_weights,
     match_batch,
-    refined,
+    transfer_heads,
+    zero_initialize,
 )
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -228,8 +229,10 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
             AttentionalLiquidWarpingBlock); False reproduces the original.
         keep_known_background: the background stream fills only the hole (False: it repaints the whole
             picture, as the original does).
-        refine: the transfer stream corrects the warped source image and the background stream the
-            push-pull fill of the hole (lwgan.models.blocks.refined); False paints colours, as the original.
+        refine: the transfer stream corrects the warped source image and the target mesh's background
+            mask, the background stream the inpainted hole (lwgan.models.blocks.transfer_heads,
+            background_stream); their last convolutions start at zero, so an untrained generator
+            renders what texture warping does. False paints colours and masks, as the original.
     """
 
     PRESETS = PRESETS
@@ -292,6 +295,8 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         self.tsf_img_reg = nn.Sequential(nn.Conv2d(transfer_filters[0], 3, 5, padding=2, bias=False), nn.Tanh())
         self.tsf_att_reg = nn.Sequential(nn.Conv2d(transfer_filters[0], 1, 5, padding=2, bias=False), nn.Sigmoid())
         initialize_weights(self)
+        if refine:
+            zero_initialize(self.tsf_img_reg[0], self.tsf_att_reg[0], self.bg_net.main[-2])
 
     @property
     def size_multiple(self) -> int:
@@ -378,9 +383,7 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         for residual_block, block, sources in zip(self.res_blocks, self.res_attlwbs, source_features.residual):
             features = fuse(block, residual_block(features), sources)
         decoded = self.tsf_net_dec(features, encoder)
-        colour, mask = self.tsf_img_reg(decoded), self.tsf_att_reg(decoded)
-        if self._config["refine"]:
-            colour = refined(transfer_input[:, :3], colour)
+        colour, mask = transfer_heads(self.tsf_img_reg, self.tsf_att_reg, decoded, transfer_input, self._config["refine"])
         return composite(colour, mask, background)
 
     def forward(

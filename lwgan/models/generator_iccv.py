@@ -20,7 +20,8 @@ from lwgan.models.blocks import (
     conv_block,
     initialize_weights,
     match_batch,
-    refined,
+    transfer_heads,
+    zero_initialize,
 )
 
 PRESETS: dict[str, dict[str, int]] = {
@@ -139,8 +140,10 @@ class LiquidWarpingGenerator(ConfigurableModule):
         n_down: stride-2 levels; image sizes must be divisible by 2^n_down (3 in the original).
         keep_known_background: the background stream fills only the hole (False: it repaints the whole
             picture, as the original does).
-        refine: the transfer stream corrects the warped source image and the background stream the
-            push-pull fill of the hole (lwgan.models.blocks.refined); False paints colours, as the original.
+        refine: the transfer stream corrects the warped source image and the target mesh's background
+            mask, the background stream the inpainted hole (lwgan.models.blocks.transfer_heads,
+            background_stream); their last convolutions start at zero, so an untrained generator
+            renders what texture warping does. False paints colours and masks, as the original.
     """
 
     PRESETS = PRESETS
@@ -179,6 +182,8 @@ class LiquidWarpingGenerator(ConfigurableModule):
         self.src_model = ResUNetGenerator(source_channels, conv_dim, repeat_num, n_down)
         self.tsf_model = ResUNetGenerator(transfer_channels, conv_dim, repeat_num, n_down)
         initialize_weights(self)
+        if refine:
+            zero_initialize(self.tsf_model.img_reg[0], self.tsf_model.attetion_reg[0], self.bg_model.model[-2])
 
     @property
     def size_multiple(self) -> int:
@@ -256,9 +261,8 @@ class LiquidWarpingGenerator(ConfigurableModule):
             encoder.append(features)
         for block, source in zip(self.tsf_model.resnets, source_features.residual):
             features = fuse(block(features), source)
-        colour, mask = self.tsf_model.regress(self.tsf_model.decode(features, encoder))
-        if self._config["refine"]:
-            colour = refined(transfer_input[:, :3], colour)
+        decoded = self.tsf_model.decode(features, encoder)
+        colour, mask = transfer_heads(self.tsf_model.img_reg, self.tsf_model.attetion_reg, decoded, transfer_input, self._config["refine"])
         return composite(colour, mask, background)
 
     def forward(

@@ -18,13 +18,12 @@ from torch import nn
 
 from lwgan.body.camera import project
 from lwgan.body.model import BodyModel
-from lwgan.eval.baseline import inpaint_background
 from lwgan.flow import transfer_flow, unwrap_to_atlas, warp
 from lwgan.flow.inputs import dilate, generator_inputs
 from lwgan.losses.terms import reconstruction_l1, ssim_loss
 from lwgan.media import to_uint8
 from lwgan.render import rasterize, render_texture
-from lwgan.render.texture import fill_holes
+from lwgan.render.texture import fill_holes, inpaint_background
 from lwgan.tasks.people import PhotoPerson
 from lwgan.train.step import generate, scaled_hole_dilation
 

@@ -25,7 +25,7 @@ METRIC_NAMES = {"ssim", "psnr", "ssim_body", "psnr_body", "mask_iou"}
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
-    return save_pretrained(LiquidWarpingGenerator.preset("small"), tmp_path_factory.mktemp("export"))
+    return save_pretrained(LiquidWarpingGenerator.preset("small", refine=False), tmp_path_factory.mktemp("export"))
 
 
 def test_evaluate_writes_every_metric_for_both_methods(dataset_root, checkpoint, tmp_path, capsys):
@@ -43,12 +43,25 @@ def test_evaluate_writes_every_metric_for_both_methods(dataset_root, checkpoint,
             assert [frame["frame"] for frame in video["frames"]] == [2, 4]
     # The warping baseline's body mask is the target mesh, and the dataset's masks are the rendered meshes.
     assert report["methods"]["warping"]["mean"]["mask_iou"] == pytest.approx(1.0)
-    assert report["methods"]["warping"]["mean"]["psnr"] > report["methods"]["generator"]["mean"]["psnr"]  # an untrained G
+    assert report["methods"]["warping"]["mean"]["psnr"] > report["methods"]["generator"]["mean"]["psnr"]  # an untrained painting G
     picture = np.asarray(Image.open(report["grid"]["path"]))
     assert report["grid"]["columns"] == ["source", "target", "warping", "generator"]
     assert picture.shape == (2 * SIZE, 4 * SIZE, 3)
     table = capsys.readouterr().out
     assert "warping" in table and "generator" in table and "psnr_body" in table
+
+
+def test_an_untrained_refining_generator_is_texture_warping_with_hidden_points_from_the_atlas(dataset_root, tmp_path):
+    """Its zeroed heads add nothing: the mask is the target mesh (IoU 1 against the rendered masks), the background
+    is the baseline's Telea fill, and only hidden body points differ (the source's UV atlas instead of the
+    occluder's colour), which brings the body nearer the truth."""
+    torch.manual_seed(0)
+    export = save_pretrained(LiquidWarpingGenerator.preset("small"), tmp_path / "export")
+    report = evaluate(compose("evaluate", [f"data={dataset_root}", f"checkpoint={export}", f"output={tmp_path / 'report.json'}",
+                                           "target_step=2"]))
+    warping, generator = report["methods"]["warping"]["mean"], report["methods"]["generator"]["mean"]
+    assert generator["mask_iou"] == pytest.approx(1.0)
+    assert generator["psnr_body"] > warping["psnr_body"]
 
 
 def test_without_a_checkpoint_only_the_baseline_runs(dataset_root, tmp_path):

@@ -2,6 +2,8 @@
 
 import math
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -11,7 +13,6 @@ from lwgan.models import (
     LiquidWarpingGenerator,
     SourceFeatures,
 )
-from lwgan.render.texture import fill_holes
 
 SIZE = 32
 
@@ -328,12 +329,20 @@ def test_iccv_one_encoded_source_serves_several_targets(iccv_model):
             assert torch.allclose(together.image[target:target + 1], alone.image, atol=1e-6)
 
 
-def test_iccv_gradients_reach_every_parameter():
+@pytest.mark.parametrize("refine", [False, True])
+def test_iccv_gradients_reach_every_parameter(refine):
+    """With refine the zeroed heads pass no gradient back before their first update: one SGD step is taken first."""
     torch.manual_seed(0)
-    model = LiquidWarpingGenerator.preset("small")
-    output = model(*iccv_inputs())
-    loss = sum(value.square().mean() for value in vars(output).values())
-    loss.backward()
+    model = LiquidWarpingGenerator.preset("small", refine=refine)
+    inputs = iccv_inputs()
+    for _ in range(2 if refine else 1):
+        model.zero_grad()
+        output = model(*inputs)
+        loss = sum(value.square().mean() for value in vars(output).values())
+        loss.backward()
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter -= 0.1 * parameter.grad
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
 
@@ -469,12 +478,20 @@ def test_attention_one_encoded_source_set_serves_several_targets(attention_model
             assert torch.allclose(together.image[target:target + 1], alone.image, atol=1e-6)
 
 
-def test_attention_gradients_reach_every_parameter():
+@pytest.mark.parametrize("refine", [False, True])
+def test_attention_gradients_reach_every_parameter(refine):
+    """With refine the zeroed heads pass no gradient back before their first update: one SGD step is taken first."""
     torch.manual_seed(0)
-    model = AttentionalLiquidWarpingGenerator.preset("small")
-    output = model(*attention_inputs(num_sources=2))
-    loss = sum(value.square().mean() for value in vars(output).values())
-    loss.backward()
+    model = AttentionalLiquidWarpingGenerator.preset("small", refine=refine)
+    inputs = attention_inputs(num_sources=2)
+    for _ in range(2 if refine else 1):
+        model.zero_grad()
+        output = model(*inputs)
+        loss = sum(value.square().mean() for value in vars(output).values())
+        loss.backward()
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter -= 0.1 * parameter.grad
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
 
@@ -512,24 +529,32 @@ def test_the_background_stream_fills_only_the_hole(model_class):
     assert not torch.equal(kept, repainted)
 
 
+def telea_fill(images, known):
+    """OpenCV's Telea inpainting (radius 5) of the unknown pixels, image by image: (B, 3, H, W) in [-1, 1], 8-bit as OpenCV works."""
+    filled = []
+    for image, mask in zip(images, known):
+        pixels = ((image.permute(1, 2, 0).numpy() + 1.0) * 127.5 + 0.5).astype(np.uint8)
+        hole = (~mask).numpy().astype(np.uint8) * 255
+        filled.append(torch.from_numpy(cv2.inpaint(pixels, hole, 5.0, cv2.INPAINT_TELEA)).permute(2, 0, 1).float() / 127.5 - 1.0)
+    return torch.stack(filled)
+
+
 @pytest.mark.parametrize("model_class", [LiquidWarpingGenerator, AttentionalLiquidWarpingGenerator])
-def test_refining_streams_start_from_the_warped_image_and_the_filled_hole(model_class):
-    """With their last convolutions zeroed (a correction of tanh(0) = 0), the refining streams give
-    exactly the warped source image and the push-pull fill of the hole (lwgan.render.texture.fill_holes)."""
+def test_untrained_refining_streams_render_the_warped_image_over_the_inpainted_hole(model_class):
+    """An untrained refining generator is texture warping: its zeroed heads add no correction (tanh(0) = 0), so
+    the colour is the warped image, the attention mask is the target mesh's background mask (the condition's
+    channel 2), and the background is the Telea inpainting of the hole."""
     torch.manual_seed(3)
     model = model_class.preset("small").eval()
-    last_colour = model.tsf_model.img_reg[0] if model_class is LiquidWarpingGenerator else model.tsf_img_reg[0]
-    last_background = model.bg_model.model[-2] if model_class is LiquidWarpingGenerator else model.bg_net.main[-2]
-    torch.nn.init.zeros_(last_colour.weight)
-    torch.nn.init.zeros_(last_background.weight)
     hole_input = background_input(2, SIZE, torch.Generator().manual_seed(4))
     known = hole_input[:, 3] > 0.5
     with torch.no_grad():
         background = model.inpaint_background(hole_input)
-        expected = fill_holes(hole_input[:, :3], known)
-        torch.testing.assert_close(background, expected, atol=1e-6, rtol=0)
+        torch.testing.assert_close(background, torch.where(known[:, None], hole_input[:, :3], telea_fill(hole_input[:, :3], known)),
+                                   atol=1e-6, rtol=0)
         warped = torch.rand(2, 3, SIZE, SIZE) * 2 - 1
-        transfer_input = torch.cat([warped, torch.rand(2, 3, SIZE, SIZE)], dim=1)
+        off_mesh = (torch.rand(2, 1, SIZE, SIZE) > 0.5).float()
+        transfer_input = torch.cat([warped, torch.rand(2, 2, SIZE, SIZE) * (1 - off_mesh), off_mesh], dim=1)
         if model_class is LiquidWarpingGenerator:
             _, source_input, _, grid = iccv_inputs()
             target = model.transfer(model.encode_source(source_input), transfer_input, grid, background)
@@ -538,3 +563,4 @@ def test_refining_streams_start_from_the_warped_image_and_the_filled_hole(model_
             grids = torch.rand(2, 2, SIZE, SIZE, 2) * 2 - 1
             target = model.transfer(model.encode_source(source_input), transfer_input, grids, background)
     torch.testing.assert_close(target.colour, warped, atol=1e-6, rtol=0)
+    assert (target.background_mask[off_mesh.bool()] > 0.999).all() and (target.background_mask[~off_mesh.bool()] < 0.001).all()
