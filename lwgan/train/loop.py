@@ -119,6 +119,7 @@ class TrainConfig:
     face_path: str | None = None  # SphereFace-20 weights for the face loss; None: no face term
     body_weight: float = 10.0  # L1 on the target body's pixels (ours; 0 = the original's losses only)
     background_weight: float = 10.0  # L1 of the background stream where the target shows background (ours; 0 = off)
+    adversarial_weight: float = 1.0  # the generator's LSGAN term (the original's lambda_D_prob)
     hole_dilation: int | None = None  # background hole growth in pixels; None: 15 at 256 px, scaled
     body: BodyConfig = field(default_factory=BodyConfig)
 
@@ -284,7 +285,7 @@ def train(config: TrainConfig) -> TrainResult:
         body = build_body_model(config.body).to(device)
         ema_generator = copy.deepcopy(generator).eval().requires_grad_(False)
         generator_loss = GeneratorLoss(vgg_path=config.vgg_path, face_path=config.face_path, body_weight=config.body_weight,
-                                       background_weight=config.background_weight).to(device)
+                                       background_weight=config.background_weight, adversarial_weight=config.adversarial_weight).to(device)
         discriminator_loss = DiscriminatorLoss()
         betas = (float(config.betas[0]), float(config.betas[1]))
         generator_optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr_generator, betas=betas)

@@ -133,6 +133,8 @@ def test_bad_settings_are_clear_errors(dataset_root, tmp_path, capsys):
     assert "image_size=60 is not a multiple of 8" in capsys.readouterr().err
     assert main(["train", f"data={dataset_root}", f"output={tmp_path}", "num_sources=2"]) == 2
     assert "generator=attention" in capsys.readouterr().err
+    assert main(["train", f"data={dataset_root}", f"output={tmp_path}", f"image_size={SIZE}", "adversarial_weight=-1"]) == 2
+    assert "the weight of term 'adversarial' must be a finite number >= 0, got -1.0" in capsys.readouterr().err
 
 
 def test_missing_or_inconsistent_data_fail_through_the_cli_naming_the_video(broken_dataset, tmp_path, capsys):
