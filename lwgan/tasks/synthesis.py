@@ -115,7 +115,7 @@ def generated_frames(
     by its attention mask.
 
     With preserve_face, target pixels on the front of the face that the first source sees keep
-    the warped source colour (the generator tends to blur faces).
+    the warped source colour, the generator's own warped input there (the generator tends to blur faces).
     """
     inputs, flows = _inputs(bank, target_vertices, body)
     with torch.no_grad():
@@ -128,8 +128,8 @@ def generated_frames(
         flow = flows[0]
         front_face = body.face_masks["front_face"].to(flow.target_fragments.face_index.device)
         on_face = front_face[flow.target_fragments.face_index.clamp_min(0)] & flow.target_mask & flow.visible
-        direct = warp(bank.images[:1].expand(len(frames), -1, -1, -1), flow.grid, mask=bank.masks[:1].expand(len(frames), -1, -1))
-        frames = torch.where(on_face.unsqueeze(1), direct, frames)
+        warped = (inputs.transfer_input[:, 0, :3] + 1) / 2  # the first source's masked warp where it sees the point
+        frames = torch.where(on_face.unsqueeze(1), warped, frames)
     return frames
 
 
