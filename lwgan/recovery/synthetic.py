@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from lwgan.body.camera import UPRIGHT_ORIENTATION, project
+from lwgan.body.clothing import vertex_normals
 from lwgan.body.model import BodyModel
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
@@ -198,10 +199,7 @@ def paint_face(texture: torch.Tensor, body: BodyModel, rest_vertices: torch.Tens
 
 def _lambert(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """(V,) shade in [0.45, 1] of posed (V, 3) vertices in camera axes, lit by _LIGHT (smooth vertex normals)."""
-    corners = vertices[faces]
-    face_normal = torch.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1)
-    normal = torch.zeros_like(vertices).index_add_(0, faces.reshape(-1), face_normal.repeat_interleave(3, dim=0))
-    normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    normal = vertex_normals(vertices[None], faces)[0]
     light = normal.new_tensor(_LIGHT)
     light = light / light.norm()
     return 0.45 + 0.55 * (normal @ light).abs()
