@@ -81,3 +81,19 @@ def test_soft_silhouette_gradient_is_correct():
     vertices = torch.tensor([[[-0.3, -0.4, 0.0], [0.5, -0.2, 0.0], [0.1, 0.6, 0.0]]], dtype=torch.float64, requires_grad=True)
     faces = torch.tensor([[0, 1, 2]])
     assert torch.autograd.gradcheck(lambda v: soft_silhouette(v, faces, 8, sigma=1.5), (vertices,), atol=1e-6)
+
+
+def test_straight_through_silhouette_has_hard_values_and_soft_gradients():
+    # Two overlapping triangles and a square: values are rasterize()'s mask, gradients the soft silhouette's.
+    vertices, faces = square()
+    vertices = torch.cat([vertices, torch.tensor([[[-0.9, 0.7, 1.0], [0.2, -0.95, 1.0], [0.6, 0.8, 1.0]]])], dim=1)
+    faces = torch.cat([faces, torch.tensor([[4, 5, 6]])])
+    weights = torch.rand(1, 24, 24, generator=torch.Generator().manual_seed(0))
+    gradients = []
+    for straight_through in (False, True):
+        moving = vertices.clone().requires_grad_(True)
+        silhouette = soft_silhouette(moving, faces, 24, sigma=0.5, straight_through=straight_through)
+        (silhouette * weights).sum().backward()
+        gradients.append(moving.grad)
+    assert torch.equal(silhouette.detach(), rasterize(vertices, faces, 24).mask.float())
+    assert torch.equal(gradients[0], gradients[1]) and gradients[1].abs().sum() > 0
