@@ -100,3 +100,32 @@ def to_image_frame(pose: torch.Tensor, translation: torch.Tensor) -> tuple[torch
     pose = pose.clone()
     pose[:, 0] = matrix_to_axis_angle(upright @ axis_angle_to_matrix(pose[:, 0]))
     return pose, translation @ upright.T
+
+
+def heading_of(orientation: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) image-oriented global orientations -> (...) headings in radians.
+
+    The heading is the rotation about the body's vertical axis before the upright flip: 0 faces
+    the camera, pi shows the back, +pi/2 faces the image's right (the subject's right side
+    towards the camera).
+    """
+    upright = axis_angle_to_matrix(torch.tensor(UPRIGHT_ORIENTATION, dtype=orientation.dtype, device=orientation.device))
+    forward = (upright.T @ orientation)[..., :, 2]  # where the body's front (+z) points, in the y-up frame
+    return torch.atan2(forward[..., 0], forward[..., 2])
+
+
+def with_heading(orientation: torch.Tensor, heading: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) image-oriented global orientations turned about the vertical to (...) headings (radians); tilts are kept."""
+    turn = heading - heading_of(orientation)
+    about_vertical = axis_angle_to_matrix(torch.stack([torch.zeros_like(turn), turn, torch.zeros_like(turn)], dim=-1))
+    upright = axis_angle_to_matrix(torch.tensor(UPRIGHT_ORIENTATION, dtype=orientation.dtype, device=orientation.device))
+    return upright @ about_vertical @ upright.T @ orientation
+
+
+def heading_of_left_direction(left: torch.Tensor) -> torch.Tensor:
+    """(..., 3) the subject's left direction (e.g. right hip to left hip) in camera axes -> (...) heading in radians.
+
+    A body at heading h has its left side along (cos h, 0, sin h) in camera axes (x right, y
+    down, z away): facing the camera (h = 0) its left is the image's right.
+    """
+    return torch.atan2(left[..., 2], left[..., 0])

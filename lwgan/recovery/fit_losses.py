@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 
+import cv2
+import numpy as np
 import torch
 
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES, SMPL_JOINT_NAMES, SMPL_MIRROR
@@ -232,3 +235,61 @@ def silhouette_loss(silhouette: torch.Tensor, target: torch.Tensor) -> torch.Ten
     kernel = (binomial[:, None] * binomial[None, :] / binomial.sum() ** 2)[None, None]
     difference = torch.nn.functional.conv2d((silhouette - target)[:, None], kernel, padding=2)
     return difference.pow(2).flatten(1).mean(-1)
+
+
+@dataclass(frozen=True)
+class MaskDistances:
+    """What chamfer_silhouette_loss needs of B masks on their (R, R) crops, in crop NDC ([-1, 1] across the crop).
+
+    outside: (B, R, R) distance of each pixel to the mask (0 inside); outline: (B, M, 2) x, y of
+    points on the mask's outline; outline_weight: (B, M) 1 for real points, 0 for padding.
+    """
+
+    outside: torch.Tensor
+    outline: torch.Tensor
+    outline_weight: torch.Tensor
+
+    def select(self, rows: torch.Tensor) -> MaskDistances:
+        return MaskDistances(self.outside[rows], self.outline[rows], self.outline_weight[rows])
+
+
+def mask_distances(coverage: torch.Tensor, points: int) -> MaskDistances:
+    """(B, R, R) mask coverage in [0, 1] -> MaskDistances with up to `points` outline points per mask (evenly taken along the outline's pixels)."""
+    check_shape("coverage", coverage, (None, None, None))
+    batch_size, resolution = coverage.shape[0], coverage.shape[-1]
+    outside = np.zeros((batch_size, resolution, resolution), np.float32)
+    outline = np.zeros((batch_size, points, 2), np.float32)
+    weight = np.zeros((batch_size, points), np.float32)
+    for index, mask in enumerate((coverage > 0.5).cpu().numpy().astype(np.uint8)):
+        if not mask.any():
+            continue
+        outside[index] = cv2.distanceTransform(1 - mask, cv2.DIST_L2, 5) * (2.0 / resolution)
+        rows, columns = np.nonzero(mask - cv2.erode(mask, np.ones((3, 3), np.uint8)))
+        chosen = np.linspace(0, len(rows) - 1, min(points, len(rows))).round().astype(int)
+        outline[index, : len(chosen)] = np.stack([(2 * columns[chosen] + 1) / resolution - 1, (2 * rows[chosen] + 1) / resolution - 1], axis=-1)
+        weight[index, : len(chosen)] = 1.0
+    def tensor(array):
+        return torch.from_numpy(array).to(coverage)
+    return MaskDistances(tensor(outside), tensor(outline), tensor(weight))
+
+
+def chamfer_silhouette_loss(vertices: torch.Tensor, distances: MaskDistances, vertex_step: int = 1) -> torch.Tensor:
+    """Two-sided chamfer distance between projected vertices and a mask, without rendering.
+
+    The mean squared distance of the vertices to the mask (0 for those inside it) plus the
+    weighted mean squared distance of the mask's outline points to their nearest vertex (every
+    `vertex_step`-th vertex): the first pulls the body inside the person, the second makes it
+    reach every part of the outline.
+
+    Args:
+        vertices: (B, V, 2) projected vertices in crop NDC; distances: the B masks' MaskDistances.
+    Returns:
+        (B,) float, in squared crop half-sides.
+    """
+    check_shape("vertices", vertices, (None, None, 2))
+    outside = torch.nn.functional.grid_sample(distances.outside[:, None], vertices[:, None], align_corners=False, padding_mode="border")
+    outside_term = outside[:, 0, 0].pow(2).mean(-1)
+    nearest = torch.cdist(distances.outline, vertices[:, ::vertex_step]).amin(-1)  # (B, M)
+    weight = distances.outline_weight
+    coverage_term = (weight * nearest.pow(2)).sum(-1) / weight.sum(-1).clamp_min(1.0)
+    return outside_term + coverage_term

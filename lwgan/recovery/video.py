@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
 from lwgan.files import atomic_path
 from lwgan.recovery.observation import PersonObservation
 
@@ -96,6 +97,43 @@ def detect_frames(
     if not sizes:
         raise ValueError(f"{name}: the video has no frames")
     return Detections(np.array(found), np.stack(keypoints), np.stack(world), np.stack(boxes), masks, tuple(sizes[0]))
+
+
+TORSO_KEYPOINT_NAMES = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+
+
+def unreliable_frames(detections: Detections, min_torso_confidence: float = 0.3, window: int = 3, max_jump: float = 0.5,
+                      max_size_change: float = 1.6) -> dict[int, str]:
+    """Frames whose detection is missing or not to be trusted: {index: reason}.
+
+    Reasons: no person; the torso's keypoints barely seen (mean confidence of the shoulders and
+    hips below min_torso_confidence); the person's box jumps away from where its neighbours put
+    it (its centre is more than max_jump box heights from the straight-line fit of the centres of
+    the found frames up to `window` frames either side, so a steady walk is never flagged), or its
+    height changes by more than a factor max_size_change from their median. Frames with fewer than
+    two found neighbours are judged by their keypoints alone.
+    """
+    reasons = {int(index): "no person" for index in np.flatnonzero(~detections.found)}
+    torso = [BODY_KEYPOINT_NAMES.index(name) for name in TORSO_KEYPOINT_NAMES]
+    confidence = np.nan_to_num(detections.keypoints[:, torso, 2]).mean(axis=1)
+    centre = (detections.boxes[:, :2] + detections.boxes[:, 2:]) / 2.0
+    height = detections.boxes[:, 3] - detections.boxes[:, 1]
+    found = np.flatnonzero(detections.found)
+    for index in found:
+        if confidence[index] < min_torso_confidence:
+            reasons[int(index)] = f"torso barely seen (keypoint confidence {confidence[index]:.2f})"
+            continue
+        neighbours = found[(np.abs(found - index) <= window) & (found != index)]
+        if len(neighbours) < 2:
+            continue
+        slope, intercept = np.polyfit(neighbours, centre[neighbours], 1) if len(set(neighbours)) > 1 else (0.0, centre[neighbours].mean(0))
+        typical_height = float(np.median(height[neighbours]))
+        distance = float(np.linalg.norm(centre[index] - (slope * index + intercept)))
+        if distance > max_jump * typical_height:
+            reasons[int(index)] = f"the person's box jumps ({distance / typical_height:.2f} box heights from its neighbours' path)"
+        elif not 1.0 / max_size_change <= height[index] / typical_height <= max_size_change:
+            reasons[int(index)] = f"the person's box changes size ({height[index] / typical_height:.2f} x its neighbours')"
+    return dict(sorted(reasons.items()))
 
 
 def _compact_mask(observation: PersonObservation) -> np.ndarray:

@@ -8,8 +8,16 @@ For every input video (a video file, a folder of frames, or each of those inside
                                          cameras in the crops' NDC, K = the body's shape size)
     DIR/smpls/<video>/kps.pkl            kps (N, 23, 3): detected keypoints in the crops' NDC and
                                          their confidence; names: BODY_KEYPOINT_NAMES
-    DIR/smpls/<video>/info.json          source, fps, frame count, lost frames, crop, body, settings
+    DIR/smpls/<video>/info.json          source, fps, frame count, lost frames (no person) and filled
+                                         frames (each with why: no person, an unreliable detection,
+                                         a fit that misses its keypoints; their bodies are
+                                         interpolated from the neighbours), crop, body, settings
     DIR/previews/<video>.mp4             the fitted mesh over the frames
+
+Fitting tracks the person: the first fitted frame gets the full cold start; every later frame
+starts from its own keypoints (camera) and heading (3D landmarks, or a heading search), with the
+articulated pose of the fits before it, and each chunk is refined together with a temporal term
+(lwgan.recovery.fitting.track_bodies), then the whole video is low-passed without lag.
 
 info.json is written last: a video that has it is done and is skipped on the next run. An
 interrupted video resumes from its saved detections and from the last fitted chunk. shard=i/n
@@ -37,7 +45,7 @@ from lwgan.config import to_yaml
 from lwgan.files import atomic_path, write_bytes_atomic
 from lwgan.media import write_image, write_video
 from lwgan.recovery.detector import NoPersonError, PoseDetector
-from lwgan.recovery.fitting import FitSettings, fit_bodies
+from lwgan.recovery.fitting import FitSettings, fit_bodies, track_bodies
 from lwgan.recovery.frames import FrameSource, find_sources, select_shard
 from lwgan.recovery.observation import FitResult
 from lwgan.recovery.pose_files import write_pose_shape
@@ -48,6 +56,7 @@ from lwgan.recovery.video import (
     crop_frame,
     crop_observation,
     detect_frames,
+    unreliable_frames,
     video_crop,
 )
 
@@ -61,10 +70,11 @@ class PreprocessConfig:
     shard: str | None = None  # "i/n": this run's share of the inputs
     image_size: int = 512  # side of the square crops
     margin: float = 1.2  # crop side = margin x the person's extent over the whole video
-    chunk: int = 32  # frames fitted together (each chunk starts from the previous chunk's fit)
+    chunk: int = 32  # frames fitted together (after the fits of the frames before them)
+    mismatch_fraction: float = 0.1  # a fit whose keypoints miss the detected ones by more (mean, in box sizes) is dropped and filled from its neighbours
     fps: float = 30.0  # frame rate of folders of frames
     pose_cutoff_hz: float = 4.0  # zero-phase low-pass of the poses
-    camera_cutoff_hz: float = 2.0  # ... and of the cameras
+    camera_cutoff_hz: float = 4.0  # ... and of the cameras (the fit's temporal term already steadies them; 2 Hz trailed a walker who turns)
     preview: bool = True
     preview_size: int = 256
     body: BodyConfig = field(default_factory=BodyConfig)
@@ -120,26 +130,20 @@ def detect_video(source: FrameSource, paths: VideoPaths) -> Detections:
     return detections
 
 
-def _warm_start(previous: FitResult | None, count: int) -> FitResult | None:
-    """The last fit of the previous chunk, repeated for the next chunk's `count` frames."""
-    if previous is None:
-        return None
-    def repeat(array):
-        return np.repeat(array[-1:], count, axis=0)
-    return FitResult(repeat(previous.pose), repeat(previous.shape), repeat(previous.camera), repeat(previous.keypoints_2d), {})
-
-
 def crop_and_fit(source: FrameSource, paths: VideoPaths, detections: Detections, crop: np.ndarray, body, config: PreprocessConfig, timings: dict):
-    """Pass 2: write crops and masks, fit each chunk of found frames; resumable per chunk.
+    """Pass 2: write crops and masks, fit each chunk of reliably detected frames; resumable per chunk.
 
-    Returns (pose (N, 24, 3), shape (N, K), camera (N, 3)) with NaN on frames without a person;
-    adds the seconds spent fitting to timings["fit"].
+    Returns (pose (N, 24, 3), shape (N, K), camera (N, 3)) with NaN on frames without a fit, and
+    the frames left unfitted with why ({index: reason}: no person, an unreliable detection, or a
+    fit that does not match its keypoints); adds the seconds spent fitting to timings["fit"].
     """
     progress_file = paths.work / "fits.npz"
     count = len(detections)
+    unfitted = unreliable_frames(detections)
     if progress_file.exists():
         with np.load(progress_file) as saved:
             pose, shape, camera, done = saved["pose"], saved["shape"], saved["camera"], int(saved["done"])
+            unfitted.update({int(index): str(reason) for index, reason in zip(saved["rejected"], saved["rejected_reasons"])})
     else:
         pose = np.full((count, 24, 3), np.nan, np.float32)
         shape = np.full((count, body.shape_dim), np.nan, np.float32)
@@ -147,7 +151,6 @@ def crop_and_fit(source: FrameSource, paths: VideoPaths, detections: Detections,
         done = 0
     paths.images.mkdir(parents=True, exist_ok=True)
     paths.masks.mkdir(parents=True, exist_ok=True)
-    previous = None
     chunk_frames: list[int] = []
     bar = tqdm(total=count, initial=done, desc=f"{source.name}: cropping and fitting", unit="frame")
     for index, frame in enumerate(source.frames()):
@@ -161,20 +164,30 @@ def crop_and_fit(source: FrameSource, paths: VideoPaths, detections: Detections,
         chunk_frames.append(index)
         if len(chunk_frames) == config.chunk or index == count - 1:
             fit_start = time.perf_counter()
-            previous = _fit_chunk(chunk_frames, detections, crop, body, config, paths, previous, (pose, shape, camera))
+            _fit_chunk(chunk_frames, detections, crop, body, config, paths, (pose, shape, camera), unfitted)
             timings["fit"] = timings.get("fit", 0.0) + time.perf_counter() - fit_start
             done = index + 1
+            rejected = sorted(frame for frame, reason in unfitted.items() if reason.startswith(MISMATCH))
             with atomic_path(progress_file) as temporary:
                 with open(temporary, "wb") as handle:
-                    np.savez(handle, pose=pose, shape=shape, camera=camera, done=done)
+                    np.savez(handle, pose=pose, shape=shape, camera=camera, done=done, rejected=np.array(rejected, np.int64),
+                             rejected_reasons=np.array([unfitted[frame] for frame in rejected], dtype=str))
             bar.update(len(chunk_frames))
             chunk_frames = []
     bar.close()
-    return pose, shape, camera
+    return (pose, shape, camera), dict(sorted(unfitted.items()))
 
 
-def _fit_chunk(frames, detections, crop, body, config, paths, previous, outputs):
-    """Fit the found frames among `frames`, write their masks, store fits into `outputs` in place."""
+MISMATCH = "the fit does not match the keypoints"
+"""Reason given for frames whose fitted body stays far from the detected keypoints."""
+
+
+def _fit_chunk(frames, detections, crop, body, config, paths, outputs, unfitted: dict[int, str]) -> None:
+    """Fit the reliably detected frames among `frames` after the fits before them; write their masks.
+
+    Fits go into `outputs` (pose, shape, camera) in place; frames whose fit misses its keypoints
+    by more than config.mismatch_fraction of the box size are left NaN and added to `unfitted`.
+    """
     pose, shape, camera = outputs
     observations, indices = [], []
     for index in frames:
@@ -186,28 +199,42 @@ def _fit_chunk(frames, detections, crop, body, config, paths, previous, outputs)
         observation = crop_observation(detections, index, crop, config.image_size)
         mask = empty if observation.mask is None else observation.mask
         write_image(mask_path, ((mask > 0.5) * 255).astype(np.uint8))
-        observations.append(observation)
-        indices.append(index)
+        if index not in unfitted:
+            observations.append(observation)
+            indices.append(index)
     if not observations:
-        return previous
-    if previous is None:
-        # The cold start (heading search, silhouette stage) is the costly schedule: run it on the
-        # first frame alone and warm-start the whole chunk from that fit.
+        return
+    previous_frames = np.flatnonzero(np.isfinite(camera[: indices[0]]).all(axis=1))[-2:].tolist()
+    if previous_frames:
+        previous = FitResult(pose[previous_frames], shape[previous_frames], camera[previous_frames], np.zeros((len(previous_frames), 23, 2)), {})
+    else:
+        # The video's first fit: the cold start (heading search, silhouette stage) on its first frame alone.
         previous = fit_bodies(body, observations[:1], config.fitting)
-    result = fit_bodies(body, observations, config.fitting, initial=_warm_start(previous, len(observations)))
-    pose[indices], shape[indices], camera[indices] = result.pose, result.shape, result.camera
-    return result
+        previous_frames = indices[:1]
+    result = track_bodies(body, observations, previous, indices, previous_frames, config.fitting)
+    box_sizes = np.array([max(o.box[2] - o.box[0], o.box[3] - o.box[1]) for o in observations])
+    misses = result.losses["keypoint_error_px"] > config.mismatch_fraction * box_sizes
+    for row, index in enumerate(indices):
+        if misses[row]:
+            unfitted[index] = f"{MISMATCH} ({result.losses['keypoint_error_px'][row]:.1f} px off, box {box_sizes[row]:.0f} px)"
+        else:
+            pose[index], shape[index], camera[index] = result.pose[row], result.shape[row], result.camera[row]
 
 
-def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections, crop, fits, body, config: PreprocessConfig, timings: dict) -> dict:
-    """Smooth, then write pose_shape.pkl, kps.pkl, the preview and info.json (last)."""
+def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections, crop, fits, unfitted: dict[int, str], body,
+                  config: PreprocessConfig, timings: dict) -> dict:
+    """Fill unfitted frames from their neighbours, smooth, then write pose_shape.pkl, kps.pkl, the preview and info.json (last)."""
     start = time.perf_counter()
     pose, shape, camera = fits
     found = ~np.isnan(camera).any(axis=1)
-    lost = np.flatnonzero(~found).tolist()
+    if not found.any():
+        raise NoPersonError(f"{source.path}: no frame could be fitted ({_listing(unfitted)})")
+    lost = np.flatnonzero(~detections.found).tolist()
     if lost:
-        logger.warning("%s: no person in %d frame(s) (%s); their bodies are interpolated", source.path, len(lost),
-                       ", ".join(map(str, lost[:20])) + (" ..." if len(lost) > 20 else ""))
+        logger.warning("%s: no person in %d frame(s) (%s); their bodies are interpolated", source.path, len(lost), _listing(lost))
+    doubtful = {index: reason for index, reason in unfitted.items() if detections.found[index]}
+    if doubtful:
+        logger.warning("%s: %d frame(s) left unfitted and interpolated: %s", source.path, len(doubtful), _listing(doubtful))
     fps = source.fps
     pose, camera = fill_missing(pose, camera, found)
     pose, camera = smooth_motion(pose, camera, fps, config.pose_cutoff_hz, config.camera_cutoff_hz)
@@ -228,6 +255,7 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
         timings["preview"] = time.perf_counter() - start
     info = {
         "source": str(source.path), "fps": fps, "frames": len(pose), "lost_frames": lost,
+        "filled_frames": {str(index): reason for index, reason in unfitted.items()},
         "crop": {"x0": x0, "y0": y0, "side": side, "source_size": list(detections.image_size)},
         "image_size": config.image_size, "body": body.name, "seconds": sum(timings.values()),
         "seconds_by_stage": dict(timings),
@@ -235,6 +263,12 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
     }
     write_bytes_atomic(paths.info, json.dumps(info, indent=1).encode())
     return info
+
+
+def _listing(items, limit: int = 20) -> str:
+    """The first `limit` frames of a list (or of a dict frame -> reason), comma-separated."""
+    shown = [f"{index}: {items[index]}" if isinstance(items, dict) else str(index) for index in list(items)[:limit]]
+    return ", ".join(shown) + (" ..." if len(items) > limit else "")
 
 
 def _preview_frames(paths: VideoPaths, pose, shape, camera, body, size: int):
@@ -261,9 +295,9 @@ def preprocess_video(source: FrameSource, output: Path, body, config: Preprocess
         raise NoPersonError(f"{source.path}: no person found in any of its {len(detections)} frames")
     crop = video_crop(detections, config.margin)
     start = time.perf_counter()
-    fits = crop_and_fit(source, paths, detections, crop, body, config, timings)
+    fits, unfitted = crop_and_fit(source, paths, detections, crop, body, config, timings)
     timings["crop_and_write_frames"] = time.perf_counter() - start - timings.get("fit", 0.0)
-    info = write_outputs(source, paths, detections, crop, fits, body, config, timings)
+    info = write_outputs(source, paths, detections, crop, fits, unfitted, body, config, timings)
     for leftover in paths.work.glob("*"):
         leftover.unlink()
     paths.work.rmdir()

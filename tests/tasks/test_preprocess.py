@@ -51,27 +51,34 @@ def test_writes_iper_outputs_and_reports_lost_frames(video, tmp_path, caplog):
 
 
 def test_an_interrupted_run_resumes_after_the_last_fitted_chunk(video, tmp_path, monkeypatch):
-    real_fit = preprocess.fit_bodies
-    calls = []
+    real_track = preprocess.track_bodies
+    cold_starts, tracked = [], []
 
-    def failing_fit(body, observations, settings=None, initial=None):
-        calls.append(len(observations))
-        if len(calls) == 3:  # calls: the cold start on frame 0 alone, chunk 1, chunk 2
+    def failing_track(body, observations, previous, frames, previous_frames, settings=None):
+        tracked.append(list(frames))
+        if len(tracked) == 2:
             raise KeyboardInterrupt("killed during the second chunk")
-        return real_fit(body, observations, settings, initial=initial)
+        return real_track(body, observations, previous, frames, previous_frames, settings)
 
-    monkeypatch.setattr(preprocess, "fit_bodies", failing_fit)
+    real_fit = preprocess.fit_bodies
+    monkeypatch.setattr(preprocess, "fit_bodies", lambda *a, **k: (cold_starts.append(len(a[1])), real_fit(*a, **k))[1])
+    monkeypatch.setattr(preprocess, "track_bodies", failing_track)
     with pytest.raises(KeyboardInterrupt):
         preprocess.run(config_for(video, tmp_path))
+    assert cold_starts == [1]  # the video's first frame alone
     assert (tmp_path / ".work" / "walker" / "detections.npz").exists()
     with np.load(tmp_path / ".work" / "walker" / "fits.npz") as saved:
         assert int(saved["done"]) == 6
-    calls.clear()
-    monkeypatch.setattr(preprocess, "fit_bodies", lambda *a, **k: (calls.append(len(a[1])), real_fit(*a, **k))[1])
+        assert np.isfinite(saved["camera"][:5]).all() and np.isnan(saved["camera"][6:]).all()
+    cold_starts.clear()
+    tracked.clear()
+    monkeypatch.setattr(preprocess, "track_bodies", lambda *a, **k: (tracked.append(list(a[3])), real_track(*a, **k))[1])
     preprocess.run(config_for(video, tmp_path))
-    # Only frames after the first chunk, plus the cold start on the resumed chunk's first frame.
-    assert sum(calls) == 1 + sum(1 for index in range(6, FRAMES) if index not in BLANK)
-    assert json.loads((tmp_path / "smpls" / "walker" / "info.json").read_text())["frames"] == FRAMES
+    # Only frames after the first chunk, tracked on from the saved fits: no second cold start.
+    assert cold_starts == []
+    assert sum(tracked, []) == [index for index in range(6, FRAMES) if index not in BLANK]
+    info = json.loads((tmp_path / "smpls" / "walker" / "info.json").read_text())
+    assert info["frames"] == FRAMES and info["filled_frames"] == {str(index): "no person" for index in BLANK}
 
 
 def test_shards_split_the_inputs(video, tmp_path):
