@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import MISSING
 
-from lwgan.media import check_output
+from lwgan.media import check_output, read_video
 from lwgan.recovery.synthetic import yaw_of
 from lwgan.tasks.people import ImageInput, PhotoPerson
 from lwgan.tasks.pipeline import (
@@ -95,10 +96,17 @@ class Imitator(Pipeline):
         bank, shape = self.prepare(people)
         cameras = target_cameras(camera, people[0].camera, motion, camera_cutoff_hz)
         frames = self.make_frames(bank, shape, motion.pose, cameras, description="imitating")
-        references = [motion.frame(index) for index in range(len(motion))] if motion.frames_folder is not None else []
+        references = reference_pictures(motion)
         return SynthesisResult(frames, motion.fps, motion.pose, shape.cpu().numpy(), cameras,
                                sources=[person.image for person in people], references=references,
                                audio_from=motion.video if audio else None, people=people)
+
+
+def reference_pictures(motion: ReferenceMotion) -> list[np.ndarray]:
+    """What side-by-side videos show of the reference: its fitted mesh over its crops, else the crops, else nothing (motion files)."""
+    if motion.preview is not None:
+        return list(read_video(motion.preview)[0][: len(motion)])
+    return [motion.frame(index) for index in range(len(motion))] if motion.frames_folder is not None else []
 
 
 @dataclass

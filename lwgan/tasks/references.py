@@ -54,7 +54,8 @@ class ReferenceMotion:
     translation: (N, 3) metres, the root's motion in the image axes, or None (fitted references,
         whose cameras carry the movement).
     fps: frame rate; name: for messages; video: the reference video file (its audio), or None;
-    frames_folder: the reference's square crops (side-by-side videos), or None.
+    frames_folder: the reference's square crops (side-by-side videos), or None; preview: the
+    video of the fitted mesh over those crops (what side-by-side videos show), or None.
     """
 
     pose: np.ndarray
@@ -64,6 +65,7 @@ class ReferenceMotion:
     name: str
     video: Path | None = None
     frames_folder: Path | None = None
+    preview: Path | None = None
 
     def __len__(self) -> int:
         return len(self.pose)
@@ -139,15 +141,16 @@ def _from_motion(motion: SmplMotion, name: str) -> ReferenceMotion:
 
 
 def _fit_reference(source: FrameSource, body: BodyModel, work_folder: Path, image_size: int, fitting: FitSettings | None) -> ReferenceMotion:
-    """Preprocess the video into work_folder (reused when done before) and read its bodies back."""
-    settings = PreprocessConfig(input=str(source.path), output=str(work_folder), image_size=image_size, preview=False,
+    """Preprocess the video into work_folder (reused when done before, its preview video too) and read its bodies back."""
+    settings = PreprocessConfig(input=str(source.path), output=str(work_folder), image_size=image_size, preview_size=image_size,
                                 fitting=fitting or FitSettings())
     preprocess_video(source, work_folder, body, settings)
     paths = VideoPaths(work_folder, source.name)
     pose_shape = read_pose_shape(paths.smpls / "pose_shape.pkl")
     logger.info("reference %s: %d fitted frames (work folder %s)", source.name, pose_shape.num_frames, work_folder)
     return ReferenceMotion(pose_shape.pose.reshape(-1, 24, 3), pose_shape.cams, None, source.fps, source.name,
-                           video=source.path if source.is_video_file else None, frames_folder=paths.images)
+                           video=source.path if source.is_video_file else None, frames_folder=paths.images,
+                           preview=paths.preview if paths.preview.exists() else None)
 
 
 def smooth_reference(reference: ReferenceMotion, pose_cutoff_hz: float) -> ReferenceMotion:

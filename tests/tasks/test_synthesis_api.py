@@ -241,6 +241,10 @@ def test_a_reference_videos_audio_is_kept_unless_turned_off(anny_body, tmp_path)
     with_audio = imitator(source=SKIER, reference=reference, work_folder=work)
     assert len(with_audio) == 6 and with_audio.fps == pytest.approx(10)
     assert len(with_audio.references) == 6 and with_audio.references[0].shape == (64, 64, 3)
+    # The reference's fit preview is written beside its crops, and side-by-side videos show it: the mesh over the crop.
+    assert (work / "previews" / "dance.mp4").exists()
+    crop = load_image(work / "images" / "dance" / "000000.jpg")
+    assert np.abs(with_audio.references[0].astype(float) - crop.astype(float)).mean() > 3.0
     saved = with_audio.save(tmp_path / "with.mp4")
     assert has_audio(saved)
     with av.open(str(saved)) as container:
