@@ -1,6 +1,8 @@
-"""Previews of fitted bodies: the shaded mesh drawn over the photo or video frame."""
+"""Previews of fitted bodies: the shaded mesh drawn over the photo or video frame, and its silhouette at the image's size."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -8,6 +10,8 @@ import torch.nn.functional as F
 
 from lwgan.body.camera import project
 from lwgan.recovery.observation import SquareFrame
+from lwgan.recovery.synthetic import square_to_image_ndc
+from lwgan.render.fragments import Fragments
 from lwgan.render.rasterize import rasterize
 from lwgan.render.shading import render_shaded
 
@@ -29,18 +33,50 @@ def overlay_fit(
     Returns:
         (H, W, 3) uint8.
     """
-    height, width = image.shape[:2]
-    frame = SquareFrame.around((height, width))
-    side = int(frame.side)
-    render_size = min(side, max_render_size)
-    with torch.no_grad():
-        ndc = project(vertices[None].float(), camera[None].float())
-        fragments = rasterize(ndc, faces, render_size)
-        shaded = render_shaded(fragments, ndc, faces, colour=(0.55, 0.75, 1.0))
-        layers = torch.cat([shaded, fragments.mask[:, None].float()], dim=1)
-        if render_size != side:
-            layers = F.interpolate(layers, size=(side, side), mode="bilinear", align_corners=False)
-    left, top = int(round(frame.offset_x)), int(round(frame.offset_y))
-    layers = layers[0, :, top : top + height, left : left + width].permute(1, 2, 0).numpy()
+
+    def shaded_and_mask(fragments, ndc):
+        return torch.cat([render_shaded(fragments, ndc, faces, colour=(0.55, 0.75, 1.0)), fragments.mask[:, None].float()], dim=1)
+
+    layers = _render_over_image(image.shape[:2], vertices, faces, camera, max_render_size, shaded_and_mask)
     colour, alpha = layers[..., :3] * 255.0, opacity * layers[..., 3:]
     return np.clip(image * (1 - alpha) + colour * alpha + 0.5, 0, 255).astype(np.uint8)
+
+
+def fitted_silhouette(
+    image_size: tuple[int, int], vertices: torch.Tensor, faces: torch.Tensor, camera: torch.Tensor, max_render_size: int = 1024
+) -> np.ndarray:
+    """(H, W) bool: the pixels of an (H, W) image that the fitted mesh covers (arguments as overlay_fit's).
+
+    Exact (rasterize()'s coverage of each pixel centre) for images up to max_render_size pixels a
+    side; larger ones are rendered smaller and the mask resized bilinearly and thresholded at one half.
+    """
+    coverage = _render_over_image(image_size, vertices, faces, camera, max_render_size, lambda fragments, ndc: fragments.mask[:, None].float())
+    return coverage[..., 0] >= 0.5
+
+
+def _render_over_image(
+    image_size: tuple[int, int],
+    vertices: torch.Tensor,
+    faces: torch.Tensor,
+    camera: torch.Tensor,
+    max_render_size: int,
+    paint: Callable[[Fragments, torch.Tensor], torch.Tensor],
+) -> np.ndarray:
+    """Rasterize the (V, 3) mesh over an (H, W) image: paint's layers as (H, W, C) float numpy.
+
+    The camera refers to the image's square frame, but the mesh is rasterized in the image's own
+    frame: a cut from a square render would sit half a pixel off wherever the sides differ by an
+    odd count. paint(fragments, vertices_ndc) gives (1, C, h, w) layers, vertices_ndc in the square
+    frame's NDC (x and y to one scale, for normals); (h, w) is (H, W) shrunk to at most
+    max_render_size pixels a side, the layers then resized bilinearly to (H, W).
+    """
+    height, width = image_size
+    scale = min(1.0, max_render_size / max(height, width))
+    render_size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    with torch.no_grad():
+        square_ndc = project(vertices[None].float(), camera[None].float())
+        image_ndc = square_to_image_ndc(square_ndc, SquareFrame.around(image_size), image_size)
+        layers = paint(rasterize(image_ndc, faces, render_size), square_ndc)
+        if render_size != (height, width):
+            layers = F.interpolate(layers, size=(height, width), mode="bilinear", align_corners=False)
+    return layers[0].permute(1, 2, 0).numpy()
