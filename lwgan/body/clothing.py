@@ -1,9 +1,10 @@
-"""Clothed bodies as per-vertex offsets along the normals (SMPL+D, Alldieck et al., CVPR 2018, eq. 1).
+"""Clothed bodies as per-vertex offsets along the normals (after SMPL+D, Alldieck et al., CVPR 2018).
 
-An offset field is one scalar per vertex, in metres along the POSED mesh's unit normal: positive
-moves the surface outwards (loose clothes, hair), negative inwards. Because the offsets are applied
-after posing, along the normals of whatever pose the mesh is in, the same field fitted in the
-source photos is carried into every target pose by the skinning: a sleeve stays around its arm.
+SMPL+D adds free 3D offsets to the template before skinning; here an offset field is one scalar
+per vertex, in metres along the POSED mesh's unit normal: positive moves the surface outwards
+(loose clothes, hair), negative inwards. Because the offsets are applied after posing, along the
+normals of whatever pose the mesh is in, the same field fitted in the source photos is carried
+into every target pose by the skinning: a sleeve stays around its arm.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
 
 
 def clothed_vertices(vertices: torch.Tensor, faces: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-    """The posed body moved by `offsets` along its own vertex normals (SMPL+D: v + d * n(v)).
+    """The posed body moved by `offsets` along its own vertex normals: v + d * n(v).
+
+    The offsets are scalars along the normals of the pose given, so one field fitted in the source
+    photos' poses dresses the body in any target pose: it is carried there by the skinning.
 
     Args:
         vertices: (B, V, 3) posed body, metres; faces: (F, 3) int64.
