@@ -108,18 +108,17 @@ def fit_clothing(
     for _ in range(settings.iterations):
         optimizer.zero_grad(set_to_none=True)
         field = offsets()
-        silhouettes = _crop_silhouettes(views, field, body.faces, settings)
-        terms = {
-            "silhouette": silhouette_loss(silhouettes, views.silhouette).mean(),
-            "laplacian": apply_laplacian(laplacian, field).pow(2).mean(),
-            "magnitude": field.pow(2).mean(),
-        }
-        (terms["silhouette"] + settings.laplacian_weight * terms["laplacian"] + settings.magnitude_weight * terms["magnitude"]).backward()
+        loss = (
+            silhouette_loss(_crop_silhouettes(views, field, body.faces, settings), views.silhouette).mean()
+            + settings.laplacian_weight * apply_laplacian(laplacian, field).pow(2).mean()
+            + settings.magnitude_weight * field.pow(2).mean()
+        )
+        loss.backward()
         optimizer.step()
     with torch.no_grad():
         field = offsets()
-    logger.debug("clothing: %d steps on %d photos, last terms %s", settings.iterations, len(rows),
-                 {name: value.item() for name, value in terms.items()} if settings.iterations else {})
+    logger.debug("clothing: %d steps on %d photos, offsets from %.1f to %.1f mm", settings.iterations, len(rows),
+                 1000 * field.min().item(), 1000 * field.max().item())
     return field.cpu().numpy().astype(np.float32)
 
 
