@@ -143,8 +143,9 @@ def _crop_silhouettes(views: _Views, offsets: torch.Tensor, faces: torch.Tensor,
     """(B, R, R) straight-through silhouettes of the bodies clothed by (V,) offsets, in the crops.
 
     Only faces that face the camera in some view are drawn: on a closed mesh the first surface
-    along every ray faces the camera, so they cover the same pixels as all faces, at about two
-    thirds of the cost.
+    along every ray faces the camera, so they cover the same pixels as all faces (but for a pixel
+    or two seen through the body's eye and mouth openings, in the fixed face) at two thirds of the
+    cost.
     """
     clothed = views.vertices + offsets[None, :, None] * views.normals
     crop_xy = (project(clothed, views.camera)[..., :2] - views.crop_center[:, None]) / views.crop_half_size[:, None, None]

@@ -11,7 +11,7 @@ import torch
 from lwgan.body.camera import camera_to_fit, project
 from lwgan.body.clothing import clothed_vertices, clothing_vertex_mask
 from lwgan.body.model import PART_NAMES
-from lwgan.recovery.clothing import ClothingSettings, fit_clothing
+from lwgan.recovery.clothing import ClothingSettings, _facing_the_camera, fit_clothing
 from lwgan.recovery.fitting import relaxed_pose
 from lwgan.recovery.observation import FitResult
 from lwgan.recovery.synthetic import orient_for_image, render_synthetic_person
@@ -122,6 +122,24 @@ def test_observations_without_a_mask_are_skipped(anny_body, front, side, caplog)
         none = fit_clothing(anny_body, [no_mask], true_fit([side]))
     assert np.array_equal(none, np.zeros(anny_body.mirror_vertices.shape[0], np.float32))
     assert "no observation has a mask" in caplog.text
+
+
+def test_faces_facing_the_camera_are_the_nearest_surface(anny_body, front, side):
+    """The silhouettes draw only camera-facing faces: they hold the nearest surface at every covered pixel.
+
+    The mesh is closed but for its eye and mouth openings: through them a pixel or two sees the back
+    of the head from inside, which faces away.
+    """
+    vertices_ndc = project(torch.cat([front.naked, side.naked]), torch.cat([front.camera, side.camera]))
+    for view in range(2):
+        one_view = vertices_ndc[view : view + 1]
+        every_face = rasterize(one_view, anny_body.faces, SIZE)
+        facing_only = rasterize(one_view, anny_body.faces[_facing_the_camera(one_view, anny_body.faces)], SIZE)
+        both = every_face.mask & facing_only.mask
+        assert torch.equal(facing_only.depth[both], every_face.depth[both]) and not (facing_only.mask & ~every_face.mask).any()
+        missed = every_face.face_index[every_face.mask & ~facing_only.mask]
+        assert len(missed) <= 3 and (anny_body.face_part[missed] == PART_NAMES.index("head")).all()
+    assert 0.4 < _facing_the_camera(vertices_ndc, anny_body.faces).float().mean() < 0.9  # the two views together
 
 
 def test_bad_inputs_are_rejected(anny_body, front, side):
