@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Video:
-    """One video of the dataset: its frame files, fitted bodies and optional masks."""
+    """One video of the dataset: its frame files, fitted bodies, optional masks and clothing offsets."""
 
     name: str
     frames: tuple[Path, ...]
@@ -37,6 +37,7 @@ class Video:
     poses: np.ndarray  # (N, 24, 3)
     shapes: np.ndarray  # (N, K)
     masks: tuple[Path, ...] | None
+    offsets: np.ndarray | None = None  # (V,) the person's clothing (smpls/<video>/offsets.npy, lwgan.body.clothing), None: naked
 
 
 def read_split(root: Path, split: str) -> list[str]:
@@ -71,7 +72,24 @@ def load_video(root: Path, name: str) -> Video:
         missing = [path.name for path in masks if not path.is_file()]
         if missing:
             raise ValueError(f"video {name}: {len(missing)} mask(s) missing in {mask_folder}, e.g. {missing[0]}")
-    return Video(name, frames, fits.cams, fits.pose.reshape(-1, 24, 3), fits.shape, masks)
+    return Video(name, frames, fits.cams, fits.pose.reshape(-1, 24, 3), fits.shape, masks, read_offsets(root / "smpls" / name / OFFSETS_FILE))
+
+
+OFFSETS_FILE = "offsets.npy"
+"""A video's clothing offsets beside its pose_shape.pkl: (V,) float32 metres along the body's normals."""
+
+
+def read_offsets(path: Path) -> np.ndarray | None:
+    """A video's (V,) clothing offsets, or None when the file does not exist; errors name the file."""
+    if not path.is_file():
+        return None
+    try:
+        offsets = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not a numpy .npy file of clothing offsets ({error})") from error
+    if offsets.ndim != 1 or not np.issubdtype(offsets.dtype, np.floating) or not np.isfinite(offsets).all():
+        raise ValueError(f"{path}: clothing offsets must be one finite float per body vertex, shape (V,), got {offsets.shape} {offsets.dtype}")
+    return offsets.astype(np.float32)
 
 
 def image_tensor(path: Path, size: int, video: str) -> torch.Tensor:
@@ -99,7 +117,9 @@ class IperDataset(Dataset):
     An item is a dict:
         source_images (S, 3, H, W), target_image (3, H, W): float in [-1, 1];
         source_cameras (S, 3), source_poses (S, 24, 3), source_shapes (S, K), and target_camera,
-        target_pose, target_shape likewise; video (str) and frame indices.
+        target_pose, target_shape likewise; video (str) and frame indices; offsets (V,), the
+        video's clothing (lwgan.body.clothing; zeros for a video without offsets.npy), present
+        when any video of the split has clothing offsets.
     """
 
     def __init__(
@@ -116,6 +136,7 @@ class IperDataset(Dataset):
         if not self.root.is_dir():
             raise FileNotFoundError(f"dataset folder not found: {self.root}")
         self.videos = [load_video(self.root, name) for name in read_split(self.root, split)]
+        self.offsets = _video_offsets(self.videos)
         self.image_size = image_size
         self.num_sources = num_sources
         self.source_window = source_window
@@ -152,4 +173,16 @@ class IperDataset(Dataset):
             "target_camera": as_tensor(video.cameras[target]),
             "target_pose": as_tensor(video.poses[target]),
             "target_shape": as_tensor(video.shapes[target]),
+            **({} if self.offsets is None else {"offsets": torch.from_numpy(self.offsets[video.name])}),
         }
+
+
+def _video_offsets(videos: list[Video]) -> dict[str, np.ndarray] | None:
+    """Each video's clothing offsets (zeros where it has none), or None when no video has any; all must be the same length."""
+    lengths = {len(video.offsets) for video in videos if video.offsets is not None}
+    if not lengths:
+        return None
+    if len(lengths) > 1:
+        raise ValueError(f"the videos' {OFFSETS_FILE} files disagree on the vertex count: {sorted(lengths)}")
+    count = lengths.pop()
+    return {video.name: np.zeros(count, np.float32) if video.offsets is None else video.offsets for video in videos}

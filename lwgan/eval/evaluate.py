@@ -196,7 +196,8 @@ def evaluate(config: EvaluateConfig) -> dict:
             poses, shapes, cameras = (torch.from_numpy(np.ascontiguousarray(array[[0, *chunk]])).float().to(device)
                                       for array in (video.poses, video.shapes, video.cameras))
             with torch.no_grad():
-                vertices = posed_vertices_ndc(body, poses, shapes, cameras)  # (1 + T, V, 3): the source, then the targets
+                offsets = None if video.offsets is None else torch.from_numpy(video.offsets).to(device)  # the video's person, clothed
+                vertices = posed_vertices_ndc(body, poses, shapes, cameras, offsets)  # (1 + T, V, 3): the source, then the targets
                 sources = source.expand(count, -1, -1, -1)
                 inputs, flows = generator_inputs(sources[:, None], vertices[:1].expand(count, -1, -1)[:, None], vertices[1:], body,
                                                  hole_dilation=hole_dilation)

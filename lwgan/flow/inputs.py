@@ -19,6 +19,7 @@ import kornia
 import torch
 
 from lwgan.body.camera import project
+from lwgan.body.clothing import clothed_vertices
 from lwgan.body.model import BodyModel
 from lwgan.flow.atlas import unwrap_to_atlas
 from lwgan.flow.transfer import TransferFlow, transfer_flow
@@ -39,9 +40,17 @@ class GeneratorInputs:
     visible: torch.Tensor  # (B, S, H, W) bool: target pixels whose surface point source s sees
 
 
-def posed_vertices_ndc(body: BodyModel, pose: torch.Tensor, shape: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
-    """(B, 24, 3) pose, (B, K) shape, (B, 3) camera -> (B, V, 3) vertices in NDC with depth."""
-    return project(body(pose, shape).vertices, camera)
+def posed_vertices_ndc(body: BodyModel, pose: torch.Tensor, shape: torch.Tensor, camera: torch.Tensor,
+                       offsets: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 24, 3) pose, (B, K) shape, (B, 3) camera -> (B, V, 3) vertices in NDC with depth.
+
+    offsets: (V,) or (B, V) the person's clothing along the posed normals (lwgan.body.clothing,
+    carried into every pose by the skinning), or None for the naked body.
+    """
+    vertices = body(pose, shape).vertices
+    if offsets is not None:
+        vertices = clothed_vertices(vertices, body.faces, offsets)
+    return project(vertices, camera)
 
 
 def dilate(mask: torch.Tensor, size: int) -> torch.Tensor:

@@ -99,7 +99,7 @@ class Imitator(Pipeline):
         references = reference_pictures(motion)
         return SynthesisResult(frames, motion.fps, motion.pose, shape.cpu().numpy(), cameras,
                                sources=[person.image for person in people], references=references,
-                               audio_from=motion.video if audio else None, people=people)
+                               audio_from=motion.video if audio else None, people=people, offsets=bank.offsets.cpu().numpy())
 
 
 def reference_pictures(motion: ReferenceMotion) -> list[np.ndarray]:

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from lwgan.body.model import BodyModel
+from lwgan.recovery.clothing import ClothingSettings, fit_clothing
 from lwgan.recovery.detector import PoseDetector
 from lwgan.recovery.fitting import FitSettings, fit_bodies
 from lwgan.recovery.images import load_image
@@ -29,7 +30,9 @@ class PhotoPerson:
     name: the file name (or "image <i>" for arrays), for messages.
     image: (S, S, 3) uint8 RGB crop; mask: (S, S) float32 in [0, 1], the detector's person mask.
     pose: (24, 3) SMPL axis-angle in the image orientation; shape: (K,); camera: (3,) weak
-        perspective (s, tx, ty) in the crop's NDC.
+        perspective (s, tx, ty) in the crop's NDC; offsets: (V,) the person's clothing along the
+        body's normals in metres (lwgan.body.clothing; shared by all photos of one person, zeros
+        when clothing is off).
     """
 
     name: str
@@ -38,6 +41,7 @@ class PhotoPerson:
     pose: np.ndarray
     shape: np.ndarray
     camera: np.ndarray
+    offsets: np.ndarray
 
 
 def as_image_list(images: ImageInput | list[ImageInput] | tuple[ImageInput, ...], argument: str, most: int | None = None) -> list[ImageInput]:
@@ -65,8 +69,12 @@ def fit_photos(
     image_size: int,
     margin: float = 1.3,
     settings: FitSettings | None = None,
+    clothing: ClothingSettings | None = None,
 ) -> list[PhotoPerson]:
     """Detect the person in each photo, crop a square of `margin` x the person's extent, fit the bodies together.
+
+    Then, unless `clothing` is None, one clothing field for the person from all the photos' masks
+    (lwgan.recovery.clothing.fit_clothing); the photos show one person.
 
     Raises lwgan.recovery.detector.NoPersonError (naming the file) when a photo shows nobody, and
     the loading errors of lwgan.recovery.images.load_image.
@@ -80,10 +88,12 @@ def fit_photos(
             crops.append(crop_frame(image, crop, image_size))
             observations.append(crop_observation(detections, 0, crop, image_size))
     fits = fit_bodies(body, observations, settings, progress=True)
+    vertex_count = len(body.mirror_vertices)
+    offsets = np.zeros(vertex_count, np.float32) if clothing is None else fit_clothing(body, observations, fits, clothing)
     people = []
     for index, ((name, _), crop_image, observation) in enumerate(zip(named, crops, observations, strict=True)):
         mask = np.zeros((image_size, image_size), np.float32) if observation.mask is None else observation.mask.astype(np.float32)
-        people.append(PhotoPerson(name, crop_image, mask, fits.pose[index], fits.shape[index], fits.camera[index]))
+        people.append(PhotoPerson(name, crop_image, mask, fits.pose[index], fits.shape[index], fits.camera[index], offsets))
         logger.info("%s: fitted, keypoint error %.1f px at %d px", name, float(fits.losses["keypoint_error_px"][index]), image_size)
     return people
 

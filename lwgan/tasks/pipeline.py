@@ -22,13 +22,15 @@ from omegaconf import MISSING
 from tqdm import tqdm
 
 from lwgan.body import BodyConfig, build_body_model
-from lwgan.body.camera import project
+from lwgan.body.clothing import clothed_vertices
 from lwgan.body.model import BodyModel
 from lwgan.config import to_yaml
 from lwgan.files import write_bytes_atomic
 from lwgan.media import write_image
 from lwgan.models import LiquidWarpingGenerator, from_pretrained
 from lwgan.models.original import convert_original_generator
+from lwgan.flow.inputs import posed_vertices_ndc
+from lwgan.recovery.clothing import ClothingSettings
 from lwgan.recovery.fitting import FitSettings
 from lwgan.recovery.preview import overlay_fit
 from lwgan.render import rasterize
@@ -77,6 +79,8 @@ class SynthesisConfig:
     previews: bool = True  # write <output>_fits.png: the fitted meshes over the source photos
     body: BodyConfig = field(default_factory=BodyConfig)
     fitting: FitSettings = field(default_factory=FitSettings)
+    clothing: bool = True  # fit the clothed body (offsets along the normals) to the photos' person masks
+    clothing_fitting: ClothingSettings = field(default_factory=ClothingSettings)
 
 
 class Pipeline:
@@ -96,6 +100,7 @@ class Pipeline:
         margin: float = 1.3,
         body: BodyModel | BodyConfig | None = None,
         fitting: FitSettings | None = None,
+        clothing: ClothingSettings | bool = True,
     ) -> None:
         """
         Args:
@@ -110,6 +115,7 @@ class Pipeline:
             margin: the source crop's side as a multiple of the person's extent.
             body: a BodyModel, a BodyConfig, or None for the default (Anny).
             fitting: mesh-recovery settings (lwgan.recovery.fitting.FitSettings).
+            clothing: fit the clothed body to the photos (True, or ClothingSettings), or keep it naked (False).
         """
         if image_size < 64 or image_size % 16:
             raise ValueError(f"image_size must be a multiple of 16 and at least 64, got {image_size}")
@@ -126,6 +132,7 @@ class Pipeline:
         self.batch_size = batch_size
         self.margin = margin
         self.fitting = fitting or FitSettings()
+        self.clothing = ClothingSettings() if clothing is True else (clothing or None)
         self.seconds_by_stage: dict[str, float] = {}  # wall-clock seconds of each stage of the last calls (stage())
         self._generator_state = None
         if checkpoint:
@@ -153,7 +160,7 @@ class Pipeline:
         """Detect, crop and fit 1 to MAX_SOURCES photos of one person."""
         photos = as_image_list(source, "source", MAX_SOURCES)
         with self.stage("fit sources"):
-            return fit_photos(photos, self.body, self.image_size, self.margin, self.fitting)
+            return fit_photos(photos, self.body, self.image_size, self.margin, self.fitting, self.clothing)
 
     def prepare(self, people: list[PhotoPerson]) -> tuple[SourceBank, torch.Tensor]:
         """The source bank and the (K,) body shape (the sources' mean); personalizes the generator when asked."""
@@ -168,7 +175,7 @@ class Pipeline:
                 self.generator.load_state_dict(self._generator_state)  # each call starts from the checkpoint
             if isinstance(self.generator, LiquidWarpingGenerator) and len(people) > 1:
                 logger.warning("the ICCV generator takes one source: the generator uses %s only", people[0].name)
-                bank = SourceBank(bank.images[:1], bank.vertices[:1], bank.masks[:1], bank.atlas, bank.background)
+                bank = SourceBank(bank.images[:1], bank.vertices[:1], bank.masks[:1], bank.atlas, bank.background, bank.offsets)
             with self.stage("personalize"):
                 personalize(self.generator, bank, self.body, self.personalize_steps, self.personalize_learning_rate)
         elif self.personalize_steps:
@@ -180,7 +187,7 @@ class Pipeline:
         frames = []
         with self.stage("make frames"):
             for start in tqdm(range(0, len(pose), self.batch_size), desc=description, unit="batch"):
-                vertices = self.target_meshes(shape, pose[start : start + self.batch_size], camera[start : start + self.batch_size])
+                vertices = self.target_meshes(shape, pose[start : start + self.batch_size], camera[start : start + self.batch_size], bank.offsets)
                 frames += to_frames(self.render(bank, vertices))
         return frames
 
@@ -192,18 +199,19 @@ class Pipeline:
             user_background = None if self.background is None else bank.background
             return generated_frames(self.generator, bank, vertices, self.body, self.preserve_face, user_background)
 
-    def target_meshes(self, shape: torch.Tensor, pose: np.ndarray, camera: np.ndarray) -> torch.Tensor:
-        """(B, V, 3) NDC meshes with `shape` (K,) in (B, 24, 3) poses seen by (B, 3) cameras."""
+    def target_meshes(self, shape: torch.Tensor, pose: np.ndarray, camera: np.ndarray, offsets: torch.Tensor) -> torch.Tensor:
+        """(B, V, 3) NDC meshes with `shape` (K,) and clothing `offsets` (V,) in (B, 24, 3) poses seen by (B, 3) cameras."""
         with torch.no_grad():
-            posed = self.body(torch.from_numpy(np.ascontiguousarray(pose)).to(self.device), shape.expand(len(pose), -1))
-            return project(posed.vertices, torch.from_numpy(np.ascontiguousarray(camera)).to(self.device))
+            pose = torch.from_numpy(np.ascontiguousarray(pose)).to(self.device)
+            return posed_vertices_ndc(self.body, pose, shape.expand(len(pose), -1), torch.from_numpy(np.ascontiguousarray(camera)).to(self.device), offsets)
 
     def body_masks(self, result: SynthesisResult) -> np.ndarray:
-        """(N, H, W) bool: where each frame's target body covers the picture (its rasterized mesh)."""
+        """(N, H, W) bool: where each frame's target body (clothed as the result's) covers the picture (its rasterized mesh)."""
         masks = []
+        offsets = None if result.offsets is None else torch.from_numpy(result.offsets).to(self.device)
         for start in range(0, len(result), self.batch_size):
             stop = start + self.batch_size
-            vertices = self.target_meshes(torch.from_numpy(result.shape).to(self.device), result.pose[start:stop], result.camera[start:stop])
+            vertices = self.target_meshes(torch.from_numpy(result.shape).to(self.device), result.pose[start:stop], result.camera[start:stop], offsets)
             masks.append(rasterize(vertices, self.body.faces, result.frames[0].shape[:2]).mask.cpu().numpy())
         return np.concatenate(masks)
 
@@ -212,7 +220,8 @@ class Pipeline:
         panels = []
         for person in people:
             with torch.no_grad():
-                vertices = self.body(torch.from_numpy(person.pose)[None].to(self.device), torch.from_numpy(person.shape)[None].to(self.device)).vertices[0]
+                vertices = self.body(torch.from_numpy(person.pose)[None].to(self.device), torch.from_numpy(person.shape)[None].to(self.device)).vertices
+                vertices = clothed_vertices(vertices, self.body.faces, torch.from_numpy(person.offsets).to(self.device))[0]
             panels.append(overlay_fit(person.image, vertices.cpu(), self.body.faces.cpu(), torch.from_numpy(person.camera)))
         return np.concatenate(panels, axis=1)
 
@@ -231,6 +240,7 @@ def pipeline_arguments(config: SynthesisConfig) -> dict:
         "preserve_face": config.preserve_face, "personalize_steps": config.personalize.steps,
         "personalize_learning_rate": config.personalize.learning_rate, "batch_size": config.batch_size,
         "device": config.device, "margin": config.margin, "body": config.body, "fitting": config.fitting,
+        "clothing": config.clothing_fitting if config.clothing else False,
     }
 
 

@@ -6,6 +6,9 @@ For every input video (a video file, a folder of frames, or each of those inside
     DIR/masks/<video>/<index:06d>.png    person masks (0 / 255)
     DIR/smpls/<video>/pose_shape.pkl     cams (N, 3), pose (N, 72), shape (N, K) (iPER's format;
                                          cameras in the crops' NDC, K = the body's shape size)
+    DIR/smpls/<video>/offsets.npy        (V,) float32: the person's clothing, metres along the body's
+                                         normals (lwgan.body.clothing), fitted to the masks of
+                                         clothing_frames frames spread over the video (clothing=true)
     DIR/smpls/<video>/kps.pkl            kps (N, 23, 3): detected keypoints in the crops' NDC and
                                          their confidence; names: BODY_KEYPOINT_NAMES
     DIR/smpls/<video>/info.json          source, fps, frame count, lost frames (no person) and filled
@@ -40,10 +43,13 @@ from omegaconf import MISSING
 from tqdm import tqdm
 
 from lwgan.body import BodyConfig, build_body_model
+from lwgan.body.clothing import clothed_vertices
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
 from lwgan.config import to_yaml
+from lwgan.data.iper import OFFSETS_FILE
 from lwgan.files import atomic_path, write_bytes_atomic
 from lwgan.media import write_image, write_video
+from lwgan.recovery.clothing import ClothingSettings, fit_clothing
 from lwgan.recovery.detector import NoPersonError, PoseDetector
 from lwgan.recovery.fitting import FitSettings, fit_bodies, track_bodies
 from lwgan.recovery.frames import FrameSource, find_sources, select_shard
@@ -75,10 +81,13 @@ class PreprocessConfig:
     fps: float = 30.0  # frame rate of folders of frames
     pose_cutoff_hz: float = 4.0  # zero-phase low-pass of the poses
     camera_cutoff_hz: float = 4.0  # ... and of the cameras (the fit's temporal term already steadies them; 2 Hz trailed a walker who turns)
+    clothing: bool = True  # fit the person's clothed body (offsets.npy); evaluate and train carry it into every pose
+    clothing_frames: int = 8  # frames (spread over the video, with a mask) the clothing is fitted to
     preview: bool = True
     preview_size: int = 256
     body: BodyConfig = field(default_factory=BodyConfig)
     fitting: FitSettings = field(default_factory=FitSettings)
+    clothing_fitting: ClothingSettings = field(default_factory=ClothingSettings)
 
 
 @dataclass(frozen=True)
@@ -249,15 +258,25 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
         temporary.write_bytes(pickle.dumps({"kps": keypoints, "names": list(BODY_KEYPOINT_NAMES)}, protocol=2))
 
     timings["smooth_and_write"] = time.perf_counter() - start
+    offsets, clothing_frames = None, []
+    if config.clothing:
+        start = time.perf_counter()
+        offsets, clothing_frames = fit_video_clothing(detections, crop, (pose, video_shape, camera), body, config)
+        with atomic_path(paths.smpls / OFFSETS_FILE) as temporary:
+            with open(temporary, "wb") as handle:
+                np.save(handle, offsets)
+        timings["clothing"] = time.perf_counter() - start
     if config.preview:
         start = time.perf_counter()
-        write_video(paths.preview, _preview_frames(paths, pose, video_shape, camera, body, config.preview_size), fps)
+        write_video(paths.preview, _preview_frames(paths, pose, video_shape, camera, offsets, body, config.preview_size), fps)
         timings["preview"] = time.perf_counter() - start
     info = {
         "source": str(source.path), "fps": fps, "frames": len(pose), "lost_frames": lost,
         "filled_frames": {str(index): reason for index, reason in unfitted.items()},
         "crop": {"x0": x0, "y0": y0, "side": side, "source_size": list(detections.image_size)},
         "image_size": config.image_size, "body": body.name, "seconds": sum(timings.values()),
+        "clothing": {"file": OFFSETS_FILE, "frames": clothing_frames, "mean_m": float(offsets.mean()), "max_m": float(offsets.max())}
+        if offsets is not None else False,
         "seconds_by_stage": dict(timings),
         "settings": {key: value for key, value in asdict(config).items() if key not in ("input", "output", "shard")},
     }
@@ -271,14 +290,32 @@ def _listing(items, limit: int = 20) -> str:
     return ", ".join(shown) + (" ..." if len(items) > limit else "")
 
 
-def _preview_frames(paths: VideoPaths, pose, shape, camera, body, size: int):
-    """The fitted meshes over the written crops, at `size` pixels."""
+def fit_video_clothing(detections: Detections, crop, fits, body, config: PreprocessConfig) -> tuple[np.ndarray, list[int]]:
+    """The person's (V,) clothing offsets from up to config.clothing_frames frames with a mask, spread evenly over the video.
+
+    fits: the final (pose (N, 24, 3), shape (N, K), camera (N, 3)). Returns the offsets and the frames used.
+    """
+    pose, shape, camera = fits
+    candidates = [index for index in np.flatnonzero(detections.found) if detections.masks[index].size]
+    if not candidates:
+        logger.warning("no frame has a person mask: the body stays naked")
+        return np.zeros(len(body.mirror_vertices), np.float32), []
+    chosen = sorted({candidates[round(position)] for position in np.linspace(0, len(candidates) - 1, min(config.clothing_frames, len(candidates)))})
+    observations = [crop_observation(detections, index, crop, config.image_size) for index in chosen]
+    views = FitResult(pose[chosen], shape[chosen], camera[chosen], np.zeros((len(chosen), 23, 2), np.float32), {})
+    return fit_clothing(body, observations, views, config.clothing_fitting), [int(index) for index in chosen]
+
+
+def _preview_frames(paths: VideoPaths, pose, shape, camera, offsets, body, size: int):
+    """The fitted (clothed, when `offsets` (V,) is given) meshes over the written crops, at `size` pixels."""
     for index in tqdm(range(len(pose)), desc=f"{paths.name}: preview", unit="frame"):
         image = cv2.cvtColor(cv2.imread(str(paths.images / f"{frame_name(index)}.jpg")), cv2.COLOR_BGR2RGB)
         image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
         with torch.no_grad():
-            vertices = body(torch.from_numpy(pose[index : index + 1]), torch.from_numpy(shape[index : index + 1])).vertices[0]
-        yield overlay_fit(image, vertices, body.faces, torch.from_numpy(camera[index]))
+            vertices = body(torch.from_numpy(pose[index : index + 1]), torch.from_numpy(shape[index : index + 1])).vertices
+            if offsets is not None:
+                vertices = clothed_vertices(vertices, body.faces, torch.from_numpy(offsets))
+        yield overlay_fit(image, vertices[0], body.faces, torch.from_numpy(camera[index]))
 
 
 def preprocess_video(source: FrameSource, output: Path, body, config: PreprocessConfig) -> dict | None:

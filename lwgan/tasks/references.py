@@ -143,7 +143,7 @@ def _from_motion(motion: SmplMotion, name: str) -> ReferenceMotion:
 def _fit_reference(source: FrameSource, body: BodyModel, work_folder: Path, image_size: int, fitting: FitSettings | None) -> ReferenceMotion:
     """Preprocess the video into work_folder (reused when done before, its preview video too) and read its bodies back."""
     settings = PreprocessConfig(input=str(source.path), output=str(work_folder), image_size=image_size, preview_size=image_size,
-                                fitting=fitting or FitSettings())
+                                clothing=False, fitting=fitting or FitSettings())  # the source's clothing is what imitate carries
     preprocess_video(source, work_folder, body, settings)
     paths = VideoPaths(work_folder, source.name)
     pose_shape = read_pose_shape(paths.smpls / "pose_shape.pkl")

@@ -28,6 +28,7 @@ class SynthesisResult:
         shown in side-by-side videos ((H, W, 3) uint8 or None).
     audio_from: a video whose audio save() carries into mp4 outputs, or None.
     people: the fitted source people (lwgan.tasks.people.PhotoPerson), for previews of the fits.
+    offsets: (V,) the clothing the target bodies carry (lwgan.body.clothing), or None for naked bodies.
     """
 
     frames: list[np.ndarray]
@@ -39,6 +40,7 @@ class SynthesisResult:
     references: list[np.ndarray | None] = field(default_factory=list)
     audio_from: Path | None = None
     people: list = field(default_factory=list)
+    offsets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frames)

@@ -68,7 +68,7 @@ class Swapper(Pipeline):
         """
         names = chosen_parts(parts)
         people = self.fit_sources(source)
-        donors = fit_photos(as_image_list(reference, "reference", MAX_SOURCES), self.body, self.image_size, self.margin, self.fitting)
+        donors = fit_photos(as_image_list(reference, "reference", MAX_SOURCES), self.body, self.image_size, self.margin, self.fitting, self.clothing)
         return self.swap_people(people, donors, names)
 
     def swap_people(self, people: list[PhotoPerson], donors: list[PhotoPerson], parts: tuple[str, ...]) -> SynthesisResult:
@@ -76,7 +76,9 @@ class Swapper(Pipeline):
         person = people[0]
         shape = torch.from_numpy(np.mean([p.shape for p in people], axis=0)).to(self.device)
         bank, _ = self.prepare(donors)  # the donor's own shape makes its mesh match the donor photo
-        target = self.target_meshes(shape, person.pose[None], person.camera[None])
+        # The swapped parts cover both the person's own clothes and the donor's (whichever reaches further).
+        offsets = torch.maximum(torch.from_numpy(person.offsets).to(self.device), bank.offsets)
+        target = self.target_meshes(shape, person.pose[None], person.camera[None], offsets)
         dressed = self.render(bank, target)
         fragments = rasterize(target, self.body.faces, dressed.shape[-2:])
         part_indices = torch.tensor([PART_NAMES.index(name) for name in parts], device=self.device)
@@ -85,7 +87,7 @@ class Swapper(Pipeline):
         frame = torch.where(on_parts.unsqueeze(1), dressed, photo)
         logger.info("swapped %s from %s onto %s (%.0f%% of the picture)", ", ".join(parts), donors[0].name, person.name, 100 * float(on_parts.float().mean()))
         return SynthesisResult(to_frames(frame), 1.0, person.pose[None], shape.cpu().numpy(), person.camera[None],
-                               sources=[person.image], references=[donors[0].image], people=[person])
+                               sources=[person.image], references=[donors[0].image], people=[person], offsets=offsets.cpu().numpy())
 
 
 @dataclass

@@ -16,10 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from lwgan.body.camera import project
 from lwgan.body.model import BodyModel
 from lwgan.flow import transfer_flow, unwrap_to_atlas, warp
-from lwgan.flow.inputs import dilate, generator_inputs
+from lwgan.flow.inputs import dilate, generator_inputs, posed_vertices_ndc
 from lwgan.losses.terms import reconstruction_l1, ssim_loss
 from lwgan.media import to_uint8
 from lwgan.render import rasterize, render_texture
@@ -40,7 +39,8 @@ class SourceBank:
 
     images: (S, 3, H, W) float in [0, 1]; vertices: (S, V, 3) the source meshes in NDC;
     masks: (S, H, W) bool, the source meshes' coverage; atlas: (1, 3, T, T) the sources unwrapped
-    and fused in UV space; background: (1, 3, H, W) in [0, 1].
+    and fused in UV space; background: (1, 3, H, W) in [0, 1]; offsets: (V,) the person's
+    clothing (lwgan.body.clothing), which target meshes carry too.
     """
 
     images: torch.Tensor
@@ -48,6 +48,7 @@ class SourceBank:
     masks: torch.Tensor
     atlas: torch.Tensor
     background: torch.Tensor
+    offsets: torch.Tensor
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -59,19 +60,20 @@ def image_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(image).to(device).permute(2, 0, 1).float() / 255.0
 
 
-def source_meshes(body: BodyModel, people: list[PhotoPerson], shape: torch.Tensor) -> torch.Tensor:
-    """(S, V, 3) NDC meshes of the people in their own poses and cameras, all with `shape` (K,)."""
+def source_meshes(body: BodyModel, people: list[PhotoPerson], shape: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """(S, V, 3) NDC meshes of the people in their own poses and cameras, all with `shape` (K,) and clothing `offsets` (V,)."""
     device = body.faces.device
     pose = torch.from_numpy(np.stack([person.pose for person in people])).to(device)
     camera = torch.from_numpy(np.stack([person.camera for person in people])).to(device)
-    return project(body(pose, shape.expand(len(people), -1)).vertices, camera)
+    return posed_vertices_ndc(body, pose, shape.expand(len(people), -1), camera, offsets)
 
 
 def build_bank(body: BodyModel, people: list[PhotoPerson], shape: torch.Tensor, background: np.ndarray | None) -> SourceBank:
     """Prepare the sources; `background` (H, W, 3) uint8 replaces the inpainted first source when given."""
     device = body.faces.device
     images = torch.stack([image_tensor(person.image, device) for person in people])
-    vertices = source_meshes(body, people, shape)
+    offsets = torch.from_numpy(people[0].offsets).to(device)  # one field for all photos of the person
+    vertices = source_meshes(body, people, shape, offsets)
     size = images.shape[-2:]
     masks = rasterize(vertices, body.faces, size).mask
     textures, seen = unwrap_to_atlas(images, vertices, body.faces, body.uv, body.face_uv, size=ATLAS_SIZE)
@@ -82,8 +84,8 @@ def build_bank(body: BodyModel, people: list[PhotoPerson], shape: torch.Tensor, 
         person = torch.from_numpy(people[0].mask > 0.5).to(device) | masks[0]
         growth = max(3, round(BACKGROUND_HOLE_GROWTH * size[0]) | 1)
         hole = dilate(person[None, None].float(), growth)[:, 0] > 0.5
-        return SourceBank(images, vertices, masks, atlas, (inpaint_background(images[:1] * 2 - 1, hole) + 1) / 2)
-    return SourceBank(images, vertices, masks, atlas, image_tensor(background, device)[None])
+        return SourceBank(images, vertices, masks, atlas, (inpaint_background(images[:1] * 2 - 1, hole) + 1) / 2, offsets)
+    return SourceBank(images, vertices, masks, atlas, image_tensor(background, device)[None], offsets)
 
 
 def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel) -> torch.Tensor:

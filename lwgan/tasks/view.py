@@ -95,7 +95,8 @@ class Viewer(Pipeline):
         pose = turned_poses(people[0].pose, yaws, pitches)
         camera = np.repeat(people[0].camera[None], len(pose), axis=0)
         frames = self.make_frames(bank, shape, pose, camera, description="rendering views")
-        return SynthesisResult(frames, fps, pose, shape.cpu().numpy(), camera, sources=[person.image for person in people], people=people)
+        return SynthesisResult(frames, fps, pose, shape.cpu().numpy(), camera, sources=[person.image for person in people], people=people,
+                               offsets=bank.offsets.cpu().numpy())
 
 
 @dataclass

@@ -63,7 +63,8 @@ def prepare_batch(
     Args:
         item: collated IperDataset items: source_images (B, S, 3, H, W), target_image (B, 3, H, W),
             source_cameras (B, S, 3), source_poses (B, S, 24, 3), source_shapes (B, S, K),
-            target_camera (B, 3), target_pose (B, 24, 3), target_shape (B, K).
+            target_camera (B, 3), target_pose (B, 24, 3), target_shape (B, K); offsets (B, V) when
+            the dataset has clothing offsets (the video's person: its sources and target carry them).
         body: the body model the fits belong to, on `device`.
         hole_dilation: pixels by which the background hole grows around the source body.
         with_head_boxes: also compute the target's head boxes (needed by the face term).
@@ -79,7 +80,10 @@ def prepare_batch(
         poses = torch.cat([item["source_poses"].flatten(0, 1), item["target_pose"]]).to(device)
         shapes = torch.cat([item["source_shapes"].flatten(0, 1), item["target_shape"]]).to(device)
         cameras = torch.cat([item["source_cameras"].flatten(0, 1), item["target_camera"]]).to(device)
-        vertices = posed_vertices_ndc(body, poses, shapes, cameras)
+        offsets = item.get("offsets")
+        if offsets is not None:
+            offsets = torch.cat([offsets.repeat_interleave(source_count, dim=0), offsets]).to(device)
+        vertices = posed_vertices_ndc(body, poses, shapes, cameras, offsets)
         source_vertices = vertices[: batch_size * source_count].unflatten(0, (batch_size, source_count))
         target_vertices = vertices[batch_size * source_count :]
         inputs, flows = generator_inputs(source_images, source_vertices, target_vertices, body, hole_dilation=hole_dilation)

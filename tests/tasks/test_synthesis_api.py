@@ -17,6 +17,7 @@ import torch
 from media_helpers import write_test_video
 
 from lwgan.body.camera import project
+from lwgan.body.clothing import clothed_vertices
 from lwgan.body.model import PART_NAMES
 from lwgan.cli import main
 from lwgan.media import has_audio, read_video, write_image
@@ -45,19 +46,20 @@ def psnr(image, reference, where):
     return np.inf if error == 0 else 10 * np.log10(255.0**2 / error)
 
 
-def posed(body, pose, shape, camera):
-    """(N, V, 3) NDC vertices, (N, 24, 3) joints and (N, K, 3) keypoints (body frame) of N bodies."""
+def posed(body, pose, shape, camera, offsets=None):
+    """(N, V, 3) NDC vertices, (N, 24, 3) joints and (N, K, 3) keypoints (body frame) of N bodies (clothed by (V,) offsets when given)."""
     pose = torch.as_tensor(np.asarray(pose, np.float32)).reshape(-1, 24, 3)
     shape = torch.as_tensor(np.asarray(shape, np.float32)).reshape(1, -1).expand(len(pose), -1)
     with torch.no_grad():
         output = body(pose, shape)
+        vertices = output.vertices if offsets is None else clothed_vertices(output.vertices, body.faces, torch.from_numpy(offsets))
         camera = torch.as_tensor(np.asarray(camera, np.float32)).reshape(-1, 3)
-        return project(output.vertices, camera), output.joints, output.keypoints, output.vertices
+        return project(vertices, camera), output.joints, output.keypoints, vertices
 
 
-def mesh_mask(body, pose, shape, camera, size=SIZE):
+def mesh_mask(body, pose, shape, camera, size=SIZE, offsets=None):
     """(N, H, W) bool coverage and (N, H, W) face index of the rasterized bodies."""
-    fragments = rasterize(posed(body, pose, shape, camera)[0], body.faces, (size, size))
+    fragments = rasterize(posed(body, pose, shape, camera, offsets)[0], body.faces, (size, size))
     return fragments.mask.numpy(), fragments.face_index.numpy()
 
 
@@ -70,7 +72,7 @@ def skier(anny_body):
 @pytest.fixture(scope="module")
 def skier_body(skier, anny_body):
     person = skier[0]
-    return mesh_mask(anny_body, person.pose, person.shape, person.camera)[0][0]
+    return mesh_mask(anny_body, person.pose, person.shape, person.camera, offsets=person.offsets)[0][0]
 
 
 # --- identity: the person in their own pose reproduces the photo ------------------------------
@@ -94,12 +96,12 @@ def test_imitating_its_own_pose_and_camera_reproduces_the_photo(skier, skier_bod
     far = distance > 8
     assert far.sum() > 0.5 * SIZE**2
     np.testing.assert_array_equal(frame[far], photo[far])
-    # Where the photo shows the person but the mesh does not (loose clothes, the skis' boots), the
-    # person is gone: the inpainted colour is close to the snow around (measured mean |diff| 30 to
-    # the ring's median colour, the photo there 152).
+    # Where the photo shows the person but the clothed mesh does not (the skis' boots; 55 px, 200
+    # with the naked body), the person is gone: the inpainted colour is close to the snow around.
     uncovered = (person.mask > 0.5) & ~skier_body
+    naked = mesh_mask(anny_body, person.pose, person.shape, person.camera)[0][0]
+    assert 30 < uncovered.sum() < 0.5 * ((person.mask > 0.5) & ~naked).sum()  # the clothing covers most of what the naked body missed
     snow = np.median(photo[(distance > 8) & (distance < 16)].astype(float), axis=0)
-    assert uncovered.sum() > 100
     assert np.abs(photo[uncovered] - snow).mean() > 100
     assert np.abs(frame[uncovered] - snow).mean() < 45
 
@@ -124,7 +126,7 @@ def test_viewer_front_view_is_the_photo_and_the_back_view_is_its_mirror(skier, s
     assert nose_depth[0] < -0.05 and nose_depth[1] == pytest.approx(-nose_depth[0], abs=1e-5)  # the face turned away
 
     # The picture: the back view's silhouette is the front one mirrored about the pelvis's column.
-    masks = mesh_mask(anny_body, result.pose, result.shape, result.camera)[0]
+    masks = mesh_mask(anny_body, result.pose, result.shape, result.camera, offsets=result.offsets)[0]
     np.testing.assert_array_equal(masks[0], skier_body)
     pelvis_x = float(result.camera[0, 0] * result.camera[0, 1])  # NDC x of the pelvis: s * (0 + tx)
     columns = (2 * np.arange(SIZE) + 1) / SIZE - 1
@@ -176,9 +178,10 @@ def test_swapping_the_upper_body_changes_only_torso_and_arms(skier, skier_body, 
     donors = fit_photos([LUNGE], anny_body, SIZE, 1.3, QUICK_FIT)
     result = Swapper(image_size=SIZE, body=anny_body).swap_people(skier, donors, chosen_parts("upper"))
     frame = result.frames[0]
-    _, face_index = mesh_mask(anny_body, person.pose, person.shape, person.camera)
+    # The swapped region: the upper parts of the body clothed as the swap's target (the person's or the donor's clothes, whichever reach further).
+    clothed, face_index = mesh_mask(anny_body, person.pose, person.shape, person.camera, offsets=result.offsets)
     upper = [PART_NAMES.index(name) for name in ("torso", "left_arm", "right_arm")]
-    on_upper = skier_body & np.isin(anny_body.face_part.numpy()[np.clip(face_index[0], 0, None)], upper)
+    on_upper = clothed[0] & np.isin(anny_body.face_part.numpy()[np.clip(face_index[0], 0, None)], upper)
     assert on_upper.sum() > 0.03 * SIZE**2
     np.testing.assert_array_equal(frame[~on_upper], person.image[~on_upper])  # head, legs, background untouched
     # The donor wears a black tank top and has bare arms: the skier's red torso turns dark (measured mean
