@@ -34,10 +34,14 @@ class BodyOutput:
 
 @dataclass(frozen=True)
 class Skeleton:
-    """The joints and keypoints of a posed body, without its mesh (BodyOutput's fields of the same names)."""
+    """The joints and keypoints of a posed body, without its mesh (BodyOutput's fields of the same names).
+
+    vertices: (B, n, 3) the posed vertices that skeleton() was asked for (vertex_indices), or None.
+    """
 
     joints: torch.Tensor
     keypoints: torch.Tensor
+    vertices: torch.Tensor | None = None
 
 
 class BodyModel(nn.Module):
@@ -104,10 +108,14 @@ class BodyModel(nn.Module):
         pose: torch.Tensor,
         shape: torch.Tensor | None = None,
         translation: torch.Tensor | None = None,
+        vertex_indices: torch.Tensor | None = None,
     ) -> Skeleton:
-        """The joints and keypoints forward() would return, for code that needs no mesh (keypoint fitting).
+        """The joints and keypoints forward() would return, for code that needs no full mesh (keypoint fitting).
 
-        Backends where the mesh dominates the cost override this with a path that skips it.
+        vertex_indices: (n,) int64, also return those posed vertices (e.g. a sparse sample of the
+        surface for a silhouette term). Backends where the mesh dominates the cost override this
+        with a path that skips the rest of it.
         """
         output = self(pose, shape, translation)
-        return Skeleton(joints=output.joints, keypoints=output.keypoints)
+        vertices = None if vertex_indices is None else output.vertices[:, vertex_indices]
+        return Skeleton(joints=output.joints, keypoints=output.keypoints, vertices=vertices)

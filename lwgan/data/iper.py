@@ -147,6 +147,14 @@ class IperDataset(Dataset):
     def __len__(self) -> int:
         return self.items_per_epoch
 
+    def check_offsets(self, body) -> None:
+        """ValueError naming the file when a video's clothing offsets do not have one value per vertex of `body` (made for another body)."""
+        vertex_count = len(body.mirror_vertices)
+        for video in self.videos:
+            if video.offsets is not None and len(video.offsets) != vertex_count:
+                raise ValueError(f"{self.root / 'smpls' / video.name / OFFSETS_FILE}: {len(video.offsets)} clothing offsets, but the "
+                                 f"{body.name} body has {vertex_count} vertices (made for another body? preprocess again with this one)")
+
     def pick_frames(self, video: Video, generator: np.random.Generator) -> tuple[list[int], int]:
         """Source frame indices and a target frame index for one item."""
         count = len(video.frames)

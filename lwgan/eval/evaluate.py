@@ -178,6 +178,7 @@ def evaluate(config: EvaluateConfig) -> dict:
         raise ValueError(f"image_size {size} is not a multiple of {generator.size_multiple}, which {config.checkpoint} needs: set image_size=")
     hole_dilation = scaled_hole_dilation(size) if config.hole_dilation is None else config.hole_dilation
     body = build_body_model(config.body).to(device)
+    dataset.check_offsets(body)
 
     per_video: dict[str, dict[str, list[dict]]] = {method: {} for method in methods}
     grid_columns: dict[str, list[torch.Tensor]] = {name: [] for name in ("source", "target", *methods)}

@@ -273,13 +273,12 @@ def mask_distances(coverage: torch.Tensor, points: int) -> MaskDistances:
     return MaskDistances(tensor(outside), tensor(outline), tensor(weight))
 
 
-def chamfer_silhouette_loss(vertices: torch.Tensor, distances: MaskDistances, vertex_step: int = 1) -> torch.Tensor:
+def chamfer_silhouette_loss(vertices: torch.Tensor, distances: MaskDistances) -> torch.Tensor:
     """Two-sided chamfer distance between projected vertices and a mask, without rendering.
 
     The mean squared distance of the vertices to the mask (0 for those inside it) plus the
-    weighted mean squared distance of the mask's outline points to their nearest vertex (every
-    `vertex_step`-th vertex): the first pulls the body inside the person, the second makes it
-    reach every part of the outline.
+    weighted mean squared distance of the mask's outline points to their nearest vertex: the first
+    pulls the body inside the person, the second makes it reach every part of the outline.
 
     Args:
         vertices: (B, V, 2) projected vertices in crop NDC; distances: the B masks' MaskDistances.
@@ -289,7 +288,7 @@ def chamfer_silhouette_loss(vertices: torch.Tensor, distances: MaskDistances, ve
     check_shape("vertices", vertices, (None, None, 2))
     outside = torch.nn.functional.grid_sample(distances.outside[:, None], vertices[:, None], align_corners=False, padding_mode="border")
     outside_term = outside[:, 0, 0].pow(2).mean(-1)
-    nearest = torch.cdist(distances.outline, vertices[:, ::vertex_step]).amin(-1)  # (B, M)
+    nearest = torch.cdist(distances.outline, vertices).amin(-1)  # (B, M)
     weight = distances.outline_weight
     coverage_term = (weight * nearest.pow(2)).sum(-1) / weight.sum(-1).clamp_min(1.0)
     return outside_term + coverage_term

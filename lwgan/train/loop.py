@@ -288,6 +288,7 @@ def train(config: TrainConfig) -> TrainResult:
         dataset = IperDataset(config.data, "train", image_size=config.image_size, num_sources=config.num_sources,
                               source_window=config.source_window, seed=config.seed)
         body = build_body_model(config.body).to(device)
+        dataset.check_offsets(body)
         ema_generator = copy.deepcopy(generator).eval().requires_grad_(False)
         generator_loss = GeneratorLoss(vgg_path=config.vgg_path, face_path=config.face_path, body_weight=config.body_weight,
                                        background_weight=config.background_weight, adversarial_weight=config.adversarial_weight).to(device)

@@ -406,3 +406,14 @@ def test_concurrent_first_builds_build_once(tmp_path):
     assert len(files) == 3, files  # the lock file, the marker, the compact model file
     body = AnnyBody(cache_dir=tmp_path)
     assert body.faces.shape[1] == 3
+
+
+def test_skeleton_skins_a_vertex_sample_exactly_as_the_full_forward(anny_body):
+    generator = torch.Generator().manual_seed(3)
+    pose = 0.3 * torch.randn(2, 24, 3, generator=generator)
+    shape = torch.rand(2, 6, generator=generator)
+    sample = torch.arange(5, len(anny_body.mirror_vertices), 37)
+    full = anny_body(pose, shape)
+    skeleton = anny_body.skeleton(pose, shape, vertex_indices=sample)
+    torch.testing.assert_close(skeleton.vertices, full.vertices[:, sample], atol=1e-5, rtol=0)
+    assert anny_body.skeleton(pose, shape).vertices is None
