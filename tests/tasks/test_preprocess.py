@@ -1,4 +1,4 @@
-"""`lwgan preprocess` end to end on a synthetic video: iPER outputs, lost frames, resume, shards."""
+"""`lwgan preprocess` end to end on a synthetic video: iPER outputs, lost frames, resume, shards, the clothing."""
 
 import json
 import pickle
@@ -8,7 +8,9 @@ import pytest
 
 import lwgan.tasks.preprocess as preprocess
 from lwgan.bench.fit import render_motion_video
+from lwgan.body.clothing import clothing_vertex_mask
 from lwgan.config import compose
+from lwgan.data.iper import IperDataset
 from lwgan.media import read_video, write_video
 from lwgan.recovery.pose_files import read_pose_shape
 
@@ -92,3 +94,39 @@ def test_an_empty_video_is_a_clear_error(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(ValueError, match="empty.mp4"):
         preprocess.run(config_for(empty, tmp_path / "out"))
+
+
+def test_clothing_is_fitted_to_spread_frames_with_a_person_and_written_beside_the_fits(video, tmp_path, anny_body):
+    preprocess.run(config_for(video, tmp_path, "clothing_frames=3"))
+    smpls = tmp_path / "smpls" / "walker"
+    offsets = np.load(smpls / "offsets.npy", allow_pickle=False)
+    assert offsets.dtype == np.float32 and offsets.shape == anny_body.mirror_vertices.shape
+    assert np.isfinite(offsets).all() and -0.02 - 1e-6 <= offsets.min() and offsets.max() <= 0.15 + 1e-6  # ClothingSettings' bounds
+    fixed = ~clothing_vertex_mask(anny_body).numpy()
+    assert (offsets[fixed] == 0).all() and (offsets[~fixed] != 0).any()  # hands and face stay skin; the rest was fitted
+    info = json.loads((smpls / "info.json").read_text())
+    assert info["lost_frames"] == list(BLANK)
+    clothing = info["clothing"]
+    assert clothing["file"] == "offsets.npy"
+    # Three frames spread over those with a person: the first, one in the middle, the last.
+    assert len(clothing["frames"]) == 3 and clothing["frames"] == sorted(set(clothing["frames"]))
+    assert not set(clothing["frames"]) & set(BLANK) and set(clothing["frames"]) <= set(range(FRAMES))
+    assert clothing["frames"][0] == 0 and clothing["frames"][-1] == FRAMES - 1
+    assert clothing["mean_m"] == pytest.approx(float(offsets.mean()), abs=1e-7)
+    assert clothing["max_m"] == pytest.approx(float(offsets.max()), abs=1e-7)
+    assert info["settings"]["clothing"] is True and info["settings"]["clothing_frames"] == 3
+    preview, _ = read_video(tmp_path / "previews" / "walker.mp4")
+    assert preview.shape == (FRAMES, 64, 64, 3)
+    # The dataset reader serves the file back.
+    (tmp_path / "val.txt").write_text("walker\n")
+    np.testing.assert_array_equal(IperDataset(tmp_path, "val").videos[0].offsets, offsets)
+
+
+def test_without_clothing_no_offsets_are_written(video, tmp_path):
+    preprocess.run(config_for(video, tmp_path, "clothing=false", "preview=false"))
+    smpls = tmp_path / "smpls" / "walker"
+    assert (smpls / "pose_shape.pkl").is_file() and not (smpls / "offsets.npy").exists()
+    info = json.loads((smpls / "info.json").read_text())
+    assert info["clothing"] is False and "clothing" not in info["seconds_by_stage"]
+    (tmp_path / "val.txt").write_text("walker\n")
+    assert IperDataset(tmp_path, "val").videos[0].offsets is None
