@@ -13,8 +13,12 @@ Stages (all B observations optimise together, one body forward per step, Adam):
        since clothes make real masks wider than the body, and mainly a matter of shape and camera:
        the pose moves at a fifth of their rate, as silhouettes say little about depth and a
        fast-moving pose wanders with the rough gradients of a dense mesh's soft silhouette.
-A warm start (initial=..., e.g. the previous video frame's fit) skips stage 1 and runs shorter
-schedules (FitSettings.warm_*).
+A warm start (initial=...) skips stage 1 and runs shorter schedules (FitSettings.warm_*).
+
+track_bodies() fits consecutive video frames after the fits of the frames before them: stage 1
+per frame (its own camera and heading, with the previous articulated pose), then stages 2 and 3
+for all frames together with a temporal term (keypoint acceleration), limb labels matched to the
+body, and a chamfer silhouette (distances to the mask, no rendering) instead of the soft one.
 """
 
 from __future__ import annotations
