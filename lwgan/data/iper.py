@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lwgan.files import atomic_path
 from lwgan.recovery.images import list_images, load_image
 from lwgan.recovery.pose_files import read_pose_shape
 
@@ -77,6 +78,12 @@ def load_video(root: Path, name: str) -> Video:
 
 OFFSETS_FILE = "offsets.npy"
 """A video's clothing offsets beside its pose_shape.pkl: (V,) float32 metres along the body's normals."""
+
+
+def write_offsets(path: Path, offsets: np.ndarray) -> None:
+    """Write (V,) clothing offsets as a .npy file, atomically."""
+    with atomic_path(path) as temporary:
+        np.save(temporary, offsets)
 
 
 def read_offsets(path: Path) -> np.ndarray | None:

@@ -26,6 +26,7 @@ from lwgan.body import BodyConfig, build_body_model
 from lwgan.body.clothing import clothed_vertices
 from lwgan.body.skeleton import COCO17_NAMES
 from lwgan.config import to_yaml
+from lwgan.data.iper import write_offsets
 from lwgan.files import atomic_path, write_bytes_atomic
 from lwgan.media import write_image
 from lwgan.recovery.clothing import ClothingSettings, fit_clothing
@@ -108,12 +109,6 @@ def write_mesh(path: Path, vertices: torch.Tensor, faces: torch.Tensor) -> None:
     mesh = trimesh.Trimesh(vertices=upright, faces=faces.cpu().numpy(), process=False)
     with atomic_path(path) as temporary:
         mesh.export(temporary, file_type="obj")
-
-
-def write_offsets(path: Path, offsets: np.ndarray) -> None:
-    """Write the (V,) clothing offsets as a .npy file."""
-    with atomic_path(path) as temporary:
-        np.save(temporary, offsets)
 
 
 def run(config: FitConfig) -> dict:

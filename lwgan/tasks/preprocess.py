@@ -46,7 +46,7 @@ from lwgan.body import BodyConfig, build_body_model
 from lwgan.body.clothing import clothed_vertices
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
 from lwgan.config import to_yaml
-from lwgan.data.iper import OFFSETS_FILE
+from lwgan.data.iper import OFFSETS_FILE, write_offsets
 from lwgan.files import atomic_path, write_bytes_atomic
 from lwgan.media import write_image, write_video
 from lwgan.recovery.clothing import ClothingSettings, fit_clothing
@@ -262,9 +262,7 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
     if config.clothing:
         start = time.perf_counter()
         offsets, clothing_frames = fit_video_clothing(detections, crop, (pose, video_shape, camera), body, config)
-        with atomic_path(paths.smpls / OFFSETS_FILE) as temporary:
-            with open(temporary, "wb") as handle:
-                np.save(handle, offsets)
+        write_offsets(paths.smpls / OFFSETS_FILE, offsets)
         timings["clothing"] = time.perf_counter() - start
     if config.preview:
         start = time.perf_counter()
