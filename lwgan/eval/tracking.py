@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lwgan.body.camera import project, to_image_frame
+from lwgan.body.camera import project, to_image_frame, with_heading
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.bundled import bundled_motion
 from lwgan.data.synthetic import random_shape, render_clip
@@ -73,16 +73,12 @@ def turning_walk_motion(fps: float, seconds: float, turn_start: float, turn_seco
     time = np.arange(count) / fps
     progress = np.clip((time - turn_start) / turn_seconds, 0.0, 1.0)
     heading = math.pi / 2 + math.pi * (1 - np.cos(math.pi * progress)) / 2
-    # Replace the root's heading (rotation about the vertical) by the schedule, keeping its tilt.
-    root = axis_angle_to_matrix(pose[:, 0])
-    captured_heading = torch.atan2(root[:, 0, 2], root[:, 2, 2])
-    turn = torch.from_numpy(heading).float() - captured_heading
-    about_vertical = axis_angle_to_matrix(torch.stack([torch.zeros_like(turn), turn, torch.zeros_like(turn)], dim=-1))
-    pose[:, 0] = matrix_to_axis_angle(about_vertical @ root)
     step = speed / fps * np.stack([np.sin(heading), np.zeros(count), np.cos(heading)], axis=-1)  # the body's front is +z at heading 0
     ground = np.cumsum(step, axis=0) - step[0]
     translation = torch.from_numpy(ground + np.stack([np.zeros(count), captured[:, 1], np.zeros(count)], axis=-1)).float()
     pose, translation = to_image_frame(pose, translation)
+    # The root's heading (its rotation about the vertical) follows the schedule; its tilt is kept.
+    pose[:, 0] = matrix_to_axis_angle(with_heading(axis_angle_to_matrix(pose[:, 0]), torch.from_numpy(heading).float()))
     return pose, translation, heading.astype(np.float32)
 
 

@@ -27,6 +27,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -471,8 +472,9 @@ def _terms(
     return terms
 
 
-def limb_permutations(names: tuple[str, ...] = BODY_KEYPOINT_NAMES) -> list[tuple[list[int], list[int]]]:
-    """For each of SWAPPABLE_LIMBS: (the permutation of `names` that swaps its left and right keypoints, the indices of those keypoints)."""
+@lru_cache(maxsize=4)
+def limb_permutations(names: tuple[str, ...] = BODY_KEYPOINT_NAMES) -> tuple[tuple[list[int], list[int]], ...]:
+    """For each of SWAPPABLE_LIMBS: (the permutation of `names` that swaps its left and right keypoints, the indices of those keypoints); cached, do not modify."""
     pairs = []
     for limb in SWAPPABLE_LIMBS:
         permutation = list(range(len(names)))
@@ -482,7 +484,7 @@ def limb_permutations(names: tuple[str, ...] = BODY_KEYPOINT_NAMES) -> list[tupl
             permutation[left], permutation[right] = right, left
             members += [left, right]
         pairs.append((permutation, members))
-    return pairs
+    return tuple(pairs)
 
 
 def relabel_limbs(targets: _Targets, projected: torch.Tensor) -> _Targets:

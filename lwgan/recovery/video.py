@@ -18,6 +18,7 @@ import numpy as np
 
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
 from lwgan.files import atomic_path
+from lwgan.recovery.fitting import TORSO_KEYPOINTS
 from lwgan.recovery.observation import PersonObservation
 
 logger = logging.getLogger(__name__)
@@ -99,9 +100,6 @@ def detect_frames(
     return Detections(np.array(found), np.stack(keypoints), np.stack(world), np.stack(boxes), masks, tuple(sizes[0]))
 
 
-TORSO_KEYPOINT_NAMES = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
-
-
 def unreliable_frames(detections: Detections, min_torso_confidence: float = 0.3, window: int = 3, max_jump: float = 0.5,
                       max_size_change: float = 1.6) -> dict[int, str]:
     """Frames whose detection is missing or not to be trusted: {index: reason}.
@@ -114,7 +112,7 @@ def unreliable_frames(detections: Detections, min_torso_confidence: float = 0.3,
     two found neighbours are judged by their keypoints alone.
     """
     reasons = {int(index): "no person" for index in np.flatnonzero(~detections.found)}
-    torso = [BODY_KEYPOINT_NAMES.index(name) for name in TORSO_KEYPOINT_NAMES]
+    torso = [BODY_KEYPOINT_NAMES.index(name) for name in TORSO_KEYPOINTS]
     confidence = np.nan_to_num(detections.keypoints[:, torso, 2]).mean(axis=1)
     centre = (detections.boxes[:, :2] + detections.boxes[:, 2:]) / 2.0
     height = detections.boxes[:, 3] - detections.boxes[:, 1]
