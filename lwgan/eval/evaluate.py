@@ -5,7 +5,9 @@ Protocol (the original's paired "self-imitation", reference §8): for every vide
 target_step) are the targets; each method renders the source person in each target's fitted
 pose and is compared with the real target frame. Methods:
     "generator": an exported generator (checkpoint=, from lwgan.models.from_pretrained);
-    "warping": the texture-warping baseline (lwgan.eval.baseline), no learned weights.
+    "warping": the frames users get without a checkpoint (lwgan.flow.texture_warping: trusted
+        source pixels warped along the flow, the hidden surface from the other side of the body,
+        the person's outline, the inpainted background), no learned weights.
 Metrics per target frame (lwgan.eval.metrics), then means per video and per method (every
 frame weighs the same):
     ssim, psnr: the whole image;
@@ -35,10 +37,10 @@ from PIL import Image
 from lwgan.bench.table import format_table
 from lwgan.body import BodyConfig, build_body_model
 from lwgan.data.iper import IperDataset, Video, image_tensor
-from lwgan.eval.baseline import texture_warping
 from lwgan.eval.metrics import load_lpips, mask_iou, psnr, ssim
 from lwgan.files import write_bytes_atomic
 from lwgan.flow.inputs import generator_inputs, posed_vertices_ndc
+from lwgan.flow.texture_warping import make_bank, warped_frames
 from lwgan.media import to_uint8, write_image
 from lwgan.models import from_pretrained
 from lwgan.train.distributed import resolve_device
@@ -72,8 +74,7 @@ class EvaluateConfig:
     max_videos: int | None = None  # evaluate only the first this many videos of the split
     batch_size: int = 8  # targets per forward pass
     grid_rows: int = 4  # videos shown in the picture
-    hole_dilation: int | None = None  # background hole growth; None: 15 px at 256, scaled
-    inpaint_radius: float = 5.0  # cv2.inpaint radius of the warping baseline
+    hole_dilation: int | None = None  # the generator's background hole growth; None: 15 px at 256, scaled
     lpips_alexnet_path: str | None = None  # torchvision AlexNet weights, for LPIPS
     lpips_linear_path: str | None = None  # LPIPS v0.1 linear-layer weights (alex.pth), for LPIPS
     device: str = "auto"
@@ -188,27 +189,31 @@ def evaluate(config: EvaluateConfig) -> dict:
             logger.warning("video %s: %d frames, none at target_step=%d: skipped", video.name, len(video.frames), config.target_step)
             continue
         source = load_frames(video, [0], size).to(device)
+        offsets = None if video.offsets is None else torch.from_numpy(video.offsets).to(device)  # the video's person, clothed
+        with torch.no_grad():
+            source_vertices = _posed(body, video, [0], offsets, device)
+            bank = None
+            if "warping" in methods:
+                source_mask = load_masks(video, [0], size)
+                bank = make_bank(body, (source + 1) / 2, source_vertices, None if source_mask is None else source_mask.to(device),
+                                 torch.zeros(source_vertices.shape[1], device=device) if offsets is None else offsets)
         for method in methods:
             per_video[method][video.name] = []
         for start in range(0, len(targets), config.batch_size):
             chunk = targets[start : start + config.batch_size]
             count = len(chunk)
             real = load_frames(video, chunk, size).to(device)
-            poses, shapes, cameras = (torch.from_numpy(np.ascontiguousarray(array[[0, *chunk]])).float().to(device)
-                                      for array in (video.poses, video.shapes, video.cameras))
             with torch.no_grad():
-                offsets = None if video.offsets is None else torch.from_numpy(video.offsets).to(device)  # the video's person, clothed
-                vertices = posed_vertices_ndc(body, poses, shapes, cameras, offsets)  # (1 + T, V, 3): the source, then the targets
+                vertices = _posed(body, video, chunk, offsets, device)
                 sources = source.expand(count, -1, -1, -1)
-                inputs, flows = generator_inputs(sources[:, None], vertices[:1].expand(count, -1, -1)[:, None], vertices[1:], body,
+                inputs, flows = generator_inputs(sources[:, None], source_vertices.expand(count, -1, -1)[:, None], vertices, body,
                                                  hole_dilation=hole_dilation)
                 flow = flows[0]
                 truth = load_masks(video, chunk, size)
                 truth = flow.target_mask if truth is None else truth.to(device)
                 images = {}
-                if "warping" in methods:
-                    result = texture_warping(sources, flow, hole_dilation, config.inpaint_radius)
-                    images["warping"] = (result.image, result.body_mask)
+                if bank is not None:
+                    images["warping"] = (warped_frames(bank, vertices, body) * 2 - 1, flow.target_mask)
                 if generator is not None:
                     generated = generate(generator, inputs)
                     images["generator"] = (generated.image.clamp(-1, 1), generated.background_mask[:, 0] < 0.5)
@@ -253,6 +258,13 @@ def evaluate(config: EvaluateConfig) -> dict:
     print(format_table(["method", "frames", *names], rows))
     logger.info("wrote %s and %s", output, grid_path)
     return report
+
+
+def _posed(body, video: Video, frames: list[int], offsets: torch.Tensor | None, device) -> torch.Tensor:
+    """(T, V, 3) NDC meshes of the video's fits at `frames`, dressed in `offsets` (V,) when given."""
+    poses, shapes, cameras = (torch.from_numpy(np.ascontiguousarray(array[frames])).float().to(device)
+                              for array in (video.poses, video.shapes, video.cameras))
+    return posed_vertices_ndc(body, poses, shapes, cameras, offsets)
 
 
 def _cell(value: float | None) -> str:

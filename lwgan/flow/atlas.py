@@ -6,7 +6,7 @@ import torch
 
 from lwgan.checks import check_shape
 from lwgan.flow.transfer import locate_in_source
-from lwgan.flow.warp import warp
+from lwgan.flow.warp import lies_within, warp
 from lwgan.render.fragments import Fragments
 from lwgan.render.rasterize import rasterize
 from lwgan.render.texture import fill_holes, rasterize_uv_atlas
@@ -20,12 +20,15 @@ def unwrap_to_atlas(
     face_uv: torch.Tensor,
     size: int = 512,
     depth_tolerance: float = 0.02,
+    trusted: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample the source image into a UV texture; texels the source does not see are filled smoothly.
 
     Args:
         source_image: (B, C, H, W); source_vertices_ndc: (B, V, 3) the source mesh as rasterized;
         faces (F, 3), uv (T, 2), face_uv (F, 3): the body's tables; size: texture side.
+        trusted: (B, H, W) bool, the source pixels that may colour the surface (None: all the
+            mesh covers); a texel is seen only where it lies on trusted pixels, and samples only them.
     Returns:
         texture (B, C, size, size) for lwgan.render.render_texture, and seen (B, size, size) bool:
         the texels taken from the source (the rest are filled by push-pull).
@@ -40,5 +43,10 @@ def unwrap_to_atlas(
     )
     source_depth = rasterize(source_vertices_ndc, faces, source_image.shape[-2:]).depth
     grid, visible, _ = locate_in_source(atlas, faces, source_vertices_ndc, source_depth, depth_tolerance)
-    texture = warp(source_image, grid)
+    if trusted is None:
+        texture = warp(source_image, grid)
+    else:
+        check_shape("trusted", trusted, (batch_size, *source_image.shape[-2:]))
+        texture = warp(source_image, grid, mask=trusted)
+        visible = visible & lies_within(trusted, grid)
     return fill_holes(texture, visible), visible

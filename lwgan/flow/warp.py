@@ -35,6 +35,12 @@ def warp(image: torch.Tensor, grid: torch.Tensor, mask: torch.Tensor | None = No
     return torch.where(coverage > 1e-4, sampled[:, :-1] / coverage.clamp_min(1e-4), torch.zeros_like(sampled[:, :-1]))
 
 
+def lies_within(mask: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) bool: every pixel that bilinear sampling at `grid` (B, H, W, 2) reads lies on `mask` (B, Hs, Ws) bool."""
+    check_shape("mask", mask, (grid.shape[0], None, None))
+    return warp(mask.unsqueeze(1).to(grid.dtype), grid)[:, 0] > 0.999
+
+
 def grid_valid(grid: torch.Tensor) -> torch.Tensor:
     """(B, H, W, 2) grid -> (B, H, W) bool, True where the grid points into the source image."""
     return (grid.abs() <= 1.0).all(dim=-1)

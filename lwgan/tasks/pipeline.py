@@ -30,6 +30,7 @@ from lwgan.media import write_image
 from lwgan.models import LiquidWarpingGenerator, from_pretrained
 from lwgan.models.original import convert_original_generator
 from lwgan.flow.inputs import posed_vertices_ndc
+from lwgan.flow.texture_warping import SourceBank, warped_frames
 from lwgan.recovery.clothing import ClothingSettings
 from lwgan.recovery.fitting import FitSettings
 from lwgan.recovery.preview import overlay_fit
@@ -42,14 +43,7 @@ from lwgan.tasks.people import (
     read_background,
 )
 from lwgan.tasks.result import SynthesisResult
-from lwgan.tasks.synthesis import (
-    SourceBank,
-    build_bank,
-    generated_frames,
-    personalize,
-    to_frames,
-    warped_frames,
-)
+from lwgan.tasks.synthesis import build_bank, generated_frames, personalize, to_frames
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +169,7 @@ class Pipeline:
                 self.generator.load_state_dict(self._generator_state)  # each call starts from the checkpoint
             if isinstance(self.generator, LiquidWarpingGenerator) and len(people) > 1:
                 logger.warning("the ICCV generator takes one source: the generator uses %s only", people[0].name)
-                bank = SourceBank(bank.images[:1], bank.vertices[:1], bank.masks[:1], bank.atlas, bank.background, bank.offsets)
+                bank = bank.first()
             with self.stage("personalize"):
                 personalize(self.generator, bank, self.body, self.personalize_steps, self.personalize_learning_rate)
         elif self.personalize_steps:

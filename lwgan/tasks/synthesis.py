@@ -1,59 +1,29 @@
 """Making target frames from fitted source photos: texture warping, or a trained generator.
 
-Without a checkpoint, a body pixel of the target takes the colour of the first source that sees
-its surface point (warped along the transfer flow); surface no source sees comes from the sources
-unwrapped into one UV atlas (filled smoothly); the body goes over the background (the source's,
-inpainted, or a user's picture). With a generator, the generator makes the frames from the same
-flows (its background stream inpaints), optionally with the front of the face kept from the warp.
+Without a checkpoint, the frames come from lwgan.flow.texture_warping (trusted source pixels
+warped along the transfer flow, the hidden surface from the other side of the body, a feathered
+edge over the inpainted background or a user's picture). With a generator, the generator makes
+the frames from the same flows (its background stream inpaints), optionally with the front of
+the face kept from the warp.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from lwgan.body.model import BodyModel
-from lwgan.flow import transfer_flow, unwrap_to_atlas, warp
-from lwgan.flow.inputs import dilate, generator_inputs, posed_vertices_ndc
+from lwgan.flow.inputs import generator_inputs, posed_vertices_ndc
+from lwgan.flow.texture_warping import SourceBank, make_bank
 from lwgan.losses.terms import reconstruction_l1, ssim_loss
 from lwgan.media import to_uint8
-from lwgan.render import rasterize, render_texture
-from lwgan.render.texture import fill_holes, inpaint_background
 from lwgan.tasks.people import PhotoPerson
 from lwgan.train.step import generate, scaled_hole_dilation
 
 logger = logging.getLogger(__name__)
-
-ATLAS_SIZE = 512
-BACKGROUND_HOLE_GROWTH = 0.04
-"""The inpainted hole is the person mask and the source mesh grown by this fraction of the image side."""
-
-
-@dataclass(frozen=True)
-class SourceBank:
-    """The sources, ready for making frames (torch, on one device).
-
-    images: (S, 3, H, W) float in [0, 1]; vertices: (S, V, 3) the source meshes in NDC;
-    masks: (S, H, W) bool, the source meshes' coverage; atlas: (1, 3, T, T) the sources unwrapped
-    and fused in UV space; background: (1, 3, H, W) in [0, 1]; offsets: (V,) the person's
-    clothing (lwgan.body.clothing), which target meshes carry too.
-    """
-
-    images: torch.Tensor
-    vertices: torch.Tensor
-    masks: torch.Tensor
-    atlas: torch.Tensor
-    background: torch.Tensor
-    offsets: torch.Tensor
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return tuple(self.images.shape[-2:])
-
 
 def image_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     """(H, W, 3) uint8 -> (3, H, W) float32 in [0, 1]."""
@@ -69,42 +39,13 @@ def source_meshes(body: BodyModel, people: list[PhotoPerson], shape: torch.Tenso
 
 
 def build_bank(body: BodyModel, people: list[PhotoPerson], shape: torch.Tensor, background: np.ndarray | None) -> SourceBank:
-    """Prepare the sources; `background` (H, W, 3) uint8 replaces the inpainted first source when given."""
+    """The people's SourceBank (lwgan.flow.texture_warping); `background` (H, W, 3) uint8 replaces the inpainted first source when given."""
     device = body.faces.device
     images = torch.stack([image_tensor(person.image, device) for person in people])
     offsets = torch.from_numpy(people[0].offsets).to(device)  # one field for all photos of the person
-    vertices = source_meshes(body, people, shape, offsets)
-    size = images.shape[-2:]
-    masks = rasterize(vertices, body.faces, size).mask
-    textures, seen = unwrap_to_atlas(images, vertices, body.faces, body.uv, body.face_uv, size=ATLAS_SIZE)
-    weight = seen.unsqueeze(1).float()
-    fused = (textures * weight).sum(0, keepdim=True) / weight.sum(0, keepdim=True).clamp_min(1e-6)
-    atlas = fill_holes(fused, seen.any(0, keepdim=True))
-    if background is None:
-        person = torch.from_numpy(people[0].mask > 0.5).to(device) | masks[0]
-        growth = max(3, round(BACKGROUND_HOLE_GROWTH * size[0]) | 1)
-        hole = dilate(person[None, None].float(), growth)[:, 0] > 0.5
-        return SourceBank(images, vertices, masks, atlas, (inpaint_background(images[:1] * 2 - 1, hole) + 1) / 2, offsets)
-    return SourceBank(images, vertices, masks, atlas, image_tensor(background, device)[None], offsets)
-
-
-def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel) -> torch.Tensor:
-    """Frames by texture warping: (B, V, 3) target meshes in NDC -> (B, 3, H, W) in [0, 1]."""
-    batch_size = target_vertices.shape[0]
-    colour, known = None, None
-    target_fragments = None
-    for index in range(bank.images.shape[0]):
-        flow = transfer_flow(bank.vertices[index : index + 1].expand(batch_size, -1, -1), target_vertices, body.faces,
-                             bank.image_size, body.uv, body.face_uv)
-        direct = warp(bank.images[index : index + 1].expand(batch_size, -1, -1, -1), flow.grid, mask=bank.masks[index : index + 1].expand(batch_size, -1, -1))
-        if colour is None:
-            target_fragments = flow.target_fragments
-            colour = render_texture(target_fragments, body.uv, body.face_uv, bank.atlas.expand(batch_size, -1, -1, -1))
-            known = torch.zeros_like(flow.visible)
-        take = flow.visible & ~known
-        colour = torch.where(take.unsqueeze(1), direct, colour)
-        known = known | flow.visible
-    return torch.where(target_fragments.mask.unsqueeze(1), colour, bank.background.expand(batch_size, -1, -1, -1))
+    person_masks = torch.from_numpy(np.stack([person.mask > 0.5 for person in people])).to(device)
+    user_background = None if background is None else image_tensor(background, device)[None]
+    return make_bank(body, images, source_meshes(body, people, shape, offsets), person_masks, offsets, user_background)
 
 
 def generated_frames(

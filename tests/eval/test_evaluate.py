@@ -11,10 +11,11 @@ from PIL import Image
 from lwgan.cli import main
 from lwgan.config import compose
 from lwgan.data.iper import IperDataset
-from lwgan.eval.baseline import inpaint_background, texture_warping
 from lwgan.eval.evaluate import evaluate, load_frames
 from lwgan.eval.metrics import psnr
-from lwgan.flow.inputs import generator_inputs, posed_vertices_ndc
+from lwgan.flow.inputs import posed_vertices_ndc
+from lwgan.flow.texture_warping import make_bank, warped_frames
+from lwgan.flow.transfer import transfer_flow
 from lwgan.models import LiquidWarpingGenerator, save_pretrained
 from lwgan.recovery.pose_files import read_pose_shape, write_pose_shape
 
@@ -72,39 +73,28 @@ def test_without_a_checkpoint_only_the_baseline_runs(dataset_root, tmp_path):
     assert report["methods"]["warping"]["frames"] == 1  # frame 3 of a 6-frame video
 
 
-def test_warping_reproduces_the_source_exactly_and_visible_target_pixels_well(dataset_root, anny_body):
+def test_warping_reproduces_the_source_and_visible_target_pixels_well(dataset_root, anny_body):
     video = IperDataset(dataset_root, "val", image_size=SIZE).videos[0]
     frames = list(range(len(video.frames)))
     as_tensor = lambda array: torch.from_numpy(array[frames]).float()
-    vertices = posed_vertices_ndc(anny_body, as_tensor(video.poses), as_tensor(video.shapes), as_tensor(video.cameras))
-    images = load_frames(video, frames, SIZE)
-    count = len(frames) - 1
-    # Source onto itself: the flow is the identity on the body, so body pixels come back unchanged.
-    _, (flow,) = generator_inputs(images[:1, None], vertices[:1, None], vertices[:1], anny_body, hole_dilation=3)
-    itself = texture_warping(images[:1], flow, hole_dilation=3)
-    assert psnr(itself.image, images[:1], mask=flow.target_mask).item() > 60
-    # Frame 0 onto frames 1..5: visible surface points are sampled from where the source shows them.
-    sources = images[:1].expand(count, -1, -1, -1)
-    _, (flow,) = generator_inputs(sources[:, None], vertices[:1].expand(count, -1, -1)[:, None], vertices[1:], anny_body, hole_dilation=3)
-    result = texture_warping(sources, flow, hole_dilation=3)
+    with torch.no_grad():
+        vertices = posed_vertices_ndc(anny_body, as_tensor(video.poses), as_tensor(video.shapes), as_tensor(video.cameras))
+        images = (load_frames(video, frames, SIZE) + 1) / 2
+        bank = make_bank(anny_body, images[:1], vertices[:1], None, torch.zeros(vertices.shape[1]))
+        # Source onto itself: the flow is the identity on the body, so trusted pixels come back unchanged.
+        itself = warped_frames(bank, vertices[:1], anny_body)
+        assert bank.trusted[0].sum() > 100
+        assert psnr(itself, images[:1], mask=bank.trusted[:1]).item() > 60
+        # Frame 0 onto frames 1..5: visible surface points are sampled from where the source shows them.
+        result = warped_frames(bank, vertices[1:], anny_body)
+        flow = transfer_flow(vertices[:1].expand(len(frames) - 1, -1, -1), vertices[1:], anny_body.faces, SIZE, anny_body.uv, anny_body.face_uv)
     visible = flow.visible & flow.target_mask
     hidden = flow.target_mask & ~flow.visible
-    visible_psnr = psnr(result.image, images[1:], mask=visible)
-    # Measured 24.2 to 25.9 dB at 64 x 64 (JPEG frames, bilinear resampling): a 21 dB bound.
+    visible_psnr = psnr(result, images[1:], mask=visible)
+    # Measured 24.0 to 24.7 dB at 64 x 64 (JPEG frames, bilinear resampling): a 21 dB bound. The hidden
+    # points, from their counterparts on the other side of the body, measured 25.1 to 27.4 dB.
     assert (visible_psnr > 21).all(), visible_psnr
-    assert visible_psnr.mean() > psnr(result.image, images[1:], mask=hidden).nanmean()
-    assert torch.equal(result.body_mask, flow.target_mask)
-
-
-def test_inpainting_fills_only_the_hole():
-    image = torch.linspace(-1, 1, 32).view(1, 1, 1, 32).expand(1, 3, 32, 32).contiguous()
-    hole = torch.zeros(1, 32, 32, dtype=torch.bool)
-    hole[:, 10:20, 10:20] = True
-    damaged = image.clone()
-    damaged[:, :, 10:20, 10:20] = 1.0
-    filled = inpaint_background(damaged, hole)
-    assert (filled[:, :, ~hole[0]] - damaged[:, :, ~hole[0]]).abs().max() <= 1 / 127.5  # 8-bit quantisation only
-    assert (filled[:, :, hole[0]] - image[:, :, hole[0]]).abs().mean() < 0.1  # a smooth ramp is filled smoothly
+    assert (psnr(result, images[1:], mask=hidden) > 21).all()
 
 
 def test_bad_inputs_are_clear_errors_through_the_cli(dataset_root, checkpoint, tmp_path, capsys):

@@ -15,12 +15,11 @@ from lwgan.body.clothing import clothed_vertices, clothing_vertex_mask
 from lwgan.cli import main
 from lwgan.config import compose
 from lwgan.data.iper import IperDataset
-from lwgan.eval.baseline import texture_warping
 from lwgan.eval.evaluate import evaluate, load_frames
 from lwgan.eval.metrics import mask_iou, psnr
-from lwgan.flow.inputs import generator_inputs, posed_vertices_ndc
+from lwgan.flow.inputs import posed_vertices_ndc
+from lwgan.flow.texture_warping import make_bank, warped_frames
 from lwgan.render import rasterize
-from lwgan.train.step import scaled_hole_dilation
 
 SIZE = 64
 TARGETS = [2, 4]  # target_step=2 on 6-frame videos
@@ -76,7 +75,7 @@ def test_offsets_that_push_the_body_out_lower_the_mask_iou_by_what_the_clothed_t
 
 
 def warped_psnr(body, video, source_offsets: torch.Tensor, target_offsets: torch.Tensor) -> list[float]:
-    """The warping baseline's PSNR at TARGETS from frame 0, its source dressed in one field and its targets in another."""
+    """The warping method's PSNR at TARGETS from frame 0, its source dressed in one field and its targets in another."""
     rows = [0, *TARGETS]
     as_tensor = lambda array: torch.from_numpy(array[rows]).float()
     poses, shapes, cameras = as_tensor(video.poses), as_tensor(video.shapes), as_tensor(video.cameras)
@@ -84,10 +83,9 @@ def warped_psnr(body, video, source_offsets: torch.Tensor, target_offsets: torch
         source = posed_vertices_ndc(body, poses[:1], shapes[:1], cameras[:1], source_offsets)
         targets = posed_vertices_ndc(body, poses[1:], shapes[1:], cameras[1:], target_offsets)
         images = load_frames(video, rows, SIZE)
-        sources = images[:1].expand(len(TARGETS), -1, -1, -1)
-        _, (flow,) = generator_inputs(sources[:, None], source.expand(len(TARGETS), -1, -1)[:, None], targets, body,
-                                      hole_dilation=scaled_hole_dilation(SIZE))
-        return psnr(texture_warping(sources, flow, scaled_hole_dilation(SIZE)).image, images[1:]).tolist()
+        source_mask = torch.from_numpy(np.asarray(Image.open(video.masks[0])) > 127)[None]
+        bank = make_bank(body, (images[:1] + 1) / 2, source, source_mask, source_offsets)
+        return psnr(warped_frames(bank, targets, body) * 2 - 1, images[1:]).tolist()
 
 
 def test_the_source_frame_is_dressed_as_well_as_the_targets(dressed_root, tmp_path, anny_body):

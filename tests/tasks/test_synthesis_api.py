@@ -78,6 +78,21 @@ def skier_body(skier, anny_body):
 # --- identity: the person in their own pose reproduces the photo ------------------------------
 
 
+def assert_reproduces_the_photo(frame: np.ndarray, person, body_mask: np.ndarray) -> None:
+    """The photo's person in its own pose: exact where the source pixels are trusted.
+
+    That is 3 px inside the person and the mesh, off the occlusion edges (the skier's arms in front
+    of the jacket: measured 6% of that interior); the band along the outline and those edges take
+    the atlas's colour, faded into the background at the outline.
+    """
+    assert body_mask.sum() > 0.08 * SIZE**2
+    person_and_body = (body_mask & (person.mask > 0.5)).astype(np.uint8)
+    interior = cv2.distanceTransform(person_and_body, cv2.DIST_L2, 5) > 3
+    assert interior.sum() > 0.5 * person_and_body.sum()
+    exact = np.abs(frame.astype(int) - person.image.astype(int)).max(-1) <= 2
+    assert exact[interior].mean() > 0.9
+
+
 def test_imitating_its_own_pose_and_camera_reproduces_the_photo(skier, skier_body, anny_body, tmp_path, monkeypatch):
     person = skier[0]
     write_pose_shape(tmp_path / "pose_shape.pkl", person.camera[None], person.pose[None], person.shape[None])
@@ -86,9 +101,7 @@ def test_imitating_its_own_pose_and_camera_reproduces_the_photo(skier, skier_bod
     result = imitator(source=SKIER, reference=tmp_path / "pose_shape.pkl", camera="copy", smooth_poses=False)
     assert len(result) == 1 and result.frames[0].shape == (SIZE, SIZE, 3)
     frame, photo = result.frames[0], person.image
-    # On the body the flow is the identity: pixel centres sample themselves (measured: exact, PSNR inf).
-    assert skier_body.sum() > 0.08 * SIZE**2
-    assert psnr(frame, photo, skier_body) >= 40
+    assert_reproduces_the_photo(frame, person, skier_body)
     # Off the body, the background is the photo's, inpainted only near the person (the hole is the
     # person mask and the mesh grown by 4 % of the side): 8 px away it is the photo (measured: exact from 3 px).
     person_or_body = skier_body | (person.mask > 0.5)
@@ -116,7 +129,7 @@ def test_viewer_front_view_is_the_photo_and_the_back_view_is_its_mirror(skier, s
     result = viewer(source=SKIER, yaw=[0, 180])
     assert len(result) == 2
     front, back = result.frames
-    assert psnr(front, person.image, skier_body) >= 40  # measured: exact
+    assert_reproduces_the_photo(front, person, skier_body)
 
     # A 180 degree turn about the image's vertical through the pelvis: (x, y, z) -> (-x, y, -z).
     _, joints, keypoints, body_frame = posed(anny_body, result.pose, result.shape, result.camera)
@@ -169,7 +182,7 @@ def test_swapping_with_oneself_reproduces_the_photo(skier, skier_body, anny_body
     person = skier[0]
     result = Swapper(image_size=SIZE, body=anny_body).swap_people(skier, skier, chosen_parts("whole"))
     assert len(result) == 1
-    assert psnr(result.frames[0], person.image, skier_body) >= 40  # measured: exact
+    assert_reproduces_the_photo(result.frames[0], person, skier_body)
     np.testing.assert_array_equal(result.frames[0][~skier_body], person.image[~skier_body])
 
 

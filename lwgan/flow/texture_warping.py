@@ -1,0 +1,162 @@
+"""Frames without learned weights: source photos warped onto target bodies, the hidden surface from a prior.
+
+make_bank() prepares one person's sources once:
+    trusted pixels: a source pixel colours the body only when the fitted mesh and the person mask
+        both cover it and it lies a few pixels inside both, away from self-occlusion edges (depth
+        jumps between neighbouring pixels): the fit is never exact there, and pixels next to a
+        silhouette are background (white halos on hands, streaks between the legs) or the wrong
+        limb;
+    atlas: the trusted pixels of every source unwrapped into the body's UV atlas and fused; texels
+        no source saw take the colour of their counterpart on the other side of the body
+        (lwgan.flow.surface_prior: back <-> front, else left <-> right), the rest is filled smoothly;
+    background: the first source with the person removed and the hole inpainted.
+warped_frames() then colours each target body pixel from the first source that sees its surface
+point at a trusted pixel, else from the atlas, and lays the body over the background with a
+feathered edge. Where a source sees the surface point off the person (the fitted mesh is a little
+wider than the person, or loose hair and clothes make it narrower), the point stays transparent:
+the body's opacity is the source's person mask carried along the flow, so the person keeps their
+own outline in the new pose instead of the mesh's. That holds only within OUTLINE_BAND of the
+target's outline: deeper inside, a point seen off the person is the fit's error, not a gap in the
+person, and stays opaque (no holes in the body).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import kornia
+import torch
+
+from lwgan.body.model import BodyModel
+from lwgan.checks import check_shape
+from lwgan.flow.atlas import unwrap_to_atlas
+from lwgan.flow.inputs import dilate
+from lwgan.flow.surface_prior import fill_hidden_surface, surface_counterparts
+from lwgan.flow.transfer import transfer_flow
+from lwgan.flow.warp import lies_within, warp
+from lwgan.render import rasterize, render_texture
+from lwgan.render.fragments import Fragments
+from lwgan.render.texture import fill_holes, inpaint_background
+
+ATLAS_SIZE = 512
+TRUST_MARGIN = 0.008
+"""Source pixels closer than this fraction of the image side to a silhouette or an occlusion edge are not trusted (2 px at 256)."""
+OCCLUSION_DEPTH_JUMP = 0.08
+"""Neighbouring source pixels whose depths differ by more (metres) lie on an occlusion edge (an arm in front of the chest)."""
+FEATHER = 0.006
+"""The body's edge fades into the background over about this fraction of the image side, inward (1.5 px at 256)."""
+OUTLINE_BAND = 0.02
+"""The person's own outline (their mask carried to the target) may move the body's edge inward by up to this fraction of the image side (5 px at 256)."""
+BACKGROUND_HOLE_GROWTH = 0.04
+"""The inpainted hole is the person mask and the source mesh grown by this fraction of the image side."""
+
+
+@dataclass(frozen=True)
+class SourceBank:
+    """One person's sources, ready for making frames (torch, on one device).
+
+    images: (S, 3, H, W) float in [0, 1]; vertices: (S, V, 3) the source meshes in NDC;
+    trusted: (S, H, W) bool, the source pixels that may colour the body; person: (S, H, W) float
+    in [0, 1], the segmented person (the mesh's coverage when there is no mask); atlas: (1, 3, T, T) the
+    sources unwrapped and fused in UV space, hidden surface filled; background: (1, 3, H, W) in
+    [0, 1]; offsets: (V,) the person's clothing (lwgan.body.clothing), which target meshes carry too.
+    """
+
+    images: torch.Tensor
+    vertices: torch.Tensor
+    trusted: torch.Tensor
+    person: torch.Tensor
+    atlas: torch.Tensor
+    background: torch.Tensor
+    offsets: torch.Tensor
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.images.shape[-2:])
+
+    def first(self) -> SourceBank:
+        """The bank of the first source alone (the atlas keeps what every source saw)."""
+        return SourceBank(self.images[:1], self.vertices[:1], self.trusted[:1], self.person[:1], self.atlas, self.background, self.offsets)
+
+
+def trusted_source_pixels(fragments: Fragments, person_masks: torch.Tensor | None, margin: int, depth_jump: float = OCCLUSION_DEPTH_JUMP) -> torch.Tensor:
+    """(S, H, W) bool: pixels covered by the mesh (and the person mask) at least `margin` pixels inside, off occlusion edges.
+
+    Args:
+        fragments: the S source meshes rasterized at H x W; person_masks: (S, H, W) bool or None.
+        margin: pixels; depth_jump: metres between the nearest and farthest depth within `margin`
+            pixels beyond which a pixel lies on an occlusion edge.
+    """
+    covered = fragments.mask if person_masks is None else fragments.mask & person_masks
+    if margin <= 0:
+        return covered
+    kernel = torch.ones(2 * margin + 1, 2 * margin + 1, device=covered.device)
+    inside = kornia.morphology.erosion(covered.unsqueeze(1).float(), kernel)[:, 0] > 0.5
+    depth = torch.where(fragments.mask, fragments.depth, torch.zeros_like(fragments.depth)).unsqueeze(1)
+    nearest = -kornia.morphology.dilation(-depth, kernel)  # within the covered region every depth is finite
+    farthest = kornia.morphology.dilation(depth, kernel)
+    return inside & ((farthest - nearest)[:, 0] <= depth_jump)
+
+
+def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, person_masks: torch.Tensor | None, offsets: torch.Tensor,
+              background: torch.Tensor | None = None) -> SourceBank:
+    """Prepare S sources of one person (see the module docstring).
+
+    Args:
+        images: (S, 3, H, W) in [0, 1]; vertices: (S, V, 3) their fitted (clothed) meshes in NDC;
+        person_masks: (S, H, W) bool, the segmented person, or None; offsets: (V,) the clothing;
+        background: (1, 3, H, W) in [0, 1] to use instead of the first source inpainted.
+    """
+    check_shape("images", images, (vertices.shape[0], 3, None, None))
+    size = images.shape[-2:]
+    fragments = rasterize(vertices, body.faces, size)
+    trusted = trusted_source_pixels(fragments, person_masks, max(1, round(TRUST_MARGIN * size[0])))
+    textures, seen = unwrap_to_atlas(images, vertices, body.faces, body.uv, body.face_uv, size=ATLAS_SIZE, trusted=trusted)
+    weight = seen.unsqueeze(1).float()
+    fused = (textures * weight).sum(0, keepdim=True) / weight.sum(0, keepdim=True).clamp_min(1e-6)
+    atlas = fill_hidden_surface(fused, seen.any(0, keepdim=True), surface_counterparts(body, ATLAS_SIZE))
+    if background is None:
+        person = fragments.mask[0] if person_masks is None else fragments.mask[0] | person_masks[0]
+        growth = max(3, round(BACKGROUND_HOLE_GROWTH * size[0]) | 1)
+        hole = dilate(person[None, None].float(), growth)[:, 0] > 0.5
+        background = (inpaint_background(images[:1] * 2 - 1, hole) + 1) / 2
+    person = (fragments.mask if person_masks is None else person_masks).float()
+    return SourceBank(images, vertices, trusted, person, atlas, background, offsets)
+
+
+def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel) -> torch.Tensor:
+    """Frames by texture warping: (B, V, 3) target meshes in NDC -> (B, 3, H, W) in [0, 1]."""
+    batch_size = target_vertices.shape[0]
+    target = rasterize(target_vertices, body.faces, bank.image_size)
+    colour = render_texture(target, body.uv, body.face_uv, bank.atlas.expand(batch_size, -1, -1, -1))
+    opacity = target.mask.unsqueeze(1).float()
+    coloured = torch.zeros_like(target.mask)
+    outlined = torch.zeros_like(target.mask)
+    for index in range(bank.images.shape[0]):
+        flow = transfer_flow(bank.vertices[index : index + 1].expand(batch_size, -1, -1), target_vertices, body.faces,
+                             bank.image_size, body.uv, body.face_uv)
+        trusted = bank.trusted[index : index + 1].expand(batch_size, -1, -1)
+        direct = warp(bank.images[index : index + 1].expand(batch_size, -1, -1, -1), flow.grid, mask=trusted)
+        take = flow.visible & lies_within(trusted, flow.grid) & ~coloured
+        colour = torch.where(take.unsqueeze(1), direct, colour)
+        coloured = coloured | take
+        outline = flow.visible & ~outlined
+        opacity = torch.where(outline.unsqueeze(1), warp(bank.person[index : index + 1, None].expand(batch_size, -1, -1, -1), flow.grid), opacity)
+        outlined = outlined | outline
+    band = max(1, round(OUTLINE_BAND * bank.image_size[0]))
+    deep_inside = kornia.morphology.erosion(target.mask.unsqueeze(1).float(), torch.ones(2 * band + 1, 2 * band + 1, device=opacity.device))
+    return feathered_composite(colour, target.mask, torch.maximum(opacity, deep_inside), bank.background.expand(batch_size, -1, -1, -1))
+
+
+def feathered_composite(body: torch.Tensor, mask: torch.Tensor, opacity: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+    """Lay (B, 3, H, W) `body` (valid on the (B, H, W) `mask`) over `background`, with (B, 1, H, W) `opacity` and a soft edge.
+
+    The edge fades inward: the opacity rises from 0 on the mask's outline to 1 about FEATHER of
+    the image side inside, so nothing of the body reaches past the mask.
+    """
+    sigma = max(0.5, FEATHER * mask.shape[-2])
+    radius = max(1, round(2 * sigma))
+    inside = mask.unsqueeze(1).float()
+    edge = (2 * kornia.filters.gaussian_blur2d(inside, (2 * radius + 1, 2 * radius + 1), (sigma, sigma), border_type="replicate") - 1).clamp(0, 1)
+    alpha = edge * inside * opacity.clamp(0, 1)
+    return alpha * body + (1 - alpha) * background
