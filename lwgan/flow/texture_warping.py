@@ -15,9 +15,9 @@ point at a trusted pixel, else from the atlas, and lays the body over the backgr
 feathered edge. Where a source sees the surface point off the person (the fitted mesh is a little
 wider than the person, or loose hair and clothes make it narrower), the point stays transparent:
 the body's opacity is the source's person mask carried along the flow, so the person keeps their
-own outline in the new pose instead of the mesh's. That holds only within OUTLINE_BAND of the
-target's outline: deeper inside, a point seen off the person is the fit's error, not a gap in the
-person, and stays opaque (no holes in the body).
+own outline in the new pose instead of the mesh's. That holds only for transparent points joined
+to the outside within OUTLINE_BAND of the target's outline: elsewhere a point seen off the person
+is the fit's error, not a gap in the person, and stays opaque (no holes in the body).
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyMod
     batch_size = target_vertices.shape[0]
     target = rasterize(target_vertices, body.faces, bank.image_size)
     colour = render_texture(target, body.uv, body.face_uv, bank.atlas.expand(batch_size, -1, -1, -1))
-    opacity = target.mask.unsqueeze(1).float()
+    opacity = torch.ones_like(colour[:, :1])
     coloured = torch.zeros_like(target.mask)
     outlined = torch.zeros_like(target.mask)
     for index in range(bank.images.shape[0]):
@@ -143,9 +143,22 @@ def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyMod
         outline = flow.visible & ~outlined
         opacity = torch.where(outline.unsqueeze(1), warp(bank.person[index : index + 1, None].expand(batch_size, -1, -1, -1), flow.grid), opacity)
         outlined = outlined | outline
-    band = max(1, round(OUTLINE_BAND * bank.image_size[0]))
-    deep_inside = kornia.morphology.erosion(target.mask.unsqueeze(1).float(), torch.ones(2 * band + 1, 2 * band + 1, device=opacity.device))
-    return feathered_composite(colour, target.mask, torch.maximum(opacity, deep_inside), bank.background.expand(batch_size, -1, -1, -1))
+    opacity = outline_opacity(opacity, target.mask, max(1, round(OUTLINE_BAND * bank.image_size[0])))
+    return feathered_composite(colour, target.mask, opacity, bank.background.expand(batch_size, -1, -1, -1))
+
+
+def outline_opacity(opacity: torch.Tensor, mask: torch.Tensor, band: int) -> torch.Tensor:
+    """(B, 1, H, W) opacity kept only where it is transparent (< 0.5) along a path of such pixels at most `band` pixels from outside the (B, H, W) mask; 1 elsewhere.
+
+    So the person's own outline can move the body's edge inward, but a point seen off the person
+    deep inside the body (the fit's error there) leaves no hole.
+    """
+    transparent = opacity < 0.5
+    reached = ~mask.unsqueeze(1)
+    step = torch.ones(3, 3, device=opacity.device)
+    for _ in range(band):
+        reached = reached | ((kornia.morphology.dilation(reached.float(), step) > 0.5) & transparent)
+    return torch.where(reached, opacity, torch.ones_like(opacity))
 
 
 def feathered_composite(body: torch.Tensor, mask: torch.Tensor, opacity: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
