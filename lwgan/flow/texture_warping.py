@@ -45,8 +45,8 @@ OCCLUSION_DEPTH_JUMP = 0.08
 """Neighbouring source pixels whose depths differ by more (metres) lie on an occlusion edge (an arm in front of the chest)."""
 FEATHER = 0.006
 """The body's edge fades into the background over about this fraction of the image side, inward (1.5 px at 256)."""
-OUTLINE_BAND = 0.02
-"""The person's own outline (their mask carried to the target) may move the body's edge inward by up to this fraction of the image side (5 px at 256)."""
+OUTLINE_BAND = 0.01
+"""The person's own outline (their mask carried to the target) may move the body's edge inward by up to this fraction of the image side (2.5 px at 256)."""
 BACKGROUND_HOLE_GROWTH = 0.04
 """The inpainted hole is the person mask and the source mesh grown by this fraction of the image side."""
 
