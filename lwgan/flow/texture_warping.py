@@ -11,7 +11,8 @@ make_bank() prepares one person's sources once:
         (lwgan.flow.surface_prior: back <-> front, else left <-> right), the rest is filled smoothly;
     background: the first source with the person removed and the hole inpainted.
 warped_frames() then colours each target body pixel from the first source that sees its surface
-point at a trusted pixel, else from the atlas, and lays the body over the background with a
+point at a trusted pixel; a point sources see only near an edge takes the colour of the trusted
+pixels around it; a point no source sees, the atlas's. The body goes over the background with a
 feathered edge. Where a source sees the surface point off the person (the fitted mesh is a little
 wider than the person, or loose hair and clothes make it narrower), the point stays transparent:
 the body's opacity is the source's person mask carried along the flow, so the person keeps their
@@ -41,10 +42,10 @@ from lwgan.render.texture import fill_holes, inpaint_background
 ATLAS_SIZE = 512
 TRUST_MARGIN = 0.008
 """Source pixels closer than this fraction of the image side to a silhouette or an occlusion edge are not trusted (2 px at 256)."""
-OCCLUSION_DEPTH_JUMP = 0.08
-"""Neighbouring source pixels whose depths differ by more (metres) lie on an occlusion edge (an arm in front of the chest)."""
-FEATHER = 0.006
-"""The body's edge fades into the background over about this fraction of the image side, inward (1.5 px at 256)."""
+OCCLUSION_DEPTH_JUMP = 0.05
+"""Neighbouring source pixels of different body parts whose depths differ by more (metres) lie on an occlusion edge (an arm in front of the chest)."""
+FEATHER = 0.004
+"""The body's edge fades into the background over about this fraction of the image side, inward (1 px at 256)."""
 OUTLINE_BAND = 0.01
 """The person's own outline (their mask carried to the target) may move the body's edge inward by up to this fraction of the image side (2.5 px at 256)."""
 BACKGROUND_HOLE_GROWTH = 0.04
@@ -56,7 +57,9 @@ class SourceBank:
     """One person's sources, ready for making frames (torch, on one device).
 
     images: (S, 3, H, W) float in [0, 1]; vertices: (S, V, 3) the source meshes in NDC;
-    trusted: (S, H, W) bool, the source pixels that may colour the body; person: (S, H, W) float
+    trusted: (S, H, W) bool, the source pixels that may colour the body; inward: (S, 3, H, W) the
+    images with every untrusted pixel replaced by a smooth fill from the trusted ones around it
+    (what a surface point the source sees only near an edge takes); person: (S, H, W) float
     in [0, 1], the segmented person (the mesh's coverage when there is no mask); atlas: (1, 3, T, T) the
     sources unwrapped and fused in UV space, hidden surface filled; background: (1, 3, H, W) in
     [0, 1]; offsets: (V,) the person's clothing (lwgan.body.clothing), which target meshes carry too.
@@ -65,6 +68,7 @@ class SourceBank:
     images: torch.Tensor
     vertices: torch.Tensor
     trusted: torch.Tensor
+    inward: torch.Tensor
     person: torch.Tensor
     atlas: torch.Tensor
     background: torch.Tensor
@@ -76,26 +80,36 @@ class SourceBank:
 
     def first(self) -> SourceBank:
         """The bank of the first source alone (the atlas keeps what every source saw)."""
-        return SourceBank(self.images[:1], self.vertices[:1], self.trusted[:1], self.person[:1], self.atlas, self.background, self.offsets)
+        return SourceBank(self.images[:1], self.vertices[:1], self.trusted[:1], self.inward[:1], self.person[:1], self.atlas, self.background, self.offsets)
 
 
-def trusted_source_pixels(fragments: Fragments, person_masks: torch.Tensor | None, margin: int, depth_jump: float = OCCLUSION_DEPTH_JUMP) -> torch.Tensor:
-    """(S, H, W) bool: pixels covered by the mesh (and the person mask) at least `margin` pixels inside, off occlusion edges.
+def trusted_source_pixels(fragments: Fragments, face_part: torch.Tensor, person_masks: torch.Tensor | None, margin: int,
+                          depth_jump: float = OCCLUSION_DEPTH_JUMP) -> torch.Tensor:
+    """(S, H, W) bool: pixels covered by the mesh (and the person mask) at least `margin` pixels inside, and as far from occlusion edges.
+
+    An occlusion edge lies between two neighbouring pixels that show different body parts at
+    depths more than `depth_jump` apart (a limb in front of the body, crossed legs).
 
     Args:
-        fragments: the S source meshes rasterized at H x W; person_masks: (S, H, W) bool or None.
-        margin: pixels; depth_jump: metres between the nearest and farthest depth within `margin`
-            pixels beyond which a pixel lies on an occlusion edge.
+        fragments: the S source meshes rasterized at H x W; face_part: (F,) each face's body part;
+        person_masks: (S, H, W) bool or None; margin: pixels; depth_jump: metres.
     """
     covered = fragments.mask if person_masks is None else fragments.mask & person_masks
     if margin <= 0:
         return covered
     kernel = torch.ones(2 * margin + 1, 2 * margin + 1, device=covered.device)
     inside = kornia.morphology.erosion(covered.unsqueeze(1).float(), kernel)[:, 0] > 0.5
-    depth = torch.where(fragments.mask, fragments.depth, torch.zeros_like(fragments.depth)).unsqueeze(1)
-    nearest = -kornia.morphology.dilation(-depth, kernel)  # within the covered region every depth is finite
-    farthest = kornia.morphology.dilation(depth, kernel)
-    return inside & ((farthest - nearest)[:, 0] <= depth_jump)
+    depth = torch.where(fragments.mask, fragments.depth, torch.zeros_like(fragments.depth))
+    part = torch.where(fragments.mask, face_part[fragments.face_index.clamp_min(0)], -1)
+    edge = torch.zeros_like(covered)
+    for axis in (1, 2):  # rows, then columns
+        length = covered.shape[axis] - 1
+        here, there = (slice(None),) * axis + (slice(0, length),), (slice(None),) * axis + (slice(1, None),)
+        jump = (part[here] >= 0) & (part[there] >= 0) & (part[here] != part[there]) & ((depth[here] - depth[there]).abs() > depth_jump)
+        edge[here] |= jump
+        edge[there] |= jump
+    near_edge = kornia.morphology.dilation(edge.unsqueeze(1).float(), kernel)[:, 0] > 0.5
+    return inside & ~near_edge
 
 
 def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, person_masks: torch.Tensor | None, offsets: torch.Tensor,
@@ -110,7 +124,7 @@ def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, per
     check_shape("images", images, (vertices.shape[0], 3, None, None))
     size = images.shape[-2:]
     fragments = rasterize(vertices, body.faces, size)
-    trusted = trusted_source_pixels(fragments, person_masks, max(1, round(TRUST_MARGIN * size[0])))
+    trusted = trusted_source_pixels(fragments, body.face_part, person_masks, max(1, round(TRUST_MARGIN * size[0])))
     textures, seen = unwrap_to_atlas(images, vertices, body.faces, body.uv, body.face_uv, size=ATLAS_SIZE, trusted=trusted)
     weight = seen.unsqueeze(1).float()
     fused = (textures * weight).sum(0, keepdim=True) / weight.sum(0, keepdim=True).clamp_min(1e-6)
@@ -121,7 +135,7 @@ def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, per
         hole = dilate(person[None, None].float(), growth)[:, 0] > 0.5
         background = (inpaint_background(images[:1] * 2 - 1, hole) + 1) / 2
     person = (fragments.mask if person_masks is None else person_masks).float()
-    return SourceBank(images, vertices, trusted, person, atlas, background, offsets)
+    return SourceBank(images, vertices, trusted, fill_holes(images, trusted), person, atlas, background, offsets)
 
 
 def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel) -> torch.Tensor:
@@ -130,19 +144,24 @@ def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyMod
     target = rasterize(target_vertices, body.faces, bank.image_size)
     colour = render_texture(target, body.uv, body.face_uv, bank.atlas.expand(batch_size, -1, -1, -1))
     opacity = torch.ones_like(colour[:, :1])
-    coloured = torch.zeros_like(target.mask)
-    outlined = torch.zeros_like(target.mask)
+    coloured = torch.zeros_like(target.mask)  # by a source that sees the point at a trusted pixel
+    near_edge = torch.zeros_like(colour)  # the first source that sees the point, from its trusted pixels around it
+    seen = torch.zeros_like(target.mask)
     for index in range(bank.images.shape[0]):
         flow = transfer_flow(bank.vertices[index : index + 1].expand(batch_size, -1, -1), target_vertices, body.faces,
                              bank.image_size, body.uv, body.face_uv)
+        def sampled(maps: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # this source's (C, H, W) maps along the flow
+            return warp(maps[index].expand(batch_size, -1, -1, -1), flow.grid, mask=mask)
+
         trusted = bank.trusted[index : index + 1].expand(batch_size, -1, -1)
-        direct = warp(bank.images[index : index + 1].expand(batch_size, -1, -1, -1), flow.grid, mask=trusted)
         take = flow.visible & lies_within(trusted, flow.grid) & ~coloured
-        colour = torch.where(take.unsqueeze(1), direct, colour)
+        colour = torch.where(take.unsqueeze(1), sampled(bank.images, trusted), colour)
         coloured = coloured | take
-        outline = flow.visible & ~outlined
-        opacity = torch.where(outline.unsqueeze(1), warp(bank.person[index : index + 1, None].expand(batch_size, -1, -1, -1), flow.grid), opacity)
-        outlined = outlined | outline
+        first_sight = (flow.visible & ~seen).unsqueeze(1)
+        near_edge = torch.where(first_sight, sampled(bank.inward), near_edge)
+        opacity = torch.where(first_sight, sampled(bank.person.unsqueeze(1)), opacity)
+        seen = seen | flow.visible
+    colour = torch.where((seen & ~coloured).unsqueeze(1), near_edge, colour)
     opacity = outline_opacity(opacity, target.mask, max(1, round(OUTLINE_BAND * bank.image_size[0])))
     return feathered_composite(colour, target.mask, opacity, bank.background.expand(batch_size, -1, -1, -1))
 

@@ -16,6 +16,7 @@ from lwgan.eval.metrics import psnr
 from lwgan.flow.inputs import posed_vertices_ndc
 from lwgan.flow.texture_warping import make_bank, warped_frames
 from lwgan.flow.transfer import transfer_flow
+from lwgan.render import rasterize
 from lwgan.models import LiquidWarpingGenerator, save_pretrained
 from lwgan.recovery.pose_files import read_pose_shape, write_pose_shape
 
@@ -83,7 +84,7 @@ def test_warping_reproduces_the_source_and_visible_target_pixels_well(dataset_ro
         bank = make_bank(anny_body, images[:1], vertices[:1], None, torch.zeros(vertices.shape[1]))
         # Source onto itself: the flow is the identity on the body, so trusted pixels come back unchanged.
         itself = warped_frames(bank, vertices[:1], anny_body)
-        assert bank.trusted[0].sum() > 100
+        assert bank.trusted[0].sum() > 0.2 * rasterize(vertices[:1], anny_body.faces, SIZE).mask.sum()
         assert psnr(itself, images[:1], mask=bank.trusted[:1]).item() > 60
         # Frame 0 onto frames 1..5: visible surface points are sampled from where the source shows them.
         result = warped_frames(bank, vertices[1:], anny_body)

@@ -82,15 +82,15 @@ def assert_reproduces_the_photo(frame: np.ndarray, person, body_mask: np.ndarray
     """The photo's person in its own pose: exact where the source pixels are trusted.
 
     That is 3 px inside the person and the mesh, off the occlusion edges (the skier's arms in front
-    of the jacket: measured 6% of that interior); the band along the outline and those edges take
-    the atlas's colour, faded into the background at the outline.
+    of the jacket, and their band: measured 15% of that interior); the band along the outline and
+    those edges take the colour of the trusted pixels around them, faded into the background at the outline.
     """
     assert body_mask.sum() > 0.08 * SIZE**2
     person_and_body = (body_mask & (person.mask > 0.5)).astype(np.uint8)
     interior = cv2.distanceTransform(person_and_body, cv2.DIST_L2, 5) > 3
     assert interior.sum() > 0.5 * person_and_body.sum()
     exact = np.abs(frame.astype(int) - person.image.astype(int)).max(-1) <= 2
-    assert exact[interior].mean() > 0.9
+    assert exact[interior].mean() > 0.8
 
 
 def test_imitating_its_own_pose_and_camera_reproduces_the_photo(skier, skier_body, anny_body, tmp_path, monkeypatch):
