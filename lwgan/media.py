@@ -1,4 +1,4 @@
-"""Video and image files: H.264/AAC mp4 through PyAV, GIF and PNG through Pillow, always written atomically."""
+"""Video and image files: H.264/AAC mp4 through PyAV, GIF, PNG and JPEG through Pillow, always written atomically."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ _LOG = logging.getLogger(__name__)
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 _AAC_FRAME = 1024  # samples per AAC frame
 _FOLDER_FRAME = re.compile(r"^\d{6,}\.png$")  # the names write_frames_folder writes: 000000.png, 000001.png, ...
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+"""Output suffixes that save_frames writes as one picture (a one-frame result): PNG, or JPEG at quality 95."""
 
 
 def _check_frame(frame: np.ndarray, path: Path, index: int) -> None:
@@ -320,15 +322,27 @@ def write_frames_folder(folder: str | os.PathLike, frames: Iterable[np.ndarray])
     return folder
 
 
-def check_output(path: str | os.PathLike) -> Path:
+def _check_frame_count(path: Path, count: int) -> None:
+    """ValueError naming `path` when it is an image (IMAGE_SUFFIXES) and `count` is not one frame."""
+    if path.suffix.lower() in IMAGE_SUFFIXES and count != 1:
+        raise ValueError(f"{path}: a {path.suffix} file holds one picture, this result has {count} frames; use a folder "
+                         f"(output={path.with_suffix('')}, numbered PNG frames), .mp4 or .gif")
+
+
+def check_output(path: str | os.PathLike, frame_count: int | None = None) -> Path:
     """Fail before any work: `path` names a kind save_frames writes and its folder can be made and written.
 
     Creates nothing: the nearest existing folder above `path` must be a writable folder. Raises
-    ValueError for an unsupported suffix, NotADirectoryError or PermissionError naming the path.
+    ValueError for an unsupported suffix, or for an image path (.png, .jpg) when `frame_count`
+    (the result's, where known before the work) is not 1; NotADirectoryError or PermissionError
+    naming the path.
     """
     path = Path(path)
-    if path.suffix.lower() not in ("", ".mp4", ".gif"):
-        raise ValueError(f"{path}: unsupported output kind {path.suffix!r}; use .mp4 (video), .gif, or no suffix (a folder of PNG frames)")
+    if path.suffix.lower() not in ("", ".mp4", ".gif", *IMAGE_SUFFIXES):
+        raise ValueError(f"{path}: unsupported output kind {path.suffix!r}; use .mp4 (video), .gif, no suffix (a folder of PNG "
+                         f"frames), or .png/.jpg (one frame)")
+    if frame_count is not None:
+        _check_frame_count(path, frame_count)
     existing = path.absolute().parent
     while not existing.exists():
         existing = existing.parent
@@ -348,7 +362,9 @@ def save_frames(
     """Write uint8 (H, W, 3) RGB frames in the kind the path's suffix names; returns the written path.
 
     .mp4 -> write_video (with the audio of `audio_from`, if given), .gif -> write_gif, no suffix ->
-    write_frames_folder (a folder of numbered PNGs). GIFs and PNG folders carry no audio: an
+    write_frames_folder (a folder of numbered PNGs), .png/.jpg/.jpeg -> write_image of the one
+    frame (more than one frame is a ValueError naming the path and the kinds that hold several,
+    raised before anything is written). GIFs, PNG folders and images carry no audio: an
     audio_from is then ignored (logged at INFO). Any other suffix is a ValueError naming the path
     and the supported kinds (a folder name must therefore have no dot-suffix).
     """
@@ -360,6 +376,10 @@ def save_frames(
         _LOG.info("%s: %s output carries no audio; the audio of %s is not used", path, suffix or "PNG folder", audio_from)
     if suffix == ".gif":
         return write_gif(path, frames, fps)
+    if suffix in IMAGE_SUFFIXES:
+        frames = list(_checked_frames(frames, path))
+        _check_frame_count(path, len(frames))
+        return write_image(path, frames[0], jpeg_quality=95)
     return write_frames_folder(path, frames)
 
 
@@ -406,11 +426,16 @@ def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     return np.stack(frames), fps
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write a uint8 (H, W, 3) RGB or (H, W) grey image; the format follows the suffix."""
+def write_image(path: str | os.PathLike, image: np.ndarray, jpeg_quality: int | None = None) -> Path:
+    """Write a uint8 (H, W, 3) RGB or (H, W) grey image atomically; the format follows the suffix (PNG when Pillow knows none).
+
+    jpeg_quality: for JPEG files, 1-95 (None: Pillow's default, 75).
+    """
     path = Path(path)
+    kind = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    options = {"quality": jpeg_quality} if kind == "JPEG" and jpeg_quality is not None else {}
     with atomic_path(path) as temporary:
-        Image.fromarray(image).save(temporary, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
+        Image.fromarray(image).save(temporary, format=kind, **options)
     return path
 
 

@@ -26,6 +26,19 @@ logger = logging.getLogger(__name__)
 COMPACT_MASK_SIDE = 128
 """Longest side of the stored person masks, in pixels."""
 
+CROP_PADDING = "constant"
+"""How crop_frame fills a crop square where it reaches beyond the frame: with CROP_PADDING_COLOUR.
+
+Not the edge pixels stretched (streaks that stay in every output frame), and not a mirror image:
+that copies a person near the frame's edge into the border (ghost feet below the person, in the
+inpainted background of every result, not covered by the person's mask; in evaluation a mirrored
+person who moves in the true frames but in no result). A constant is the same in every frame of
+a video, so results and true frames match there. crop_observation pads the masks with 0 (no person).
+"""
+
+CROP_PADDING_COLOUR = (0, 0, 0)
+"""RGB of the padding: black, as a letterbox."""
+
 
 @dataclass(frozen=True)
 class Detections:
@@ -187,9 +200,20 @@ def _crop_matrix(crop: np.ndarray, size: int, source_pixel: tuple[float, float] 
 
 
 def crop_frame(frame: np.ndarray, crop: np.ndarray, size: int) -> np.ndarray:
-    """(H, W, 3) uint8 frame -> (size, size, 3) uint8 crop; outside the frame, edge pixels repeat."""
-    return cv2.warpAffine(frame, _crop_matrix(crop, size), (size, size), flags=cv2.INTER_AREA if crop[2] > size else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    """(H, W, C) uint8 frame -> (size, size, C) uint8: the square crop = (x0, y0, side) in image pixels.
+
+    Beyond the frame the crop is CROP_PADDING_COLOUR. A square larger than `size` is first shrunk
+    with the whole frame by area averaging to about the crop's scale (warpAffine alone samples
+    bilinearly, which aliases when shrinking); the warp then maps the shrunk pixels exactly.
+    """
+    height, width = frame.shape[:2]
+    source_pixel = (1.0, 1.0)
+    if crop[2] > size:
+        shrunk = (max(1, round(width * size / float(crop[2]))), max(1, round(height * size / float(crop[2]))))
+        frame = cv2.resize(frame, shrunk, interpolation=cv2.INTER_AREA)
+        source_pixel = (width / shrunk[0], height / shrunk[1])
+    return cv2.warpAffine(frame, _crop_matrix(crop, size, source_pixel), (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=CROP_PADDING_COLOUR)
 
 
 def crop_observation(detections: Detections, index: int, crop: np.ndarray, size: int) -> PersonObservation:

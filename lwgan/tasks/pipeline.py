@@ -60,7 +60,7 @@ class PersonalizeConfig:
 class SynthesisConfig:
     """Settings every synthesis command shares (the `lwgan imitate|swap|view` keys)."""
 
-    output: str = MISSING  # the result: a .mp4, a .gif, or a folder for PNG frames; config and previews go beside it
+    output: str = MISSING  # the result: a .mp4, a .gif, a folder for PNG frames, or a .png/.jpg for one frame; config and previews go beside it
     image_size: int = 256  # side of the square frames
     checkpoint: str | None = None  # a generator export folder (lwgan train), or an original released generator .pth; none: texture warping
     background: str | None = None  # a picture to put behind the person; none: the source's background, inpainted

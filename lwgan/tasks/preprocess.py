@@ -14,7 +14,9 @@ For every input video (a video file, a folder of frames, or each of those inside
     DIR/smpls/<video>/info.json          source, fps, frame count, lost frames (no person) and filled
                                          frames (each with why: no person, an unreliable detection,
                                          a fit that misses its keypoints; their bodies are
-                                         interpolated from the neighbours), crop, body, settings
+                                         interpolated from the neighbours), crop (the square in
+                                         frame pixels and how its part beyond the frame is padded),
+                                         body, settings
     DIR/previews/<video>.mp4             the fitted mesh over the frames
 
 Fitting tracks the person: the first fitted frame gets the full cold start; every later frame
@@ -58,6 +60,8 @@ from lwgan.recovery.pose_files import write_pose_shape
 from lwgan.recovery.preview import overlay_fit
 from lwgan.recovery.smoothing import fill_missing, smooth_motion
 from lwgan.recovery.video import (
+    CROP_PADDING,
+    CROP_PADDING_COLOUR,
     Detections,
     crop_frame,
     crop_observation,
@@ -271,7 +275,8 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
     info = {
         "source": str(source.path), "fps": fps, "frames": len(pose), "lost_frames": lost,
         "filled_frames": {str(index): reason for index, reason in unfitted.items()},
-        "crop": {"x0": x0, "y0": y0, "side": side, "source_size": list(detections.image_size)},
+        "crop": {"x0": x0, "y0": y0, "side": side, "source_size": list(detections.image_size),
+                 "padding": CROP_PADDING, "padding_colour": list(CROP_PADDING_COLOUR)},
         "image_size": config.image_size, "body": body.name, "seconds": sum(timings.values()),
         "clothing": {"file": OFFSETS_FILE, "frames": clothing_frames, "mean_m": float(offsets.mean()), "max_m": float(offsets.max())}
         if offsets is not None else False,

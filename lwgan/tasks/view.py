@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,19 +45,48 @@ def view_angles(yaw: list[float] | None, pitch: list[float] | float, turn: int |
     return yaws, pitches
 
 
-def turned_poses(pose: np.ndarray, yaw_degrees: np.ndarray, pitch_degrees: np.ndarray) -> np.ndarray:
-    """(24, 3) pose turned by each (yaw, pitch) about the camera's vertical and horizontal axes -> (N, 24, 3).
+def vertical_tilt(orientation: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) image-oriented global orientations -> (...) radians the body's vertical leans away from the camera.
 
-    The body turns about its pelvis (the global orientation pivot), so it stays in place; a positive
-    yaw turns the body's front towards the image's right.
+    The body's vertical is the line of its root's up axis (y of the body frame). The tilt is its
+    angle out of the image plane, about the camera's horizontal axis, in [-pi/2, pi/2]: positive
+    when its upper end in the image is farther from the camera than the pelvis, negative when it
+    is nearer (a camera looking down). Rotating by it about the camera's x axis puts the vertical
+    into the image plane without standing a body upside down on its feet.
     """
-    yaw = torch.from_numpy(np.radians(yaw_degrees))
-    pitch = torch.from_numpy(np.radians(pitch_degrees))
-    zeros = torch.zeros_like(yaw)
-    turn = axis_angle_to_matrix(torch.stack([zeros, -yaw, zeros], dim=-1)) @ axis_angle_to_matrix(torch.stack([pitch, zeros, zeros], dim=-1))
-    global_orientation = axis_angle_to_matrix(torch.from_numpy(pose[0]).double())
-    poses = np.repeat(pose[None], len(yaw_degrees), axis=0).copy()
-    poses[:, 0] = matrix_to_axis_angle(turn @ global_orientation).numpy()
+    up = orientation[..., :, 1]  # in camera axes: x right, y down, z away
+    tilt = torch.atan2(up[..., 2], -up[..., 1])
+    return tilt - math.pi * torch.round(tilt / math.pi)
+
+
+def about_camera_axis(axis: int, angle: torch.Tensor) -> torch.Tensor:
+    """(N,) radians -> (N, 3, 3) rotations about the camera's x (axis 0) or y (axis 1) axis."""
+    axis_angle = torch.zeros(*angle.shape, 3, dtype=angle.dtype)
+    axis_angle[..., axis] = angle
+    return axis_angle_to_matrix(axis_angle)
+
+
+def turned_poses(pose: np.ndarray, yaw_degrees: np.ndarray, pitch_degrees: np.ndarray) -> np.ndarray:
+    """(24, 3) pose seen from (N,) yaw and (N,) pitch angles (degrees) -> (N, 24, 3).
+
+    The camera turns about the body's vertical axis through the pelvis: the axis about which the
+    global orientation turns the body (so the body stays in place), lying in the plane of the
+    image's vertical and the line of sight, tilted towards the camera as much as the body's
+    vertical is in the photo (vertical_tilt; the photo's camera pitch as the fit found it). It
+    projects onto the vertical image line through the pelvis, so the body stands as upright in
+    every view as in the photo, and yaw 0 is the photo's own view. (Turning about the camera's
+    vertical instead shows that tilt, invisible in a frontal photo, as a lean in the side views.)
+
+    A positive yaw turns the body's front towards the image's right. Then a positive pitch raises
+    the camera by that many degrees to look down at the body (its top tilts towards the camera).
+    """
+    yaw = torch.from_numpy(np.radians(np.asarray(yaw_degrees, np.float64)))
+    pitch = torch.from_numpy(np.radians(np.asarray(pitch_degrees, np.float64)))
+    orientation = axis_angle_to_matrix(torch.from_numpy(pose[0]).double())
+    level = about_camera_axis(0, vertical_tilt(orientation).expand(len(yaw)))  # the body's vertical into the image plane
+    turn = about_camera_axis(0, pitch) @ level.transpose(-1, -2) @ about_camera_axis(1, -yaw) @ level
+    poses = np.repeat(pose[None], len(yaw), axis=0).copy()
+    poses[:, 0] = matrix_to_axis_angle(turn @ orientation).numpy()
     return poses.astype(np.float32)
 
 
@@ -78,8 +108,10 @@ class Viewer(Pipeline):
         """
         Args:
             source: 1 to 8 photos of one person; the first one's pose is shown.
-            yaw: view angles in degrees about the vertical axis (0 = the photo's view).
-            pitch: degrees about the horizontal axis, one for all views or one per view.
+            yaw: view angles in degrees about the body's vertical axis through the pelvis (0 = the
+                photo's view; positive turns the front towards the image's right).
+            pitch: degrees the camera then rises to look down at the body (negative: up from
+                below), one for all views or one per view.
             turn: instead of yaw, this many views over a full turn.
             fps: frame rate of saved videos.
         Returns:
@@ -103,14 +135,15 @@ class Viewer(Pipeline):
 class ViewConfig(SynthesisConfig):
     source: Any = MISSING  # a photo, or a list of photos of one person
     yaw: list[float] | None = None  # degrees; default 8 views at 45 degree steps
-    pitch: list[float] = field(default_factory=lambda: [0.0])  # one angle for all views, or one per view
+    pitch: list[float] = field(default_factory=lambda: [0.0])  # degrees the camera rises to look down, one for all views or one per view
     turn: int | None = None  # instead of yaw: this many views over a full turn
     fps: float = 12.0
 
 
 def run(config: ViewConfig) -> dict[str, Path]:
-    check_output(config.output)
-    viewer = Viewer(**pipeline_arguments(config))
     pitch = list(config.pitch) if len(config.pitch) > 1 else float(config.pitch[0])
-    result = viewer(source=source_list(config.source), yaw=config.yaw, pitch=pitch, turn=config.turn, fps=config.fps)
+    yaws, pitches = view_angles(config.yaw, pitch, config.turn)
+    check_output(config.output, frame_count=len(yaws))  # one view can go to a .png/.jpg, several cannot
+    viewer = Viewer(**pipeline_arguments(config))
+    result = viewer.view_people(viewer.fit_sources(source_list(config.source)), yaws, pitches, config.fps)
     return write_outputs(config, result, viewer)

@@ -1,4 +1,5 @@
-"""Video crops: frames, keypoints and compact masks map to the same crop coordinates (closed form)."""
+"""Video crops: frames, keypoints and compact masks map to the same crop coordinates, and the part
+of a crop beyond the frame is the padding colour, never stretched edge pixels (closed form)."""
 
 import numpy as np
 import pytest
@@ -6,6 +7,8 @@ import pytest
 from lwgan.recovery.frames import FrameSource, find_sources, select_shard
 from lwgan.recovery.observation import PersonObservation
 from lwgan.recovery.video import (
+    CROP_PADDING,
+    CROP_PADDING_COLOUR,
     Detections,
     crop_frame,
     crop_observation,
@@ -50,6 +53,32 @@ def test_crop_maps_pixels_keypoints_and_masks_consistently():
     crop_image = crop_frame(frame, crop, size)
     row, column = np.unravel_index(crop_image[..., 0].argmax(), crop_image.shape[:2])
     assert (column + 0.5, row + 0.5) == pytest.approx(((141 - crop[0]) / 2, (101 - crop[1]) / 2), abs=0.6)
+
+
+
+@pytest.mark.parametrize(("frame_size", "crop", "inside"), [
+    ((60, 40), (-10, 0, 60), (slice(0, 60), slice(10, 50))),  # portrait: columns padded on both sides
+    ((40, 60), (0, -10, 60), (slice(10, 50), slice(0, 60))),  # landscape: rows padded above and below
+    ((50, 40), (-15, -5, 60), (slice(5, 55), slice(15, 55))),  # beyond all four edges
+])
+def test_a_crop_beyond_the_frame_is_the_frame_in_the_padding_colour(frame_size, crop, inside):
+    frame = np.random.default_rng(0).integers(1, 255, (*frame_size, 3), dtype=np.uint8)
+    cropped = crop_frame(frame, np.array(crop, np.float32), 60)  # one frame pixel per crop pixel
+    expected = np.empty((60, 60, 3), np.uint8)
+    expected[:] = CROP_PADDING_COLOUR
+    expected[inside] = frame
+    np.testing.assert_array_equal(cropped, expected)
+    assert CROP_PADDING == "constant"
+    # The frame has no pixel of the padding colour, so the comparison would catch any edge row or
+    # column repeated (stretched) or mirrored into the padding.
+
+
+def test_a_shrinking_crop_averages_the_frame_and_pads_beyond_it():
+    frame = np.random.default_rng(1).integers(0, 256, (240, 160, 3), dtype=np.uint8)
+    cropped = crop_frame(frame, np.array([-40, 0, 240], np.float32), 60)  # quarter scale, 40 frame pixels beyond each side
+    block_means = frame.reshape(60, 4, 40, 4, 3).astype(np.float64).mean(axis=(1, 3))  # each crop pixel covers 4 x 4 frame pixels
+    np.testing.assert_allclose(cropped[:, 10:50], block_means, atol=1)  # (bilinear sampling would average 2 x 2 of them: std twice as large)
+    assert (cropped[:, :10] == CROP_PADDING_COLOUR).all() and (cropped[:, 50:] == CROP_PADDING_COLOUR).all()
 
 
 @pytest.mark.parametrize(("image_size", "rectangle", "expected"), [
