@@ -9,7 +9,8 @@ make_bank() prepares one person's sources once:
     atlas: the trusted pixels of every source unwrapped into the body's UV atlas and fused; texels
         no source saw take the colour of their counterpart on the other side of the body
         (lwgan.flow.surface_prior: back <-> front, else left <-> right), the rest is filled smoothly;
-    background: the first source with the person removed and the hole inpainted.
+    background: the first source with the person, the clothed mesh, a margin and the contact
+        shadow under the feet removed (lwgan.render.inpaint.background_hole) and the hole inpainted.
 warped_frames() then colours each target body pixel from the first source that sees its surface
 point at a trusted pixel; a point sources see only near an edge takes the colour of the trusted
 pixels around it; a point no source sees, the atlas's. The body goes over the background with a
@@ -31,13 +32,13 @@ import torch
 from lwgan.body.model import BodyModel
 from lwgan.checks import check_shape
 from lwgan.flow.atlas import unwrap_to_atlas
-from lwgan.flow.inputs import dilate
 from lwgan.flow.surface_prior import fill_hidden_surface, surface_counterparts
 from lwgan.flow.transfer import transfer_flow
 from lwgan.flow.warp import lies_within, warp
 from lwgan.render import rasterize, render_texture
 from lwgan.render.fragments import Fragments
-from lwgan.render.texture import fill_holes, inpaint_background
+from lwgan.render.inpaint import background_hole, inpaint
+from lwgan.render.texture import fill_holes
 
 ATLAS_SIZE = 512
 TRUST_MARGIN = 0.008
@@ -48,8 +49,6 @@ FEATHER = 0.004
 """The body's edge fades into the background over about this fraction of the image side, inward (1 px at 256)."""
 OUTLINE_BAND = 0.01
 """The person's own outline (their mask carried to the target) may move the body's edge inward by up to this fraction of the image side (2.5 px at 256)."""
-BACKGROUND_HOLE_GROWTH = 0.04
-"""The inpainted hole is the person mask and the source mesh grown by this fraction of the image side."""
 
 
 @dataclass(frozen=True)
@@ -130,10 +129,8 @@ def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, per
     fused = (textures * weight).sum(0, keepdim=True) / weight.sum(0, keepdim=True).clamp_min(1e-6)
     atlas = fill_hidden_surface(fused, seen.any(0, keepdim=True), surface_counterparts(body, ATLAS_SIZE))
     if background is None:
-        person = fragments.mask[0] if person_masks is None else fragments.mask[0] | person_masks[0]
-        growth = max(3, round(BACKGROUND_HOLE_GROWTH * size[0]) | 1)
-        hole = dilate(person[None, None].float(), growth)[:, 0] > 0.5
-        background = (inpaint_background(images[:1] * 2 - 1, hole) + 1) / 2
+        hole = background_hole(None if person_masks is None else person_masks[:1], fragments.mask[:1])
+        background = (inpaint(images[:1] * 2 - 1, hole) + 1) / 2
     person = (fragments.mask if person_masks is None else person_masks).float()
     return SourceBank(images, vertices, trusted, fill_holes(images, trusted), person, atlas, background, offsets)
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from lwgan.checks import check_shape
 from lwgan.flow.warp import resize_grid, warp
-from lwgan.render.texture import inpaint_background
+from lwgan.render.inpaint import inpaint
 
 INIT_STD = 0.02
 """Standard deviation of the normal initialisation of every convolution weight (original `init_weights`)."""
@@ -102,11 +102,12 @@ def composite(colour: torch.Tensor, mask: torch.Tensor, background: torch.Tensor
 def prefilled(background_input: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) [image * known, known, ...] -> the same with the hole of the image filled by OpenCV's Telea inpainting.
 
-    The refining background stream starts from this classical fill (the evaluation's warping
-    baseline uses the same) and predicts a correction.
+    The refining background stream starts from this classical fill and predicts a correction. It
+    stays Telea at radius 5 (not lwgan.render.inpaint's default), the fill trained generators
+    learnt to correct.
     """
     hole = background_input[:, 3] < 0.5
-    return torch.cat([inpaint_background(background_input[:, :3], hole), background_input[:, 3:]], dim=1)
+    return torch.cat([inpaint(background_input[:, :3], hole, method="telea", radius=5.0), background_input[:, 3:]], dim=1)
 
 
 def refined(base: torch.Tensor, correction: torch.Tensor) -> torch.Tensor:

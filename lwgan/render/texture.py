@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -76,21 +74,3 @@ def fill_holes(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     coarse = fill_holes(coarse_sum / coarse_weight.clamp_min(1e-8), coarse_weight[:, 0] > 0)
     upsampled = F.interpolate(coarse, scale_factor=2, mode="bilinear", align_corners=False)[..., : image.shape[-2], : image.shape[-1]]
     return torch.where(weight > 0, image, upsampled)
-
-
-def inpaint_background(images: torch.Tensor, holes: torch.Tensor, radius: float = 5.0) -> torch.Tensor:
-    """Fill the hole of every image with OpenCV's Telea inpainting (one cv2 call per image, on the CPU).
-
-    Args:
-        images: (B, 3, H, W) in [-1, 1].
-        holes: (B, H, W) bool, True where the pixels are to be filled.
-        radius: cv2.inpaint's inpaintRadius in pixels.
-    Returns:
-        (B, 3, H, W) in [-1, 1] on the images' device, quantised to 8 bits (OpenCV's inpainting works on uint8).
-    """
-    check_shape("images", images, (None, 3, None, None))
-    check_shape("holes", holes, (images.shape[0], images.shape[2], images.shape[3]))
-    pixels = ((images.detach().float().clamp(-1, 1) + 1.0) * 127.5 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    masks = holes.detach().cpu().numpy().astype(np.uint8) * 255
-    filled = np.stack([cv2.inpaint(np.ascontiguousarray(pixel), mask, radius, cv2.INPAINT_TELEA) for pixel, mask in zip(pixels, masks)])
-    return torch.from_numpy(filled).to(images.device).permute(0, 3, 1, 2).to(images.dtype) / 127.5 - 1.0

@@ -1,0 +1,147 @@
+"""Background hole geometry against hand-built masks; inpainting against a smooth image with a known truth."""
+
+import logging
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lwgan.render.inpaint import DEFAULT_RADII, METHODS, background_hole, inpaint
+
+
+def rectangle(size: int, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """(size, size) bool, True on rows top..bottom and columns left..right (inclusive)."""
+    mask = torch.zeros(size, size, dtype=torch.bool)
+    mask[top : bottom + 1, left : right + 1] = True
+    return mask
+
+
+def octagon_dilation(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """(H, W) bool grown by the offsets (dy, dx) with max(|dy|, |dx|) <= radius and |dy| + |dx| <= radius + ceil(radius / 2), one shift at a time."""
+    height, width = mask.shape
+    padded = F.pad(mask, (radius, radius, radius, radius))
+    grown = torch.zeros_like(mask)
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            if abs(dy) + abs(dx) <= radius + (radius + 1) // 2:
+                grown |= padded[radius - dy : radius - dy + height, radius - dx : radius - dx + width]
+    return grown
+
+
+def person_with_arm(scale: int) -> torch.Tensor:
+    """(128 scale, 128 scale) bool: a torso/legs block 60 scale rows high with an arm held out to the right near the top."""
+    return rectangle(128 * scale, 20 * scale, 80 * scale - 1, 40 * scale, 60 * scale - 1) | rectangle(128 * scale, 25 * scale, 31 * scale - 1, 60 * scale, 90 * scale - 1)
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_hole_is_the_grown_person_and_a_band_under_the_feet(scale):
+    person = person_with_arm(scale)
+    height = 60 * scale  # rows 20 scale .. 80 scale - 1
+    growth, depth, side, feet = round(0.05 * height), round(0.06 * height), round(0.1 * height), round(0.1 * height)
+    bottom = 80 * scale - 1
+    band = rectangle(128 * scale, bottom - feet, bottom + depth, 40 * scale - side, 60 * scale - 1 + side)  # under the legs' columns only
+    expected = octagon_dilation(person, growth) | band
+
+    hole = background_hole(person[None], None)[0]
+    assert torch.equal(hole, expected)
+    rows = torch.nonzero(hole.any(dim=1))[:, 0]
+    assert int(rows.min()) == 20 * scale - growth  # not above the head by more than the growth
+    assert int(rows.max()) == bottom + depth  # the band reaches shadow_depth below the soles, past the growth
+    assert depth > growth
+
+
+def test_hole_parameters_and_masks_combine():
+    person = rectangle(64, 10, 49, 20, 29)  # 40 rows high
+    body = rectangle(64, 12, 49, 30, 33)  # the clothed mesh sticks out beside the segmentation
+    hole = background_hole(person[None], body[None], growth=0.1, feet_height=0.0, shadow_depth=0.25, shadow_width=0.0)[0]
+    union = person | body
+    expected = octagon_dilation(union, 4) | rectangle(64, 49, 59, 20, 33)
+    assert torch.equal(hole, expected)
+    assert torch.equal(background_hole(None, union[None], growth=0.0, shadow_depth=0.0, feet_height=0.0, shadow_width=0.0)[0], union)
+
+
+def test_empty_person_gives_an_empty_hole_and_images_are_independent():
+    person, smaller = person_with_arm(1), rectangle(128, 70, 99, 10, 19)  # 60 and 30 rows high: growth 3 and 2
+    hole = background_hole(torch.stack([torch.zeros_like(person), person, smaller]), None)
+    assert not hole[0].any()
+    assert torch.equal(hole[1], background_hole(person[None], None)[0])
+    assert torch.equal(hole[2], background_hole(smaller[None], None)[0])
+    assert int(torch.nonzero(hole[2].any(dim=1))[:, 0].min()) == 70 - 2
+
+
+def test_hole_rejects_bad_masks():
+    person = torch.zeros(1, 8, 8, dtype=torch.bool)
+    with pytest.raises(ValueError, match="both None"):
+        background_hole(None, None)
+    with pytest.raises(ValueError, match=r"body_mask.*same shape.*\(1, 8, 9\)"):
+        background_hole(person, torch.zeros(1, 8, 9, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"person_mask must have shape .*\(8, 8\)"):
+        background_hole(person[0], None)
+    with pytest.raises(ValueError, match="person_mask must be a bool tensor"):
+        background_hole(person.float(), None)
+    with pytest.raises(ValueError, match=r"at least one row.*\(1, 0, 8\)"):
+        background_hole(None, torch.zeros(1, 0, 8, dtype=torch.bool))
+    with pytest.raises(ValueError, match="growth"):
+        background_hole(person, None, growth=-0.1)
+
+
+def gradient_image(size: int) -> torch.Tensor:
+    """(1, 3, size, size) float64: each channel a different linear ramp inside [-1, 1], off the 8-bit grid."""
+    rows = torch.linspace(-1, 1, size, dtype=torch.float64).view(size, 1)
+    columns = torch.linspace(-1, 1, size, dtype=torch.float64).view(1, size)
+    return torch.stack(torch.broadcast_tensors(0.6 * columns + 0.001, 0.5 * rows, 0.3 * columns - 0.4 * rows))[None]
+
+
+def disc(size: int, radius: int) -> torch.Tensor:
+    """(1, size, size) bool disc around the image's centre."""
+    rows, columns = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    return ((rows - size // 2) ** 2 + (columns - size // 2) ** 2 <= radius**2)[None]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_smooth_image_is_filled_close_to_the_truth(method):
+    truth, hole = gradient_image(24), disc(24, 4)
+    filled = inpaint(truth * ~hole, hole, method)
+    assert filled.dtype == truth.dtype and filled.shape == truth.shape
+    error = (filled - truth).abs().permute(0, 2, 3, 1)[hole]
+    # The channels change by 0.035-0.052 per pixel: filling with the hole rim's mean colour would be
+    # off by 0.076 on average and 0.21 at worst; a fill along the ramps does much better.
+    assert float(error.mean()) < 0.04 and float(error.max()) < 0.15, (method, float(error.mean()), float(error.max()))
+    assert torch.equal(torch.where(hole[:, None], truth, filled), truth)  # known pixels unchanged, not even quantised
+
+
+def test_radius_reaches_cv2_and_default_radii():
+    truth, hole = gradient_image(24), disc(24, 4)
+    small = inpaint(truth * ~hole, hole, "telea", radius=1.0)
+    assert torch.equal(inpaint(truth * ~hole, hole, "telea"), inpaint(truth * ~hole, hole, "telea", radius=DEFAULT_RADII["telea"]))
+    assert not torch.equal(small, inpaint(truth * ~hole, hole, "telea", radius=5.0))
+
+
+def test_empty_and_full_holes(caplog):
+    images = gradient_image(16).float().repeat(2, 1, 1, 1)
+    holes = torch.zeros(2, 16, 16, dtype=torch.bool)
+    holes[1] = True
+    with caplog.at_level(logging.WARNING):
+        filled = inpaint(images, holes)
+    assert torch.equal(filled[0], images[0])
+    assert torch.allclose(filled[1], torch.full_like(images[1], 128 / 127.5 - 1), atol=1e-6)  # 128 of 255
+    assert "holes[1] covers the whole image" in caplog.text
+
+
+def test_inpaint_rejects_bad_inputs():
+    images = torch.zeros(1, 3, 8, 8)
+    holes = torch.zeros(1, 8, 8, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"images must have shape \(\*, 3, \*, \*\), got \(3, 8, 8\)"):
+        inpaint(images[0], holes)
+    with pytest.raises(ValueError, match=r"holes must have shape \(1, 8, 8\), got \(1, 8, 9\)"):
+        inpaint(images, torch.zeros(1, 8, 9, dtype=torch.bool))
+    with pytest.raises(ValueError, match="holes must be a bool tensor"):
+        inpaint(images, holes.float())
+    with pytest.raises(ValueError, match="images must be a float tensor"):
+        inpaint(images.to(torch.uint8), holes)
+    with pytest.raises(ValueError, match=r"method must be one of .*'telea'.*got 'patchmatch'"):
+        inpaint(images, holes, method="patchmatch")
+    with pytest.raises(ValueError, match="takes no radius"):
+        inpaint(images, holes, method="fsr_fast", radius=3.0)
+    with pytest.raises(ValueError, match="radius must be positive"):
+        inpaint(images, holes, method="telea", radius=0.0)
