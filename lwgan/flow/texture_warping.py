@@ -37,7 +37,7 @@ from lwgan.flow.transfer import transfer_flow
 from lwgan.flow.warp import lies_within, warp
 from lwgan.render import rasterize, render_texture
 from lwgan.render.fragments import Fragments
-from lwgan.render.inpaint import background_hole, inpaint
+from lwgan.render.inpaint import background_hole, inpaint_background
 from lwgan.render.texture import fill_holes
 
 ATLAS_SIZE = 512
@@ -130,7 +130,7 @@ def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, per
     atlas = fill_hidden_surface(fused, seen.any(0, keepdim=True), surface_counterparts(body, ATLAS_SIZE))
     if background is None:
         hole = background_hole(None if person_masks is None else person_masks[:1], fragments.mask[:1])
-        background = (inpaint(images[:1] * 2 - 1, hole) + 1) / 2
+        background = (inpaint_background(images[:1] * 2 - 1, hole) + 1) / 2
     person = (fragments.mask if person_masks is None else person_masks).float()
     return SourceBank(images, vertices, trusted, fill_holes(images, trusted), person, atlas, background, offsets)
 

@@ -6,7 +6,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lwgan.render.inpaint import DEFAULT_RADII, METHODS, background_hole, inpaint
+from lwgan.render.inpaint import (
+    DEFAULT_RADII,
+    FEET_HEIGHT,
+    HOLE_GROWTH,
+    METHODS,
+    SHADOW_DEPTH,
+    SHADOW_WIDTH,
+    background_hole,
+    dark_border,
+    inpaint,
+    inpaint_background,
+)
 
 
 def rectangle(size: int, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
@@ -37,7 +48,7 @@ def person_with_arm(scale: int) -> torch.Tensor:
 def test_hole_is_the_grown_person_and_a_band_under_the_feet(scale):
     person = person_with_arm(scale)
     height = 60 * scale  # rows 20 scale .. 80 scale - 1
-    growth, depth, side, feet = round(0.05 * height), round(0.06 * height), round(0.1 * height), round(0.1 * height)
+    growth, depth, side, feet = (round(fraction * height) for fraction in (HOLE_GROWTH, SHADOW_DEPTH, SHADOW_WIDTH, FEET_HEIGHT))
     bottom = 80 * scale - 1
     band = rectangle(128 * scale, bottom - feet, bottom + depth, 40 * scale - side, 60 * scale - 1 + side)  # under the legs' columns only
     expected = octagon_dilation(person, growth) | band
@@ -61,12 +72,12 @@ def test_hole_parameters_and_masks_combine():
 
 
 def test_empty_person_gives_an_empty_hole_and_images_are_independent():
-    person, smaller = person_with_arm(1), rectangle(128, 70, 99, 10, 19)  # 60 and 30 rows high: growth 3 and 2
+    person, smaller = person_with_arm(1), rectangle(128, 70, 99, 10, 19)  # 60 and 30 rows high
     hole = background_hole(torch.stack([torch.zeros_like(person), person, smaller]), None)
     assert not hole[0].any()
     assert torch.equal(hole[1], background_hole(person[None], None)[0])
     assert torch.equal(hole[2], background_hole(smaller[None], None)[0])
-    assert int(torch.nonzero(hole[2].any(dim=1))[:, 0].min()) == 70 - 2
+    assert int(torch.nonzero(hole[2].any(dim=1))[:, 0].min()) == 70 - round(HOLE_GROWTH * 30)
 
 
 def test_hole_rejects_bad_masks():
@@ -145,3 +156,18 @@ def test_inpaint_rejects_bad_inputs():
         inpaint(images, holes, method="fsr_fast", radius=3.0)
     with pytest.raises(ValueError, match="radius must be positive"):
         inpaint(images, holes, method="telea", radius=0.0)
+
+
+def test_the_crops_dark_padding_is_kept_out_of_the_fill():
+    # A bright floor whose bottom rows are the black padding of a crop; the hole reaches into the padding.
+    image = torch.full((1, 3, 40, 32), 0.6)
+    image[:, :, 32:] = -1.0  # padding: black rows at the bottom
+    image[:, :, :, :2] = -1.0  # and black columns on the left
+    hole = torch.zeros(1, 40, 32, dtype=torch.bool)
+    hole[:, 20:36, 10:20] = True
+    border = dark_border(image)
+    assert border[0, 32:].all() and border[0, :, :2].all() and not border[0, :32, 2:].any()
+    filled = inpaint_background(image, hole)
+    floor = hole[0, :32]  # the hole above the padding: the floor's colour, no black carried up
+    assert (filled[0, :, :32][:, floor] - 0.6).abs().max() < 0.02
+    assert torch.equal(filled[0, :, 32:], image[0, :, 32:])  # the padding stays as it was, in the hole too
