@@ -1,19 +1,42 @@
-"""Appearance transfer: the source person in a donor's clothes, whole body or chosen parts (`Swapper`, `lwgan swap`)."""
+"""Appearance transfer: the source person in a donor's clothes, whole body or chosen parts (`Swapper`, `lwgan swap`).
+
+A swap repaints the person's photo; lwgan.tasks.garment parses both photos into garments first.
+    The new garment: only the donor's pixels of the chosen regions (the parts; the hips go with
+        the legs) give colours, and only where both the mesh and the colours say so: a top takes
+        nothing below the donor's waist line nor the trousers above it; no pixel within reach of a
+        hand that is not chosen, nor skin on the chest beside an arm (the real hand or arm may lie
+        there). The donor's bare skin takes the person's skin tone, shading kept: a user trying on
+        a sleeveless top expects their own arms, not the donor's. These colours are warped onto
+        the person's body (texture warping, or the generator), dressed in the donor's clothing on
+        the chosen regions (its offsets there, the person's elsewhere).
+    The old garment: the person's pixels of the chosen regions that are not skin (with clothing
+        beyond the mesh, and an untucked hem that colour joins to the top), and a FRINGE around them
+        off the person, take the person's inpainted background; the new garment then covers them
+        wherever the dressed body lies, carried on past the waist over an old hem. So the old top
+        goes whole, sleeves to the cuffs and hem; where a loose old garment reached beyond the new
+        one, the background it hid shows (off the body there is no skin to show).
+The new garment is painted over the dressed body's chosen regions and the old garment on it, but
+never over the person's pixels of other regions (face, hands, the trousers a top is tucked into),
+their skin next to a hand that is not chosen, nor their own skin where the new garment is skin too.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from omegaconf import MISSING
 
 from lwgan.body.model import PART_NAMES
+from lwgan.flow.texture_warping import SourceBank, warped_frames
 from lwgan.media import check_output
 from lwgan.render import rasterize
+from lwgan.tasks.garment import HANDS, REGION_NAMES, PhotoGarments, body_regions, parse_garments, recolour_skin, swapped_regions
 from lwgan.tasks.people import ImageInput, PhotoPerson, as_image_list, fit_photos
 from lwgan.tasks.pipeline import (
     MAX_SOURCES,
@@ -24,7 +47,7 @@ from lwgan.tasks.pipeline import (
     write_outputs,
 )
 from lwgan.tasks.result import SynthesisResult
-from lwgan.tasks.synthesis import image_tensor, to_frames
+from lwgan.tasks.synthesis import build_bank, image_tensor, to_frames
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +57,16 @@ CLOTHING_PARTS = {
 }
 CLOTHING_PARTS["whole"] = CLOTHING_PARTS["upper"] + CLOTHING_PARTS["lower"]
 """Named groups of body parts (lwgan.body.model.PART_NAMES) that swap together; head and hands stay the person's."""
+FRINGE = 0.008
+"""The old garment's removal reaches this fraction of the image side beyond the person mask (its soft edge; 2 px at 256)."""
+DONOR_HAND_MARGIN = 0.04
+"""The donor's pixels this fraction of the image side around a hand that is not swapped give no colour (10 px at 256): the real hand may lie there."""
+ARM_MARGIN = 0.02
+"""The donor's skin on the torso this fraction of the image side beside an arm gives no colour (5 px at 256): the real arm's edge, a little off
+the fitted one; more would leave out a bare midriff beside a hanging arm."""
+PERSON_HAND_MARGIN = 0.02
+"""The person's skin this fraction of the image side around a hand that is not swapped stays (5 px at 256): the real hand's edge, which the new
+garment must not cover; more would keep bare skin next to the hand (a belly) that the new garment should cover."""
 
 
 def chosen_parts(parts: str | list[str]) -> tuple[str, ...]:
@@ -72,22 +105,80 @@ class Swapper(Pipeline):
         return self.swap_people(people, donors, names)
 
     def swap_people(self, people: list[PhotoPerson], donors: list[PhotoPerson], parts: tuple[str, ...]) -> SynthesisResult:
-        """__call__ after fitting both, with part names from chosen_parts()."""
+        """__call__ after fitting both, with part names from chosen_parts(); see the module docstring."""
         person = people[0]
         shape = torch.from_numpy(np.mean([p.shape for p in people], axis=0)).to(self.device)
-        bank, _ = self.prepare(donors)  # the donor's own shape makes its mesh match the donor photo
-        # The swapped parts cover both the person's own clothes and the donor's (whichever reaches further).
-        offsets = torch.maximum(torch.from_numpy(person.offsets).to(self.device), bank.offsets)
+        regions = swapped_regions(parts)
+        kept_hands = tuple(name for name in HANDS if name not in parts)
+        wearer = parse_garments(self.body, person)
+        on_regions = np.isin(wearer.region, regions)
+        old = self.old_garment(wearer, on_regions)
+        bank, skin_bank = self.garment_banks(donors, wearer.skin_tone, regions, kept_hands, parts)
+        offsets = self.garment_offsets(torch.from_numpy(person.offsets).to(self.device), bank.offsets, regions)
         target = self.target_meshes(shape, person.pose[None], person.camera[None], offsets)
-        dressed = self.render(bank, target)
-        fragments = rasterize(target, self.body.faces, dressed.shape[-2:])
-        part_indices = torch.tensor([PART_NAMES.index(name) for name in parts], device=self.device)
-        on_parts = torch.isin(self.body.face_part[fragments.face_index.clamp_min(0)], part_indices) & fragments.mask
-        photo = image_tensor(person.image, self.device)[None]
-        frame = torch.where(on_parts.unsqueeze(1), dressed, photo)
-        logger.info("swapped %s from %s onto %s (%.0f%% of the picture)", ", ".join(parts), donors[0].name, person.name, 100 * float(on_parts.float().mean()))
-        return SynthesisResult(to_frames(frame), 1.0, person.pose[None], shape.cpu().numpy(), person.camera[None],
+        fragments = rasterize(target, self.body.faces, (self.image_size, self.image_size))
+        target_region = np.where(fragments.mask[0].cpu().numpy(), body_regions(self.body).region[fragments.face_index[0].clamp_min(0).cpu().numpy()], -1)
+        new = np.isin(target_region, regions)
+        # The old garment's pixels on the dressed body take the new garment too (its colours carried on past the waist over an
+        # old hem), except on the head and the hands that stay the person's.
+        under_old = old & (target_region >= 0) & ~np.isin(target_region, [REGION_NAMES.index(name) for name in ("head", *kept_hands)])
+        base = self.undressed(people, shape, old)
+        dressed = self.render(replace(bank, background=base[None]), target)[0]
+        with torch.no_grad():
+            new_skin = (warped_frames(skin_bank, target, self.body)[0, 0] > 0.5).cpu().numpy()
+        protected = ((wearer.region >= 0) & ~on_regions) | (wearer.skin & wearer.near(kept_hands, PERSON_HAND_MARGIN * self.image_size))
+        paint = (new | under_old) & ~protected & ~(new_skin & wearer.skin & on_regions)
+        frame = torch.where(torch.from_numpy(paint).to(self.device), dressed, base)
+        logger.info("swapped %s from %s onto %s: %.0f%% of the picture repainted, the old garment %.0f%%", ", ".join(parts), donors[0].name,
+                    person.name, 100 * float((paint | old).mean()), 100 * float(old.mean()))
+        return SynthesisResult(to_frames(frame[None]), 1.0, person.pose[None], shape.cpu().numpy(), person.camera[None],
                                sources=[person.image], references=[donors[0].image], people=[person], offsets=offsets.cpu().numpy())
+
+    def old_garment(self, wearer: PhotoGarments, on_regions: np.ndarray) -> np.ndarray:
+        """(H, W) bool: the person's pixels of the swapped regions (`on_regions`) that are not skin, and FRINGE beyond the person around them."""
+        old = on_regions & ~wearer.skin
+        fringe = max(1, round(FRINGE * self.image_size))
+        grown = cv2.dilate(old.astype(np.uint8), np.ones((2 * fringe + 1, 2 * fringe + 1), np.uint8)) > 0
+        return old | (grown & (wearer.region < 0))
+
+    def garment_banks(self, donors: list[PhotoPerson], skin_tone: np.ndarray | None, regions: tuple[int, ...], kept_hands: tuple[str, ...],
+                      parts: tuple[str, ...]) -> tuple[SourceBank, SourceBank]:
+        """The donors' SourceBank of the new garment (their usable pixels, bare skin in `skin_tone`) and one whose images are 1 on that skin.
+
+        Usable: the donor's pixels of the swapped `regions` both on the mesh and by colour (a top takes nothing below the
+        waist line nor the trousers above it; trousers take no untucked hem), away from the hands not swapped (`kept_hands`),
+        and no skin on the torso next to an arm (the real arm, a little off the fitted one, would leave its skin on the chest).
+        """
+        garments, skins = [], []
+        for donor in donors:
+            parsing = parse_garments(self.body, donor)
+            usable = np.isin(parsing.region, regions) & np.isin(parsing.surface, regions) & ~parsing.near(kept_hands, DONOR_HAND_MARGIN * self.image_size)
+            beside_arms = parsing.near(("left_arm", "right_arm"), ARM_MARGIN * self.image_size)
+            usable &= ~(parsing.skin & (parsing.surface == PART_NAMES.index("torso")) & beside_arms)
+            if not usable.any():
+                logger.warning("%s shows none of %s: the new garment's colours are a guess", donor.name, ", ".join(parts))
+            skin = parsing.skin & usable
+            image = recolour_skin(donor.image, skin, parsing.skin_tone, skin_tone)
+            garments.append(replace(donor, image=image, mask=usable.astype(np.float32)))
+            skins.append(replace(donor, image=np.repeat(skin[..., None], 3, axis=-1).astype(np.uint8) * 255, mask=usable.astype(np.float32)))
+        bank, donor_shape = self.prepare(garments)
+        with torch.no_grad():
+            skin_bank = build_bank(self.body, skins, donor_shape, np.zeros_like(donors[0].image))
+        return bank, skin_bank
+
+    def garment_offsets(self, person_offsets: torch.Tensor, donor_offsets: torch.Tensor, regions: tuple[int, ...]) -> torch.Tensor:
+        """(V,) clothing of the dressed person: the donor's (V,) offsets on the vertices of the swapped regions, the person's (V,) elsewhere."""
+        target_region = torch.from_numpy(body_regions(self.body).region).to(self.device)
+        swapped_faces = torch.isin(target_region, torch.tensor(regions, device=self.device))
+        swapped = torch.zeros_like(person_offsets, dtype=torch.bool)
+        swapped[self.body.faces[swapped_faces].reshape(-1)] = True
+        return torch.where(swapped, donor_offsets, person_offsets)
+
+    def undressed(self, people: list[PhotoPerson], shape: torch.Tensor, old: np.ndarray) -> torch.Tensor:
+        """(3, H, W) in [0, 1]: the first person's photo with the `old` garment's (H, W) pixels replaced by their inpainted background."""
+        with torch.no_grad():
+            background = build_bank(self.body, people[:1], shape, None).background[0]
+        return torch.where(torch.from_numpy(old).to(self.device), background, image_tensor(people[0].image, self.device))
 
 
 @dataclass
