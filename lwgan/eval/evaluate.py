@@ -43,6 +43,7 @@ from lwgan.flow.inputs import generator_inputs, posed_vertices_ndc
 from lwgan.flow.texture_warping import make_bank, warped_frames
 from lwgan.media import to_uint8, write_image
 from lwgan.models import from_pretrained
+from lwgan.render import rasterize
 from lwgan.train.distributed import resolve_device
 from lwgan.train.step import generate, image_grid, scaled_hole_dilation
 
@@ -205,20 +206,19 @@ def evaluate(config: EvaluateConfig) -> dict:
             real = load_frames(video, chunk, size).to(device)
             with torch.no_grad():
                 vertices = _posed(body, video, chunk, offsets, device)
-                sources = source.expand(count, -1, -1, -1)
-                inputs, flows = generator_inputs(sources[:, None], source_vertices.expand(count, -1, -1)[:, None], vertices, body,
-                                                 hole_dilation=hole_dilation)
-                flow = flows[0]
+                target_mask = rasterize(vertices, body.faces, size).mask
                 truth = load_masks(video, chunk, size)
-                truth = flow.target_mask if truth is None else truth.to(device)
+                truth = target_mask if truth is None else truth.to(device)
                 images = {}
                 if bank is not None:
-                    images["warping"] = (warped_frames(bank, vertices, body) * 2 - 1, flow.target_mask)
-                if generator is not None:
+                    images["warping"] = (warped_frames(bank, vertices, body) * 2 - 1, target_mask)
+                if generator is not None:  # the generator's inputs (flows, warped sources) only when it runs
+                    inputs, _ = generator_inputs(source.expand(count, -1, -1, -1)[:, None], source_vertices.expand(count, -1, -1)[:, None],
+                                                 vertices, body, hole_dilation=hole_dilation)
                     generated = generate(generator, inputs)
                     images["generator"] = (generated.image.clamp(-1, 1), generated.background_mask[:, 0] < 0.5)
                 for method, (image, predicted_mask) in images.items():
-                    values = frame_metrics(image, real, flow.target_mask, predicted_mask, truth, lpips)
+                    values = frame_metrics(image, real, target_mask, predicted_mask, truth, lpips)
                     for row, frame in enumerate(chunk):
                         per_video[method][video.name].append({"frame": frame, **{name: _plain(value[row].item()) for name, value in values.items()}})
             if start == 0 and len(grid_columns["source"]) < config.grid_rows:

@@ -3,7 +3,7 @@
 make_bank() prepares one person's sources once:
     trusted pixels: a source pixel colours the body only when the fitted mesh and the person mask
         both cover it and it lies a few pixels inside both, away from self-occlusion edges (depth
-        jumps between neighbouring pixels): the fit is never exact there, and pixels next to a
+        jumps between neighbouring pixels of different body parts): the fit is never exact there, and pixels next to a
         silhouette are background (white halos on hands, streaks between the legs) or the wrong
         limb;
     atlas: the trusted pixels of every source unwrapped into the body's UV atlas and fused; texels
@@ -32,6 +32,7 @@ import torch
 from lwgan.body.model import BodyModel
 from lwgan.checks import check_shape
 from lwgan.flow.atlas import unwrap_to_atlas
+from lwgan.flow.inputs import dilate
 from lwgan.flow.surface_prior import fill_hidden_surface, surface_counterparts
 from lwgan.flow.transfer import transfer_flow
 from lwgan.flow.warp import lies_within, warp
@@ -107,7 +108,7 @@ def trusted_source_pixels(fragments: Fragments, face_part: torch.Tensor, person_
         jump = (part[here] >= 0) & (part[there] >= 0) & (part[here] != part[there]) & ((depth[here] - depth[there]).abs() > depth_jump)
         edge[here] |= jump
         edge[there] |= jump
-    near_edge = kornia.morphology.dilation(edge.unsqueeze(1).float(), kernel)[:, 0] > 0.5
+    near_edge = dilate(edge.unsqueeze(1).float(), 2 * margin + 1)[:, 0] > 0.5
     return inside & ~near_edge
 
 
@@ -138,15 +139,15 @@ def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, per
 def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel) -> torch.Tensor:
     """Frames by texture warping: (B, V, 3) target meshes in NDC -> (B, 3, H, W) in [0, 1]."""
     batch_size = target_vertices.shape[0]
-    target = rasterize(target_vertices, body.faces, bank.image_size)
+    flows = [transfer_flow(bank.vertices[index : index + 1].expand(batch_size, -1, -1), target_vertices, body.faces, bank.image_size,
+                           body.uv, body.face_uv) for index in range(bank.images.shape[0])]
+    target = flows[0].target_fragments  # the same rasterization of the targets in every flow
     colour = render_texture(target, body.uv, body.face_uv, bank.atlas.expand(batch_size, -1, -1, -1))
     opacity = torch.ones_like(colour[:, :1])
     coloured = torch.zeros_like(target.mask)  # by a source that sees the point at a trusted pixel
     near_edge = torch.zeros_like(colour)  # the first source that sees the point, from its trusted pixels around it
     seen = torch.zeros_like(target.mask)
-    for index in range(bank.images.shape[0]):
-        flow = transfer_flow(bank.vertices[index : index + 1].expand(batch_size, -1, -1), target_vertices, body.faces,
-                             bank.image_size, body.uv, body.face_uv)
+    for index, flow in enumerate(flows):
         def sampled(maps: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # this source's (C, H, W) maps along the flow
             return warp(maps[index].expand(batch_size, -1, -1, -1), flow.grid, mask=mask)
 
@@ -171,9 +172,8 @@ def outline_opacity(opacity: torch.Tensor, mask: torch.Tensor, band: int) -> tor
     """
     transparent = opacity < 0.5
     reached = ~mask.unsqueeze(1)
-    step = torch.ones(3, 3, device=opacity.device)
     for _ in range(band):
-        reached = reached | ((kornia.morphology.dilation(reached.float(), step) > 0.5) & transparent)
+        reached = reached | ((dilate(reached.float(), 3) > 0.5) & transparent)
     return torch.where(reached, opacity, torch.ones_like(opacity))
 
 
