@@ -130,10 +130,14 @@ def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, per
     fused = (textures * weight).sum(0, keepdim=True) / weight.sum(0, keepdim=True).clamp_min(1e-6)
     atlas = fill_hidden_surface(fused, seen.any(0, keepdim=True), surface_counterparts(body, ATLAS_SIZE))
     if background is None:
-        hole = background_hole(None if person_masks is None else person_masks[:1], fragments.mask[:1])
-        background = (inpaint_background(images[:1] * 2 - 1, hole) + 1) / 2
+        background = inpainted_background(images[:1], None if person_masks is None else person_masks[:1], fragments.mask[:1])
     person = (fragments.mask if person_masks is None else person_masks).float()
     return SourceBank(images, vertices, trusted, fill_holes(images, trusted), person, atlas, background, offsets)
+
+
+def inpainted_background(image: torch.Tensor, person_mask: torch.Tensor | None, body_mask: torch.Tensor) -> torch.Tensor:
+    """(1, 3, H, W) in [0, 1] with the person removed: the hole of lwgan.render.inpaint.background_hole for the (1, H, W) bool person and clothed-mesh masks, inpainted."""
+    return (inpaint_background(image * 2 - 1, background_hole(person_mask, body_mask)) + 1) / 2
 
 
 def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel) -> torch.Tensor:

@@ -33,7 +33,7 @@ import torch
 from omegaconf import MISSING
 
 from lwgan.body.model import PART_NAMES
-from lwgan.flow.texture_warping import SourceBank, warped_frames
+from lwgan.flow.texture_warping import SourceBank, inpainted_background, warped_frames
 from lwgan.media import check_output
 from lwgan.render import rasterize
 from lwgan.tasks.garment import HANDS, REGION_NAMES, PhotoGarments, body_regions, parse_garments, recolour_skin, swapped_regions
@@ -47,7 +47,7 @@ from lwgan.tasks.pipeline import (
     write_outputs,
 )
 from lwgan.tasks.result import SynthesisResult
-from lwgan.tasks.synthesis import build_bank, image_tensor, to_frames
+from lwgan.tasks.synthesis import build_bank, image_tensor, source_meshes, to_frames
 
 logger = logging.getLogger(__name__)
 
@@ -176,9 +176,13 @@ class Swapper(Pipeline):
 
     def undressed(self, people: list[PhotoPerson], shape: torch.Tensor, old: np.ndarray) -> torch.Tensor:
         """(3, H, W) in [0, 1]: the first person's photo with the `old` garment's (H, W) pixels replaced by their inpainted background."""
+        person = people[0]
+        photo = image_tensor(person.image, self.device)
         with torch.no_grad():
-            background = build_bank(self.body, people[:1], shape, None).background[0]
-        return torch.where(torch.from_numpy(old).to(self.device), background, image_tensor(people[0].image, self.device))
+            mesh = source_meshes(self.body, [person], shape, torch.from_numpy(person.offsets).to(self.device))
+            body_mask = rasterize(mesh, self.body.faces, photo.shape[-2:]).mask
+            background = inpainted_background(photo[None], torch.from_numpy(person.mask > 0.5).to(self.device)[None], body_mask)[0]
+        return torch.where(torch.from_numpy(old).to(self.device), background, photo)
 
 
 @dataclass
