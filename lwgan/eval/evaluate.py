@@ -39,7 +39,8 @@ from lwgan.body import BodyConfig, build_body_model
 from lwgan.data.iper import IperDataset, Video, image_tensor
 from lwgan.eval.metrics import load_lpips, mask_iou, psnr, ssim
 from lwgan.files import write_bytes_atomic
-from lwgan.flow.inputs import generator_inputs, posed_vertices_ndc
+from lwgan.flow.input_recipes import inputs_for
+from lwgan.flow.inputs import posed_vertices_ndc
 from lwgan.flow.texture_warping import make_bank, warped_frames
 from lwgan.media import to_uint8, write_image
 from lwgan.models import from_pretrained
@@ -182,85 +183,101 @@ def evaluate(config: EvaluateConfig) -> dict:
     body = build_body_model(config.body).to(device)
     dataset.check_offsets(body)
 
+    results, grid_columns = self_imitation(videos, methods, body, size, target_step=config.target_step, batch_size=config.batch_size,
+                                           generator=generator, lpips=lpips, hole_dilation=hole_dilation, grid_rows=config.grid_rows)
+    if not grid_columns["source"]:
+        raise ValueError(f"{config.data}: no {config.split} video has a frame at target_step={config.target_step}; lower target_step")
+    protocol = {"data": str(config.data), "split": config.split, "source_frame": 0, "target_step": config.target_step,
+                "image_size": size, "videos": len(next(iter(results.values()))["videos"]), "checkpoint": config.checkpoint,
+                "hole_dilation": hole_dilation}
+    return write_report(output, protocol, results, grid_columns, lpips is not None, skipped,
+                        OmegaConf.to_container(OmegaConf.structured(config)))
+
+
+def self_imitation(videos: list[Video], methods: list[str], body, size: int, *, target_step: int, batch_size: int, generator=None,
+                   lpips=None, hole_dilation: int, grid_rows: int = 4) -> tuple[dict, dict[str, list[torch.Tensor]]]:
+    """The protocol on `videos` (frame 0 the source, frames k, 2k, ... the targets) for each method of `methods`.
+
+    Returns the report's "methods" part (method -> frames, mean, videos -> mean, frames; see the
+    module docstring) and the picture's columns (name -> (3, H, W) images in [-1, 1] of the first
+    target of the first grid_rows videos). A video with no target frame is skipped with a warning.
+    """
+    device = body.faces.device
     per_video: dict[str, dict[str, list[dict]]] = {method: {} for method in methods}
     grid_columns: dict[str, list[torch.Tensor]] = {name: [] for name in ("source", "target", *methods)}
     for video in videos:
-        targets = target_frames(len(video.frames), config.target_step)
+        targets = target_frames(len(video.frames), target_step)
         if not targets:
-            logger.warning("video %s: %d frames, none at target_step=%d: skipped", video.name, len(video.frames), config.target_step)
+            logger.warning("video %s: %d frames, none at target_step=%d: skipped", video.name, len(video.frames), target_step)
             continue
         source = load_frames(video, [0], size).to(device)
         offsets = None if video.offsets is None else torch.from_numpy(video.offsets).to(device)  # the video's person, clothed
         with torch.no_grad():
-            source_vertices = _posed(body, video, [0], offsets, device)
-            bank = None
-            if "warping" in methods:
-                source_mask = load_masks(video, [0], size)
-                bank = make_bank(body, (source + 1) / 2, source_vertices, None if source_mask is None else source_mask.to(device),
-                                 torch.zeros(source_vertices.shape[1], device=device) if offsets is None else offsets)
+            source_vertices = posed_meshes(body, video, [0], offsets, device)
+            source_mask = load_masks(video, [0], size)
+            bank = make_bank(body, (source + 1) / 2, source_vertices, None if source_mask is None else source_mask.to(device),
+                             torch.zeros(source_vertices.shape[1], device=device) if offsets is None else offsets)
         for method in methods:
             per_video[method][video.name] = []
-        for start in range(0, len(targets), config.batch_size):
-            chunk = targets[start : start + config.batch_size]
-            count = len(chunk)
+        for start in range(0, len(targets), batch_size):
+            chunk = targets[start : start + batch_size]
             real = load_frames(video, chunk, size).to(device)
             with torch.no_grad():
-                vertices = _posed(body, video, chunk, offsets, device)
+                vertices = posed_meshes(body, video, chunk, offsets, device)
                 target_mask = rasterize(vertices, body.faces, size).mask
                 truth = load_masks(video, chunk, size)
                 truth = target_mask if truth is None else truth.to(device)
                 images = {}
-                if bank is not None:
+                if "warping" in methods:
                     images["warping"] = (warped_frames(bank, vertices, body) * 2 - 1, target_mask)
-                if generator is not None:  # the generator's inputs (flows, warped sources) only when it runs
-                    inputs, _ = generator_inputs(source.expand(count, -1, -1, -1)[:, None], source_vertices.expand(count, -1, -1)[:, None],
-                                                 vertices, body, hole_dilation=hole_dilation)
-                    generated = generate(generator, inputs)
+                if "generator" in methods:
+                    generated = generate(generator, inputs_for(generator, bank, vertices, body, hole_dilation)[0])
                     images["generator"] = (generated.image.clamp(-1, 1), generated.background_mask[:, 0] < 0.5)
                 for method, (image, predicted_mask) in images.items():
                     values = frame_metrics(image, real, target_mask, predicted_mask, truth, lpips)
                     for row, frame in enumerate(chunk):
                         per_video[method][video.name].append({"frame": frame, **{name: _plain(value[row].item()) for name, value in values.items()}})
-            if start == 0 and len(grid_columns["source"]) < config.grid_rows:
+            if start == 0 and len(grid_columns["source"]) < grid_rows:
                 grid_columns["source"].append(source[0].cpu())
                 grid_columns["target"].append(real[0].cpu())
                 for method, (image, _) in images.items():
                     grid_columns[method].append(image[0].cpu())
-    if not grid_columns["source"]:
-        raise ValueError(f"{config.data}: no {config.split} video has a frame at target_step={config.target_step}; lower target_step")
-
-    report = {
-        "protocol": {"data": str(config.data), "split": config.split, "source_frame": 0, "target_step": config.target_step,
-                     "image_size": size, "videos": len(per_video[methods[0]]), "checkpoint": config.checkpoint,
-                     "hole_dilation": hole_dilation},
-        "metrics": {name: text for name, text in METRICS.items() if name != "lpips" or lpips is not None},
-        "lpips": "computed" if lpips is not None else LPIPS_MISSING,
-        "methods": {},
-        "skipped": skipped,
-        "config": OmegaConf.to_container(OmegaConf.structured(config)),
-    }
+    results = {}
     for method in methods:
         all_frames = [frame for frames in per_video[method].values() for frame in frames]
-        report["methods"][method] = {
+        results[method] = {
             "frames": len(all_frames),
             "mean": _means(all_frames),
             "videos": {name: {"mean": _means(frames), "frames": frames} for name, frames in per_video[method].items()},
         }
+    return results, grid_columns
+
+
+def write_report(output: Path, protocol: dict, results: dict, grid_columns: dict[str, list[torch.Tensor]], with_lpips: bool,
+                 skipped: dict[str, str], config: dict) -> dict:
+    """Write the report (output, a .json) and its picture (output_grid.png beside it), print the table of means; returns the report."""
+    methods = list(results)
+    report = {
+        "protocol": protocol,
+        "metrics": {name: text for name, text in METRICS.items() if name != "lpips" or with_lpips},
+        "lpips": "computed" if with_lpips else LPIPS_MISSING,
+        "methods": results,
+        "skipped": skipped,
+        "config": config,
+    }
     grid_path = output.with_name(f"{output.stem}_grid.png")
     columns = [torch.stack(grid_columns[name]) for name in ("source", "target", *methods)]
     write_image(grid_path, to_uint8(image_grid(columns)))
     report["grid"] = {"path": str(grid_path), "columns": ["source", "target", *methods]}
     write_bytes_atomic(output, (json.dumps(report, indent=1) + "\n").encode())
-
-    names = [name for name in METRICS if name != "lpips" or lpips is not None]
-    rows = [[method, report["methods"][method]["frames"]] + [_cell(report["methods"][method]["mean"].get(name)) for name in names]
-            for method in methods]
+    names = [name for name in METRICS if name != "lpips" or with_lpips]
+    rows = [[method, results[method]["frames"]] + [_cell(results[method]["mean"].get(name)) for name in names] for method in methods]
     print(format_table(["method", "frames", *names], rows))
     logger.info("wrote %s and %s", output, grid_path)
     return report
 
 
-def _posed(body, video: Video, frames: list[int], offsets: torch.Tensor | None, device) -> torch.Tensor:
+def posed_meshes(body, video: Video, frames: list[int], offsets: torch.Tensor | None, device) -> torch.Tensor:
     """(T, V, 3) NDC meshes of the video's fits at `frames`, dressed in `offsets` (V,) when given."""
     poses, shapes, cameras = (torch.from_numpy(np.ascontiguousarray(array[frames])).float().to(device)
                               for array in (video.poses, video.shapes, video.cameras))

@@ -102,28 +102,36 @@ def generator_inputs(
         GeneratorInputs, and the S TransferFlow objects (batched over B) for callers that need
         fragments or visibility.
     """
-    batch_size, source_count, _, height, width = source_images.shape
-    flows, background_inputs, source_inputs, transfer_inputs, source_backgrounds = [], [], [], [], []
+    source_count, height, width = source_images.shape[1], *source_images.shape[-2:]
+    flows, background_inputs, source_inputs, transfer_inputs = [], [], [], []
     for index in range(source_count):  # S is small (1 to 8): one batched flow per source
         flow = transfer_flow(source_vertices[:, index], target_vertices, body.faces, (height, width), body.uv, body.face_uv, encoding=encoding)
         image = source_images[:, index]
-        body_mask = flow.source_fragments.mask.unsqueeze(1).to(image.dtype)
-        hole = dilate(body_mask, hole_dilation)
-        kept_body = dilate(body_mask, body_dilation)
+        hole = dilate(flow.source_fragments.mask.unsqueeze(1).to(image.dtype), hole_dilation)
         background_inputs.append(torch.cat([image * (1 - hole), 1 - hole], dim=1))
-        source_inputs.append(torch.cat([image * kept_body, flow.source_condition.to(image.dtype)], dim=1))
+        source_inputs.append(source_stream_input(image, flow, body_dilation))
         warped = warped_source(image, source_vertices[:, index], flow, body)
         transfer_inputs.append(torch.cat([warped, flow.target_condition.to(image.dtype)], dim=1))
-        source_backgrounds.append(1 - body_mask)
         flows.append(flow)
-    target_background = 1 - flows[0].target_mask.unsqueeze(1).to(source_images.dtype)
-    inputs = GeneratorInputs(
+    return stacked_inputs(background_inputs, source_inputs, transfer_inputs, flows), flows
+
+
+def source_stream_input(image: torch.Tensor, flow: TransferFlow, body_dilation: int) -> torch.Tensor:
+    """(B, 6, H, W) the source stream's input: the (B, 3, H, W) source image kept on its mesh grown by body_dilation pixels ⊕ its condition map."""
+    kept_body = dilate(flow.source_fragments.mask.unsqueeze(1).to(image.dtype), body_dilation)
+    return torch.cat([image * kept_body, flow.source_condition.to(image.dtype)], dim=1)
+
+
+def stacked_inputs(background_inputs: list[torch.Tensor], source_inputs: list[torch.Tensor], transfer_inputs: list[torch.Tensor],
+                   flows: list[TransferFlow]) -> GeneratorInputs:
+    """GeneratorInputs from S per-source lists of (B, C, H, W) stream inputs and the S flows (the masks and grids come from the flows)."""
+    dtype = source_inputs[0].dtype
+    return GeneratorInputs(
         background_input=torch.stack(background_inputs, dim=1),
         source_input=torch.stack(source_inputs, dim=1),
         transfer_input=torch.stack(transfer_inputs, dim=1),
         grid=torch.stack([flow.grid for flow in flows], dim=1),
-        source_background_mask=torch.stack(source_backgrounds, dim=1),
-        target_background_mask=target_background,
+        source_background_mask=torch.stack([1 - flow.source_fragments.mask.unsqueeze(1).to(dtype) for flow in flows], dim=1),
+        target_background_mask=1 - flows[0].target_mask.unsqueeze(1).to(dtype),
         visible=torch.stack([flow.visible for flow in flows], dim=1),
     )
-    return inputs, flows

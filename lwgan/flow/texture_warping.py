@@ -34,7 +34,7 @@ from lwgan.checks import check_shape
 from lwgan.flow.atlas import unwrap_to_atlas
 from lwgan.flow.inputs import dilate
 from lwgan.flow.surface_prior import fill_hidden_surface, surface_counterparts
-from lwgan.flow.transfer import transfer_flow
+from lwgan.flow.transfer import TransferFlow, transfer_flow
 from lwgan.flow.warp import lies_within, warp
 from lwgan.render import rasterize, render_texture
 from lwgan.render.fragments import Fragments
@@ -77,10 +77,6 @@ class SourceBank:
     @property
     def image_size(self) -> tuple[int, int]:
         return tuple(self.images.shape[-2:])
-
-    def first(self) -> SourceBank:
-        """The bank of the first source alone (the atlas keeps what every source saw)."""
-        return SourceBank(self.images[:1], self.vertices[:1], self.trusted[:1], self.inward[:1], self.person[:1], self.atlas, self.background, self.offsets)
 
 
 def trusted_source_pixels(fragments: Fragments, face_part: torch.Tensor, person_masks: torch.Tensor | None, margin: int,
@@ -142,6 +138,27 @@ def inpainted_background(image: torch.Tensor, person_mask: torch.Tensor | None, 
 
 def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel) -> torch.Tensor:
     """Frames by texture warping: (B, V, 3) target meshes in NDC -> (B, 3, H, W) in [0, 1]."""
+    layers = warped_layers(bank, target_vertices, body)
+    background = bank.background.expand(target_vertices.shape[0], -1, -1, -1)
+    return layers.alpha * layers.colour + (1 - layers.alpha) * background
+
+
+@dataclass(frozen=True)
+class WarpedLayers:
+    """Texture warping's body layer for B targets, before it goes over a background.
+
+    colour: (B, 3, H, W) in [0, 1], the body's colour on the target mesh (0 off it); alpha:
+    (B, 1, H, W) in [0, 1], its opacity (the person's outline carried along the flow, feathered
+    inward); flows: the TransferFlow of every source of the bank to the targets.
+    """
+
+    colour: torch.Tensor
+    alpha: torch.Tensor
+    flows: list[TransferFlow]
+
+
+def warped_layers(bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel) -> WarpedLayers:
+    """The body layer of texture warping (see the module docstring) for (B, V, 3) target meshes in NDC."""
     batch_size = target_vertices.shape[0]
     flows = [transfer_flow(bank.vertices[index : index + 1].expand(batch_size, -1, -1), target_vertices, body.faces, bank.image_size,
                            body.uv, body.face_uv) for index in range(bank.images.shape[0])]
@@ -165,7 +182,7 @@ def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyMod
         seen = seen | flow.visible
     colour = torch.where((seen & ~coloured).unsqueeze(1), near_edge, colour)
     opacity = outline_opacity(opacity, target.mask, max(1, round(OUTLINE_BAND * bank.image_size[0])))
-    return feathered_composite(colour, target.mask, opacity, bank.background.expand(batch_size, -1, -1, -1))
+    return WarpedLayers(colour=colour * target.mask.unsqueeze(1), alpha=feathered_alpha(target.mask, opacity), flows=flows)
 
 
 def outline_opacity(opacity: torch.Tensor, mask: torch.Tensor, band: int) -> torch.Tensor:
@@ -181,15 +198,14 @@ def outline_opacity(opacity: torch.Tensor, mask: torch.Tensor, band: int) -> tor
     return torch.where(reached, opacity, torch.ones_like(opacity))
 
 
-def feathered_composite(body: torch.Tensor, mask: torch.Tensor, opacity: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
-    """Lay (B, 3, H, W) `body` (valid on the (B, H, W) `mask`) over `background`, with (B, 1, H, W) `opacity` and a soft edge.
+def feathered_alpha(mask: torch.Tensor, opacity: torch.Tensor) -> torch.Tensor:
+    """The body's (B, 1, H, W) alpha from the (B, H, W) target mask and (B, 1, H, W) `opacity`, with a soft edge.
 
-    The edge fades inward: the opacity rises from 0 on the mask's outline to 1 about FEATHER of
+    The edge fades inward: the alpha rises from 0 on the mask's outline to 1 about FEATHER of
     the image side inside, so nothing of the body reaches past the mask.
     """
     sigma = max(0.5, FEATHER * mask.shape[-2])
     radius = max(1, round(2 * sigma))
     inside = mask.unsqueeze(1).float()
     edge = (2 * kornia.filters.gaussian_blur2d(inside, (2 * radius + 1, 2 * radius + 1), (sigma, sigma), border_type="replicate") - 1).clamp(0, 1)
-    alpha = edge * inside * opacity.clamp(0, 1)
-    return alpha * body + (1 - alpha) * background
+    return edge * inside * opacity.clamp(0, 1)

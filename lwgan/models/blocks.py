@@ -78,6 +78,17 @@ class ConfigurableModule(nn.Module):
         return dict(self._config)
 
 
+INPUT_RECIPES = ("warped", "classical")
+"""How a generator's inputs are built (a generator's `inputs` config key; lwgan.flow.generator_inputs)."""
+
+
+def check_input_recipe(recipe: str) -> str:
+    """`recipe` when it is one of INPUT_RECIPES; ValueError otherwise."""
+    if recipe not in INPUT_RECIPES:
+        raise ValueError(f"inputs must be one of {', '.join(INPUT_RECIPES)}, got {recipe!r}")
+    return recipe
+
+
 def keep_known_background(generated: torch.Tensor, background_input: torch.Tensor) -> torch.Tensor:
     """The background stream's output where the hole is, the known source pixels elsewhere.
 

@@ -22,6 +22,7 @@ from lwgan.models.blocks import (
     StreamOutput,
     background_stream,
     check_divisible,
+    check_input_recipe,
     composite,
     conv_block,
     initialize_weights,
@@ -233,9 +234,16 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
             mask, the background stream the inpainted hole (lwgan.models.blocks.transfer_heads,
             background_stream); their last convolutions start at zero, so an untrained generator
             renders what texture warping does. False paints colours and masks, as the original.
+        inputs: the recipe of the inputs it takes, recorded for whoever builds them
+            (lwgan.flow.generator_inputs.inputs_for): "warped" (the source warped along the flow
+            with its UV atlas behind, and the source with its body cut out for the background
+            stream) or "classical" (texture warping's body layer and inpainted background:
+            lwgan.flow.generator_inputs.classical_inputs), which `lwgan personalize` trains.
     """
 
     PRESETS = PRESETS
+    source_limit: int | None = None
+    """The most sources per target it takes (None: any number)."""
 
     def __init__(
         self,
@@ -251,6 +259,7 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         mask_unseen_sources: bool = True,
         keep_known_background: bool = True,
         refine: bool = True,
+        inputs: str = "warped",
     ) -> None:
         super().__init__()
         source_filters = _positive_ints("source_filters", source_filters, minimum_length=1)
@@ -278,6 +287,7 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
             "mask_unseen_sources": bool(mask_unseen_sources),
             "keep_known_background": bool(keep_known_background),
             "refine": bool(refine),
+            "inputs": check_input_recipe(inputs),
         }
         self.bg_net = ResNetInpaintor(background_channels, background_filters, background_res_blocks)
         self.src_net = ResAutoEncoder(source_channels, source_filters, res_blocks)

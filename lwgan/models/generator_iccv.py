@@ -16,6 +16,7 @@ from lwgan.models.blocks import (
     StreamOutput,
     background_stream,
     check_divisible,
+    check_input_recipe,
     composite,
     conv_block,
     initialize_weights,
@@ -144,9 +145,16 @@ class LiquidWarpingGenerator(ConfigurableModule):
             mask, the background stream the inpainted hole (lwgan.models.blocks.transfer_heads,
             background_stream); their last convolutions start at zero, so an untrained generator
             renders what texture warping does. False paints colours and masks, as the original.
+        inputs: the recipe of the inputs it takes, recorded for whoever builds them
+            (lwgan.flow.generator_inputs.inputs_for): "warped" (the source warped along the flow
+            with its UV atlas behind, and the source with its body cut out for the background
+            stream) or "classical" (texture warping's body layer and inpainted background:
+            lwgan.flow.generator_inputs.classical_inputs), which `lwgan personalize` trains.
     """
 
     PRESETS = PRESETS
+    source_limit: int | None = 1
+    """The most sources per target it takes (None: any number)."""
 
     def __init__(
         self,
@@ -158,6 +166,7 @@ class LiquidWarpingGenerator(ConfigurableModule):
         n_down: int = 3,
         keep_known_background: bool = True,
         refine: bool = True,
+        inputs: str = "warped",
     ) -> None:
         super().__init__()
         for name, value in (("background_channels", background_channels), ("source_channels", source_channels),
@@ -175,6 +184,7 @@ class LiquidWarpingGenerator(ConfigurableModule):
             "n_down": n_down,
             "keep_known_background": bool(keep_known_background),
             "refine": bool(refine),
+            "inputs": check_input_recipe(inputs),
         }
         self.n_down = n_down
         self.repeat_num = repeat_num

@@ -27,7 +27,7 @@ from lwgan.body.model import BodyModel
 from lwgan.config import to_yaml
 from lwgan.files import write_bytes_atomic
 from lwgan.media import write_image
-from lwgan.models import LiquidWarpingGenerator, from_pretrained
+from lwgan.models import from_pretrained
 from lwgan.models.original import convert_original_generator
 from lwgan.flow.inputs import posed_vertices_ndc
 from lwgan.flow.texture_warping import SourceBank, warped_frames
@@ -167,9 +167,9 @@ class Pipeline:
         if self.generator is not None:
             if self._generator_state is not None:
                 self.generator.load_state_dict(self._generator_state)  # each call starts from the checkpoint
-            if isinstance(self.generator, LiquidWarpingGenerator) and len(people) > 1:
-                logger.warning("the ICCV generator takes one source: the generator uses %s only", people[0].name)
-                bank = bank.first()
+            limit = self.generator.source_limit
+            if limit is not None and len(people) > limit and self.generator.config.get("inputs") != "classical":
+                logger.warning("the generator takes %d source(s): it uses %s", limit, ", ".join(person.name for person in people[:limit]))
             with self.stage("personalize"):
                 personalize(self.generator, bank, self.body, self.personalize_steps, self.personalize_learning_rate)
         elif self.personalize_steps:

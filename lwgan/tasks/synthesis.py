@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from lwgan.body.model import BodyModel
-from lwgan.flow.inputs import generator_inputs, posed_vertices_ndc
+from lwgan.flow.input_recipes import inputs_for
+from lwgan.flow.inputs import posed_vertices_ndc
 from lwgan.flow.texture_warping import SourceBank, make_bank
 from lwgan.losses.terms import reconstruction_l1, ssim_loss
 from lwgan.media import to_uint8
@@ -60,7 +61,7 @@ def generated_frames(
     With preserve_face, target pixels on the front of the face that the first source sees keep
     the warped source colour, the generator's own warped input there (the generator tends to blur faces).
     """
-    inputs, flows = _inputs(bank, target_vertices, body)
+    inputs, flows = _inputs(generator, bank, target_vertices, body)
     with torch.no_grad():
         output = generate(generator, inputs)
     frames = (output.image.clamp(-1, 1) + 1) / 2
@@ -71,17 +72,14 @@ def generated_frames(
         flow = flows[0]
         front_face = body.face_masks["front_face"].to(flow.target_fragments.face_index.device)
         on_face = front_face[flow.target_fragments.face_index.clamp_min(0)] & flow.target_mask & flow.visible
-        warped = (inputs.transfer_input[:, 0, :3] + 1) / 2  # the first source's masked warp where it sees the point
+        warped = (inputs.transfer_input[:, 0, :3] + 1) / 2  # the generator's own warped input where the first source sees the point
         frames = torch.where(on_face.unsqueeze(1), warped, frames)
     return frames
 
 
-def _inputs(bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel):
-    """GeneratorInputs (and flows) for B targets from every source of the bank."""
-    batch_size = target_vertices.shape[0]
-    images = (bank.images * 2 - 1)[None].expand(batch_size, -1, -1, -1, -1)
-    sources = bank.vertices[None].expand(batch_size, -1, -1, -1)
-    return generator_inputs(images, sources, target_vertices, body, hole_dilation=scaled_hole_dilation(bank.image_size[0]))
+def _inputs(generator: nn.Module, bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel):
+    """The generator's inputs (its recipe, lwgan.flow.input_recipes) and flows for B targets from the bank."""
+    return inputs_for(generator, bank, target_vertices, body, scaled_hole_dilation(bank.image_size[0]))
 
 
 def personalize(generator: nn.Module, bank: SourceBank, body: BodyModel, steps: int, learning_rate: float = 2e-5) -> None:
@@ -94,7 +92,7 @@ def personalize(generator: nn.Module, bank: SourceBank, body: BodyModel, steps: 
         return
     generator.train().requires_grad_(True)
     optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rate, betas=(0.5, 0.999))
-    inputs, _ = _inputs(bank, bank.vertices, body)
+    inputs, _ = _inputs(generator, bank, bank.vertices, body)
     target = bank.images * 2 - 1
     for step in range(steps):
         output = generate(generator, inputs)

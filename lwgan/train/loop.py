@@ -27,7 +27,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +63,7 @@ from lwgan.train.distributed import (
     wrap_model,
 )
 from lwgan.train.step import (
+    TrainingBatch,
     discriminator_step,
     ema_decay_at,
     generator_step,
@@ -232,6 +233,17 @@ def training_batches(dataset: IperDataset, config: TrainConfig, context: Distrib
         epoch, skipped = epoch + 1, 0
 
 
+def dataset_batches(config: TrainConfig, context: DistributedContext, hole_dilation: int, start_step: int,
+                    with_head_boxes: bool) -> Iterator[TrainingBatch]:
+    """The training split of config.data as prepared batches on the training device from step `start_step` on (training_batches)."""
+    dataset = IperDataset(config.data, "train", image_size=config.image_size, num_sources=config.num_sources,
+                          source_window=config.source_window, seed=config.seed)
+    body = build_body_model(config.body).to(context.device)
+    dataset.check_offsets(body)
+    for item in training_batches(dataset, config, context, start_step):
+        yield prepare_batch(item, body, context.device, hole_dilation, with_head_boxes=with_head_boxes)
+
+
 class RunLog:
     """Rank 0's training log: scalars to RUN_DIR/log.jsonl (one JSON object a line) and TensorBoard, pictures to
     RUN_DIR/samples/step_NNNNNNN.png and TensorBoard (TensorBoard when the package is installed)."""
@@ -264,8 +276,13 @@ class RunLog:
             self.writer.close()
 
 
-def train(config: TrainConfig) -> TrainResult:
+def train(config: TrainConfig, *, generator: nn.Module | None = None,
+          batches: Callable[[int], Iterator[TrainingBatch]] | None = None) -> TrainResult:
     """Train (or resume training) a Liquid Warping GAN generator; see the module docstring.
+
+    generator: the network to train (architecture and starting weights; a resumed run loads its
+    saved weights into it); None builds config's. batches: start step -> prepared batches from
+    that step on, forever (lwgan personalize's pairs); None reads config.data with IperDataset.
 
     Returns TrainResult. Raises FileNotFoundError / ValueError for missing or inconsistent data
     (naming the video), bad settings and unreadable resume states.
@@ -283,12 +300,8 @@ def train(config: TrainConfig) -> TrainResult:
         torch.manual_seed(config.seed)
 
         # Build: networks, data, body, EMA copy, losses, optimizers, schedules.
-        generator = build_generator(config).to(device)
+        generator = (build_generator(config) if generator is None else generator).to(device)
         discriminator = build_discriminator(config).to(device)
-        dataset = IperDataset(config.data, "train", image_size=config.image_size, num_sources=config.num_sources,
-                              source_window=config.source_window, seed=config.seed)
-        body = build_body_model(config.body).to(device)
-        dataset.check_offsets(body)
         ema_generator = copy.deepcopy(generator).eval().requires_grad_(False)
         generator_loss = GeneratorLoss(vgg_path=config.vgg_path, face_path=config.face_path, body_weight=config.body_weight,
                                        background_weight=config.background_weight, adversarial_weight=config.adversarial_weight).to(device)
@@ -322,7 +335,9 @@ def train(config: TrainConfig) -> TrainResult:
                     config.generator, config.preset, sum(p.numel() for p in generator.parameters()) / 1e6,
                     sum(p.numel() for p in discriminator.parameters()) / 1e6, config.image_size, device, step, config.iterations)
 
-        batches = training_batches(dataset, config, context, step)
+        if batches is None:
+            batches = functools.partial(dataset_batches, config, context, hole_dilation, with_head_boxes=generator_loss.face_network is not None)
+        batch_stream = batches(step)
         window: dict[str, torch.Tensor] = {}
         window_steps, window_start = 0, time.perf_counter()
         scalars: dict[str, float] = {}
@@ -331,7 +346,7 @@ def train(config: TrainConfig) -> TrainResult:
         generator.train()
         discriminator.train()
         while step < config.iterations:
-            batch = prepare_batch(next(batches), body, device, hole_dilation, with_head_boxes=generator_loss.face_network is not None)
+            batch = next(batch_stream)
 
             # Generator step, then discriminator step on the detached output.
             generator_terms, output = generator_step(trained_generator, trained_discriminator, generator_loss,

@@ -87,10 +87,7 @@ def prepare_batch(
         source_vertices = vertices[: batch_size * source_count].unflatten(0, (batch_size, source_count))
         target_vertices = vertices[batch_size * source_count :]
         inputs, flows = generator_inputs(source_images, source_vertices, target_vertices, body, hole_dilation=hole_dilation)
-        head_boxes = None
-        if with_head_boxes:
-            target_keypoints = project(body(poses[-batch_size:], shapes[-batch_size:]).keypoints, cameras[-batch_size:])
-            head_boxes = head_boxes_from_keypoints(target_keypoints[..., :2], (height, width))
+        head_boxes = head_boxes_of(body, poses[-batch_size:], shapes[-batch_size:], cameras[-batch_size:], (height, width)) if with_head_boxes else None
     return TrainingBatch(
         source_images=source_images,
         target_image=target_image,
@@ -99,6 +96,12 @@ def prepare_batch(
         target_mask=flows[0].target_mask,
         head_boxes=head_boxes,
     )
+
+
+def head_boxes_of(body: BodyModel, pose: torch.Tensor, shape: torch.Tensor, camera: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, 4) NDC head boxes (the face term's crops) of bodies in (B, 24, 3) poses, (B, K) shapes, seen by (B, 3) cameras in (H, W) images."""
+    keypoints = project(body(pose, shape).keypoints, camera)
+    return head_boxes_from_keypoints(keypoints[..., :2], size)
 
 
 def generate(generator: nn.Module, inputs: GeneratorInputs) -> GeneratorOutput:
