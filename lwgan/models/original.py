@@ -88,6 +88,7 @@ def infer_iccv_config(state_dict: Mapping[str, torch.Tensor], source: str) -> di
         "n_down": len(levels) - 1,
         "keep_known_background": False,  # the original repaints the whole background
         "refine": False,  # and its streams paint colours, not corrections
+        "inputs": "warped",  # from warped source images and the target's condition
     }
 
 
@@ -121,6 +122,7 @@ def infer_attention_config(state_dict: Mapping[str, torch.Tensor], source: str) 
         "mask_unseen_sources": False,
         "keep_known_background": False,  # the original repaints the whole background
         "refine": False,  # and its streams paint colours, not corrections
+        "inputs": "warped",  # from warped source images and the target's condition
     }
 
 
