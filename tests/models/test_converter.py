@@ -44,7 +44,7 @@ def test_iccv_conversion_infers_the_architecture_and_keeps_every_tensor(tmp_path
     model = converter.convert_original_generator(path, kind="iccv")
     assert isinstance(model, LiquidWarpingGenerator) and not model.training
     assert model.config == {"background_channels": 4, "source_channels": 6, "transfer_channels": 6, "conv_dim": 8, "repeat_num": 2, "n_down": 3,
-                            "keep_known_background": False, "refine": False}
+                            "keep_known_background": False, "refine": False, "inputs": "warped"}
     state = model.state_dict()
     assert state.keys() == tensors.keys()
     assert all(torch.equal(state[key], tensors[key]) for key in tensors)
@@ -64,6 +64,7 @@ def test_attention_conversion_infers_the_architecture_and_keeps_every_tensor(tmp
         "mask_unseen_sources": False,  # the original attention, for the original weights
         "keep_known_background": False,
         "refine": False,
+        "inputs": "warped",
     }
     state = model.state_dict()
     assert state.keys() == tensors.keys()
