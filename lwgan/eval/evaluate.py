@@ -195,12 +195,13 @@ def evaluate(config: EvaluateConfig) -> dict:
 
 
 def self_imitation(videos: list[Video], methods: list[str], body, size: int, *, target_step: int, batch_size: int, generator=None,
-                   lpips=None, hole_dilation: int, grid_rows: int = 4) -> tuple[dict, dict[str, list[torch.Tensor]]]:
+                   lpips=None, hole_dilation: int, grid_rows: int = 4, grid_rows_per_video: int = 1) -> tuple[dict, dict[str, list[torch.Tensor]]]:
     """The protocol on `videos` (frame 0 the source, frames k, 2k, ... the targets) for each method of `methods`.
 
     Returns the report's "methods" part (method -> frames, mean, videos -> mean, frames; see the
-    module docstring) and the picture's columns (name -> (3, H, W) images in [-1, 1] of the first
-    target of the first grid_rows videos). A video with no target frame is skipped with a warning.
+    module docstring) and the picture's columns (name -> (3, H, W) images in [-1, 1]: up to
+    grid_rows targets in all, grid_rows_per_video of each video spread over its targets from the
+    first). A video with no target frame is skipped with a warning.
     """
     device = body.faces.device
     per_video: dict[str, dict[str, list[dict]]] = {method: {} for method in methods}
@@ -219,6 +220,7 @@ def self_imitation(videos: list[Video], methods: list[str], body, size: int, *, 
                              torch.zeros(source_vertices.shape[1], device=device) if offsets is None else offsets)
         for method in methods:
             per_video[method][video.name] = []
+        shown = {targets[index] for index in np.linspace(0, len(targets) - 1, min(grid_rows_per_video, len(targets))).round().astype(int)}
         for start in range(0, len(targets), batch_size):
             chunk = targets[start : start + batch_size]
             real = load_frames(video, chunk, size).to(device)
@@ -237,11 +239,12 @@ def self_imitation(videos: list[Video], methods: list[str], body, size: int, *, 
                     values = frame_metrics(image, real, target_mask, predicted_mask, truth, lpips)
                     for row, frame in enumerate(chunk):
                         per_video[method][video.name].append({"frame": frame, **{name: _plain(value[row].item()) for name, value in values.items()}})
-            if start == 0 and len(grid_columns["source"]) < grid_rows:
-                grid_columns["source"].append(source[0].cpu())
-                grid_columns["target"].append(real[0].cpu())
-                for method, (image, _) in images.items():
-                    grid_columns[method].append(image[0].cpu())
+            for row in (row for row, frame in enumerate(chunk) if frame in shown):
+                if len(grid_columns["source"]) < grid_rows:
+                    grid_columns["source"].append(source[0].cpu())
+                    grid_columns["target"].append(real[row].cpu())
+                    for method, (image, _) in images.items():
+                        grid_columns[method].append(image[row].cpu())
     results = {}
     for method in methods:
         all_frames = [frame for frames in per_video[method].values() for frame in frames]

@@ -54,6 +54,9 @@ logger = logging.getLogger(__name__)
 MINIMUM_TRAINING_FRAMES = 8
 """A personalization needs at least this many training frames (after the holdout)."""
 
+HOLDOUT_GRID_ROWS = 6
+"""RUN/holdout_grid.png shows this many held-out targets, spread over the held-out part."""
+
 
 @dataclass
 class PersonalizeVideoConfig:
@@ -277,7 +280,7 @@ def holdout_report(config: PersonalizeVideoConfig, video: Video, training_count:
     generator = generator.eval()
     results, grid_columns = self_imitation([held_out], ["warping", "generator"], body, config.image_size,
                                            target_step=config.holdout_step, batch_size=8, generator=generator,
-                                           hole_dilation=hole_dilation)
+                                           hole_dilation=hole_dilation, grid_rows=HOLDOUT_GRID_ROWS, grid_rows_per_video=HOLDOUT_GRID_ROWS)
     protocol = {"data": str(run_dir / "data"), "split": "holdout", "video": video.name, "source_frame": training_count,
                 "held_out_frames": [training_count, len(video.frames)], "target_step": config.holdout_step,
                 "image_size": config.image_size, "videos": 1, "checkpoint": str(run_dir / "export"), "hole_dilation": hole_dilation}

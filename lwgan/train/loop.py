@@ -348,11 +348,13 @@ def train(config: TrainConfig, *, generator: nn.Module | None = None,
         while step < config.iterations:
             batch = next(batch_stream)
 
-            # Generator step, then discriminator step on the detached output.
+            # Generator step, then discriminator step on the detached output (none while D has no say).
             generator_terms, output = generator_step(trained_generator, trained_discriminator, generator_loss,
                                                      generator_optimizer, generator_scaler, batch, amp)
-            discriminator_terms = discriminator_step(trained_discriminator, discriminator_loss, discriminator_optimizer,
-                                                     discriminator_scaler, batch, output.image, amp)
+            discriminator_terms = {}
+            if config.adversarial_weight > 0:
+                discriminator_terms = discriminator_step(trained_discriminator, discriminator_loss, discriminator_optimizer,
+                                                         discriminator_scaler, batch, output.image, amp)
 
             # EMA of the generator's weights, then the learning-rate schedules.
             update_ema(ema_generator, generator, ema_decay_at(step, config.ema_decay))
@@ -374,7 +376,8 @@ def train(config: TrainConfig, *, generator: nn.Module | None = None,
                     logger.warning("step %d: non-finite losses %s", step, scalars)
                 if log is not None:
                     log.scalars(step, scalars)
-                    progress.set_postfix(G=f"{scalars['generator/total']:.3f}", D=f"{scalars['discriminator/total']:.3f}")
+                    progress.set_postfix({name: f"{scalars[key]:.3f}" for name, key in (("G", "generator/total"), ("D", "discriminator/total"))
+                                          if key in scalars})
                 window, window_steps, window_start = {}, 0, time.perf_counter()
             if log is not None and step % config.image_every == 0:
                 warped = batch.inputs.transfer_input[:, 0, :3]

@@ -100,6 +100,15 @@ def test_attention_generator_trains_with_two_sources(dataset_root, tmp_path):
     assert type(from_pretrained(result.export_dir)).__name__ == "AttentionalLiquidWarpingGenerator"
 
 
+def test_without_an_adversarial_term_the_discriminator_is_not_trained(dataset_root, tmp_path):
+    runs = [train(train_config(dataset_root, tmp_path / f"run{steps}", f"iterations={steps}", "adversarial_weight=0")) for steps in (1, 2)]
+    lines = [json.loads(line) for line in (runs[1].run_dir / "log.jsonl").read_text().splitlines()]
+    assert not any(key.startswith("discriminator/") or key == "generator/adversarial" for line in lines for key in line)
+    first, second = (run.discriminator.state_dict() for run in runs)
+    assert all(torch.equal(first[key], second[key]) for key in first)  # D as initialised after both runs
+    assert not all(torch.equal(a, b) for a, b in zip(runs[0].generator.state_dict().values(), runs[1].generator.state_dict().values()))
+
+
 def test_learning_rate_is_constant_then_decays_linearly_to_the_final_rate():
     factor = lambda step: learning_rate_factor(step, iterations=30, constant_steps=5, final_ratio=0.01)
     assert [factor(step) for step in (0, 4, 5)] == [1.0, 1.0, 1.0]
