@@ -44,6 +44,7 @@ from lwgan.flow.texture_warping import SourceBank, make_bank
 from lwgan.models import from_pretrained
 from lwgan.models.pretrained import read_config
 from lwgan.recovery.frames import find_sources
+from lwgan.recovery.images import IMAGE_EXTENSIONS
 from lwgan.tasks import preprocess
 from lwgan.train.distributed import resolve_device
 from lwgan.train.loop import GENERATORS, TrainConfig, TrainResult, train
@@ -136,6 +137,9 @@ def training_frame_count(frame_count: int, holdout: float, holdout_step: int, so
 
 def fitted_video(config: PersonalizeVideoConfig, run_dir: Path) -> Video:
     """The source video fitted into RUN/data (preprocess; reused when already there), as a dataset Video."""
+    if Path(config.source).suffix.lower() in IMAGE_EXTENSIONS:
+        raise ValueError(f"{config.source}: a photo; `lwgan personalize` learns from a video of the person (or a folder of its frames). "
+                         "For 1 to 8 photos, fine-tune a trained generator on them: lwgan imitate source=... checkpoint=BASE personalize.steps=N")
     sources = find_sources(config.source, config.fps)
     if len(sources) != 1:
         raise ValueError(f"{config.source}: holds {len(sources)} videos; personalize takes one person's video (or one folder of its frames)")

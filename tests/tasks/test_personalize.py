@@ -119,6 +119,14 @@ def test_a_video_without_a_person_is_a_clear_error(tmp_path, capsys):
     assert "nobody.mp4" in error and "no person" in error
 
 
+def test_a_photo_is_a_clear_error_pointing_to_the_photo_route(tmp_path, capsys):
+    photo = tmp_path / "me.jpg"
+    photo.write_bytes(b"not read")
+    assert main(["personalize", f"source={photo}", f"output={tmp_path / 'run'}", "device=cpu"]) == 2
+    error = capsys.readouterr().err
+    assert "me.jpg: a photo" in error and "personalize.steps" in error
+
+
 def test_too_few_frames_for_the_holdout_is_a_clear_error(fitted_run, tmp_path):
     video, _ = fitted_run
     output = run_folder(fitted_run, tmp_path)
