@@ -31,6 +31,7 @@ import logging
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from lwgan.checks import check_shape
 
@@ -179,10 +180,20 @@ def _from_the_edges(flags: torch.Tensor) -> torch.Tensor:
     return from_start | from_end
 
 
+PADDING_SEAM = 2
+"""Pixels next to a crop's padding that resizing and JPEG blend with it (grey, not the scene): filled with the hole."""
+
+
 def inpaint_background(images: torch.Tensor, holes: torch.Tensor, method: str = DEFAULT_METHOD) -> torch.Tensor:
-    """inpaint() with the crops' dark padding (dark_border) kept out of the fill: filled with the hole, then put back as it was."""
+    """inpaint() with the crops' dark padding (dark_border) and its seam kept out of the fill.
+
+    The padding and the PADDING_SEAM pixels beside it (blends of padding and scene) are filled with
+    the hole, so no colour comes from them; then every pixel outside the hole is put back as it was.
+    """
     border = dark_border(images)
-    return torch.where(border.unsqueeze(1), images, inpaint(images, holes | border, method))
+    seam = F.max_pool2d(border[:, None].float(), 2 * PADDING_SEAM + 1, stride=1, padding=PADDING_SEAM)[:, 0].bool()
+    kept = border | (seam & ~holes)
+    return torch.where(kept.unsqueeze(1), images, inpaint(images, holes | seam, method))
 
 
 def inpaint(images: torch.Tensor, holes: torch.Tensor, method: str = DEFAULT_METHOD, radius: float | None = None) -> torch.Tensor:

@@ -171,3 +171,16 @@ def test_the_crops_dark_padding_is_kept_out_of_the_fill():
     floor = hole[0, :32]  # the hole above the padding: the floor's colour, no black carried up
     assert (filled[0, :, :32][:, floor] - 0.6).abs().max() < 0.02
     assert torch.equal(filled[0, :, 32:], image[0, :, 32:])  # the padding stays as it was, in the hole too
+
+
+def test_the_grey_seam_between_scene_and_padding_is_not_carried_into_the_hole():
+    # Resizing blends the last scene row with the padding: a grey row that is neither.
+    image = torch.full((1, 3, 40, 32), 0.6)
+    image[:, :, 32:] = -1.0
+    image[:, :, 31] = -0.3  # the seam
+    hole = torch.zeros(1, 40, 32, dtype=torch.bool)
+    hole[:, 20:36, 10:20] = True  # a hole (feet and their shadow) that reaches through the seam into the padding
+    filled = inpaint_background(image, hole)
+    assert (filled[0, :, 20:32, 10:20] - 0.6).abs().max() < 0.02  # the floor's colour, no grey carried in from the seam beside it
+    assert torch.equal(filled[0, :, 31, :10], image[0, :, 31, :10])  # the seam outside the hole stays as it was
+    assert torch.equal(filled[0, :, 32:], image[0, :, 32:])  # and so does the padding
