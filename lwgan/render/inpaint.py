@@ -188,12 +188,16 @@ def inpaint_background(images: torch.Tensor, holes: torch.Tensor, method: str = 
     """inpaint() with the crops' dark padding (dark_border) and its seam kept out of the fill.
 
     The padding and the PADDING_SEAM pixels beside it (blends of padding and scene) are filled with
-    the hole, so no colour comes from them; then every pixel outside the hole is put back as it was.
+    the hole, so the scene in the hole takes no colour from them; the seam where it crosses the hole
+    is filled along the seam (a second fill in which the seam is known), as the crop would show it;
+    every pixel outside the hole is put back as it was.
     """
     border = dark_border(images)
-    seam = F.max_pool2d(border[:, None].float(), 2 * PADDING_SEAM + 1, stride=1, padding=PADDING_SEAM)[:, 0].bool()
-    kept = border | (seam & ~holes)
-    return torch.where(kept.unsqueeze(1), images, inpaint(images, holes | seam, method))
+    seam = F.max_pool2d(border[:, None].float(), 2 * PADDING_SEAM + 1, stride=1, padding=PADDING_SEAM)[:, 0].bool() & ~border
+    scene = inpaint(images, holes | seam | border, method)
+    seam_line = inpaint(images, holes | border, method)
+    filled = torch.where((seam & holes).unsqueeze(1), seam_line, scene)
+    return torch.where((holes & ~border).unsqueeze(1), filled, images)
 
 
 def inpaint(images: torch.Tensor, holes: torch.Tensor, method: str = DEFAULT_METHOD, radius: float | None = None) -> torch.Tensor:
