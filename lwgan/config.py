@@ -40,7 +40,7 @@ COMMANDS = {
     "bench fit": Command("lwgan.bench.fit", "BenchFitConfig", "mesh recovery speed: one photo end to end, a 100-frame video per stage"),
     "bench imitate": Command("lwgan.bench.imitate", "BenchImitateConfig", "motion imitation seconds per frame by stage and peak RAM (motion file and video references)"),
     "train": Command("lwgan.train.loop", "TrainConfig", "train a generator on an iPER-format dataset (resumes from RUN_DIR/state.pt; torchrun for DDP)"),
-    "personalize": Command("lwgan.tasks.personalize", "PersonalizeVideoConfig", "learn one real person from their own video: source=VIDEO|FOLDER output=RUN [holdout=0.3] -> RUN/export for checkpoint="),
+    "personalize": Command("lwgan.train.personalize", "PersonalizeVideoConfig", "learn one real person from their own video: source=VIDEO|FOLDER output=RUN [holdout=0.3] -> RUN/export for checkpoint="),
     "evaluate": Command("lwgan.eval.evaluate", "EvaluateConfig", "self-imitation metrics (SSIM, PSNR, body-region, mask IoU) of a checkpoint and the warping baseline"),
     "bench train": Command("lwgan.bench.train", "BenchTrainConfig", "ms per training step (bodies, flows, G and D) by size, batch and preset"),
 }

@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 import torch
 
-from lwgan.bench.table import format_table
+from lwgan.tables import format_table
 from lwgan.body import AnnyBody
 from lwgan.body.camera import camera_to_fit, project
 from lwgan.eval.metrics import psnr, ssim

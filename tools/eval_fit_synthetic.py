@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lwgan.bench.table import format_table
+from lwgan.tables import format_table
 from lwgan.body import AnnyBody
 from lwgan.body.camera import camera_to_fit
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES

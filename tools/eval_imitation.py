@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lwgan.bench.table import format_table
+from lwgan.tables import format_table
 from lwgan.eval.redetect import redetected_mask_iou
 from lwgan.media import write_image
 from lwgan.tasks.imitate import Imitator

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lwgan.bench.table import format_table
+from lwgan.tables import format_table
 from lwgan.body import BodyConfig, build_body_model
 from lwgan.config import compose
 from lwgan.eval.tracking import make_turning_walk, score_tracking

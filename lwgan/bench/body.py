@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lwgan.bench.table import format_table
+from lwgan.tables import format_table
 from lwgan.bench.timing import time_ms
 
 TARGET_MS = 100.0

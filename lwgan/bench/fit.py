@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from lwgan.bench.table import format_table
+from lwgan.tables import format_table
 from lwgan.body import BodyConfig, build_body_model
 from lwgan.body.camera import camera_to_fit, project, to_image_frame
 from lwgan.bundled import bundled_motion

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from lwgan.bench.table import format_table
+from lwgan.tables import format_table
 from lwgan.body import BodyConfig
 from lwgan.bundled import bundled_motion, bundled_photo
 

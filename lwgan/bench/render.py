@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lwgan.bench.table import format_table
+from lwgan.tables import format_table
 from lwgan.bench.timing import time_ms
 from lwgan.render.pytorch3d_backend import pytorch3d_available
 from lwgan.render.rasterize import rasterize

@@ -34,19 +34,19 @@ import torch.nn.functional as F
 from omegaconf import MISSING, OmegaConf
 from PIL import Image
 
-from lwgan.bench.table import format_table
+from lwgan.tables import format_table
 from lwgan.body import BodyConfig, build_body_model
 from lwgan.data.iper import IperDataset, Video, image_tensor
 from lwgan.eval.metrics import load_lpips, mask_iou, psnr, ssim
 from lwgan.files import write_bytes_atomic
 from lwgan.flow.input_recipes import inputs_for
-from lwgan.flow.inputs import posed_vertices_ndc
+from lwgan.flow.inputs import posed_vertices_ndc, scaled_hole_dilation
 from lwgan.flow.texture_warping import make_bank, warped_frames
 from lwgan.media import to_uint8, write_image
-from lwgan.models import from_pretrained
+from lwgan.models import from_pretrained, generate
+from lwgan.pictures import image_grid
 from lwgan.render import rasterize
-from lwgan.train.distributed import resolve_device
-from lwgan.train.step import generate, image_grid, scaled_hole_dilation
+from lwgan.devices import resolve_device
 
 logger = logging.getLogger(__name__)
 

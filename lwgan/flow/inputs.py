@@ -13,6 +13,7 @@ Several sources per target are the leading S dimension of (B, S, ...) tensors.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import kornia
@@ -135,3 +136,13 @@ def stacked_inputs(background_inputs: list[torch.Tensor], source_inputs: list[to
         target_background_mask=1 - flows[0].target_mask.unsqueeze(1).to(dtype),
         visible=torch.stack([flow.visible for flow in flows], dim=1),
     )
+
+
+HOLE_DILATION_AT_256 = 15
+"""The original's background hole dilation in training (pixels at 256 x 256); scaled with the image size."""
+
+
+def scaled_hole_dilation(image_size: int) -> int:
+    """The background hole dilation for an image side: 15 px at 256 scaled, rounded to the nearest odd size (7 at 128, 3 at 64)."""
+    scaled = HOLE_DILATION_AT_256 * image_size / 256
+    return max(1, 2 * math.floor((scaled - 1) / 2 + 0.5) + 1)

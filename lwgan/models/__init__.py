@@ -6,6 +6,7 @@ from lwgan.models.generator_attention import (
     AttentionalLiquidWarpingGenerator,
     MultiSourceFeatures,
 )
+from lwgan.models.generation import generate
 from lwgan.models.generator_iccv import LiquidWarpingGenerator, SourceFeatures
 from lwgan.models.pretrained import from_pretrained, save_pretrained
 
@@ -18,5 +19,6 @@ __all__ = [
     "SourceFeatures",
     "StreamOutput",
     "from_pretrained",
+    "generate",
     "save_pretrained",
 ]

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -50,6 +50,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 """Width and depth presets: "original" is the released AttLWB-SPADE model's layout, "small" trains on a CPU."""
+
+if TYPE_CHECKING:
+    from lwgan.flow.inputs import GeneratorInputs
 
 
 @dataclass(frozen=True)
@@ -238,12 +241,16 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
             (lwgan.flow.generator_inputs.inputs_for): "warped" (the source warped along the flow
             with its UV atlas behind, and the source with its body cut out for the background
             stream) or "classical" (texture warping's body layer and inpainted background:
-            lwgan.flow.generator_inputs.classical_inputs), which `lwgan personalize` trains.
+            lwgan.flow.input_recipes.classical_inputs), which `lwgan personalize` trains.
     """
 
     PRESETS = PRESETS
     source_limit: int | None = None
     """The most sources per target it takes (None: any number)."""
+
+    def arguments_from(self, inputs: GeneratorInputs) -> tuple[torch.Tensor, ...]:
+        """forward's arguments from GeneratorInputs: all S sources, the first source's background input and warped image."""
+        return inputs.background_input[:, 0], inputs.source_input, inputs.transfer_input[:, 0], inputs.grid
 
     def __init__(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -30,6 +31,9 @@ PRESETS: dict[str, dict[str, int]] = {
     "small": {"conv_dim": 16, "repeat_num": 2, "n_down": 3},
 }
 """Width and depth presets: "original" is the released model's (and its state-dict layout), "small" trains on a CPU."""
+
+if TYPE_CHECKING:
+    from lwgan.flow.inputs import GeneratorInputs
 
 
 @dataclass(frozen=True)
@@ -149,12 +153,18 @@ class LiquidWarpingGenerator(ConfigurableModule):
             (lwgan.flow.generator_inputs.inputs_for): "warped" (the source warped along the flow
             with its UV atlas behind, and the source with its body cut out for the background
             stream) or "classical" (texture warping's body layer and inpainted background:
-            lwgan.flow.generator_inputs.classical_inputs), which `lwgan personalize` trains.
+            lwgan.flow.input_recipes.classical_inputs), which `lwgan personalize` trains.
     """
 
     PRESETS = PRESETS
     source_limit: int | None = 1
     """The most sources per target it takes (None: any number)."""
+
+    def arguments_from(self, inputs: GeneratorInputs) -> tuple[torch.Tensor, ...]:
+        """forward's arguments from GeneratorInputs of one source per target (S = 1)."""
+        if inputs.source_input.shape[1] != 1:
+            raise ValueError(f"the ICCV generator takes one source per target, got {inputs.source_input.shape[1]} (use generator=attention)")
+        return inputs.background_input[:, 0], inputs.source_input[:, 0], inputs.transfer_input[:, 0], inputs.grid[:, 0]
 
     def __init__(
         self,

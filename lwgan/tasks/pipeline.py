@@ -62,7 +62,7 @@ class SynthesisConfig:
 
     output: str = MISSING  # the result: a .mp4, a .gif, a folder for PNG frames, or a .png/.jpg for one frame; config and previews go beside it
     image_size: int = 256  # side of the square frames
-    checkpoint: str | None = None  # a generator export folder (lwgan train), or an original released generator .pth; none: texture warping
+    checkpoint: str | None = None  # a generator export folder (of the train or personalize command), or an original released generator .pth; none: texture warping
     background: str | None = None  # a picture to put behind the person; none: the source's background, inpainted
     preserve_face: bool = True  # with a generator: keep the warped front of the face
     personalize: PersonalizeConfig = field(default_factory=PersonalizeConfig)
@@ -221,7 +221,7 @@ class Pipeline:
 
 
 def load_generator(checkpoint: str | os.PathLike, device: torch.device):
-    """An export folder (lwgan train, save_pretrained) or an original released generator file (.pth, converted on loading)."""
+    """An export folder (the train or personalize command, save_pretrained) or an original released generator file (.pth, converted on loading)."""
     if Path(checkpoint).is_file():
         return convert_original_generator(checkpoint).to(device)
     return from_pretrained(checkpoint, device=device)

@@ -11,6 +11,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from lwgan.devices import resolve_device
+
 logger = logging.getLogger(__name__)
 
 
@@ -31,19 +33,6 @@ class DistributedContext:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """"auto" -> cuda:local_rank when CUDA is present, else cpu; "cuda" -> cuda:local_rank; anything else as given."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={name} asks for CUDA, but torch.cuda.is_available() is False here")
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-    return device
 
 
 def _environment_int(name: str) -> int:

@@ -41,6 +41,7 @@ from lwgan.body import BodyConfig, build_body_model
 from lwgan.data.iper import IperDataset
 from lwgan.files import write_bytes_atomic
 from lwgan.losses import DiscriminatorLoss, GeneratorLoss
+from lwgan.flow.inputs import scaled_hole_dilation
 from lwgan.media import to_uint8, write_image
 from lwgan.models import (
     AttentionalLiquidWarpingGenerator,
@@ -48,6 +49,7 @@ from lwgan.models import (
     PatchDiscriminator,
     save_pretrained,
 )
+from lwgan.pictures import image_grid
 from lwgan.train.checkpoint import (
     EXPORT_NAME,
     STATE_NAME,
@@ -67,9 +69,7 @@ from lwgan.train.step import (
     discriminator_step,
     ema_decay_at,
     generator_step,
-    image_grid,
     prepare_batch,
-    scaled_hole_dilation,
     update_ema,
 )
 
@@ -359,7 +359,8 @@ def train(config: TrainConfig, *, generator: nn.Module | None = None,
             # EMA of the generator's weights, then the learning-rate schedules.
             update_ema(ema_generator, generator, ema_decay_at(step, config.ema_decay))
             generator_schedule.step()
-            discriminator_schedule.step()
+            if config.adversarial_weight > 0:
+                discriminator_schedule.step()
             step += 1
             progress.update(1)
 

@@ -7,8 +7,6 @@ The discriminator judges only the transferred image, conditioned on the target c
 from __future__ import annotations
 
 import contextlib
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -19,17 +17,8 @@ from lwgan.body.model import BodyModel
 from lwgan.checks import check_shape
 from lwgan.flow.inputs import GeneratorInputs, generator_inputs, posed_vertices_ndc
 from lwgan.losses import DiscriminatorLoss, GeneratorLoss, head_boxes_from_keypoints
-from lwgan.models import GeneratorOutput, LiquidWarpingGenerator
+from lwgan.models import GeneratorOutput, generate
 from lwgan.train.distributed import unwrap_model
-
-HOLE_DILATION_AT_256 = 15
-"""The original's background hole dilation in training (pixels at 256 x 256); scaled with the image size."""
-
-
-def scaled_hole_dilation(image_size: int) -> int:
-    """The background hole dilation for an image side: 15 px at 256 scaled, rounded to the nearest odd size (7 at 128, 3 at 64)."""
-    scaled = HOLE_DILATION_AT_256 * image_size / 256
-    return max(1, 2 * math.floor((scaled - 1) / 2 + 0.5) + 1)
 
 
 @dataclass(frozen=True)
@@ -103,20 +92,6 @@ def head_boxes_of(body: BodyModel, pose: torch.Tensor, shape: torch.Tensor, came
     keypoints = project(body(pose, shape).keypoints, camera)
     return head_boxes_from_keypoints(keypoints[..., :2], size)
 
-
-def generate(generator: nn.Module, inputs: GeneratorInputs) -> GeneratorOutput:
-    """Run either generator on GeneratorInputs (the wrapper, e.g. DDP, is called, not its module).
-
-    LiquidWarpingGenerator (ICCV'19) takes one source: S must be 1. The attentional generator
-    takes all S sources; both take the first source's background input and warped image.
-    """
-    model = unwrap_model(generator)
-    source_count = inputs.source_input.shape[1]
-    if isinstance(model, LiquidWarpingGenerator):
-        if source_count != 1:
-            raise ValueError(f"the ICCV generator takes one source per target, got {source_count} (use generator=attention)")
-        return generator(inputs.background_input[:, 0], inputs.source_input[:, 0], inputs.transfer_input[:, 0], inputs.grid[:, 0])
-    return generator(inputs.background_input[:, 0], inputs.source_input, inputs.transfer_input[:, 0], inputs.grid)
 
 
 def discriminator_input(images: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
@@ -223,22 +198,3 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     for averaged, current in zip(ema.buffers(), unwrap_model(model).buffers()):
         averaged.copy_(current)
 
-
-def image_grid(columns: Sequence[torch.Tensor], rows: int | None = None) -> torch.Tensor:
-    """Side-by-side picture of image batches: row i shows item i of every column.
-
-    Args:
-        columns: K tensors (B, 3, H, W) in [-1, 1] (e.g. source | target | warped | generated).
-        rows: at most this many items (all B when None).
-    Returns:
-        (3, rows * H, K * W) float in [0, 1] (lwgan.media.to_uint8 writes it).
-    """
-    if not columns:
-        raise ValueError("image_grid needs at least one column")
-    first = columns[0]
-    for index, column in enumerate(columns):
-        check_shape(f"columns[{index}]", column, (first.shape[0], 3, first.shape[2], first.shape[3]))
-    count = first.shape[0] if rows is None else min(rows, first.shape[0])
-    picture = torch.cat([column[:count].detach().float().cpu() for column in columns], dim=3)  # (n, 3, H, K W)
-    picture = torch.cat(list(picture), dim=1)  # (3, n H, K W)
-    return ((picture + 1.0) / 2.0).clamp(0.0, 1.0)

@@ -2,7 +2,6 @@
 target (its IoU against the naked masks falls, frame by frame as a brute recomputation says), and zero offsets are the
 run without offsets.npy exactly; the source frame is dressed too (the warped images are those of a clothed source)."""
 
-import json
 import shutil
 
 import numpy as np

@@ -2,13 +2,13 @@
 naked ones, item by item, and zero offsets change nothing; offsets for another body are an error naming the file."""
 
 import numpy as np
-import pytest
 import torch
 
 from lwgan.body.clothing import clothing_vertex_mask
 from lwgan.cli import main
 from lwgan.data.iper import IperDataset
-from lwgan.train.step import prepare_batch, scaled_hole_dilation
+from lwgan.flow.inputs import scaled_hole_dilation
+from lwgan.train.step import prepare_batch
 
 SIZE = 64
 

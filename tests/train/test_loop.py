@@ -14,18 +14,13 @@ import torch
 from lwgan.cli import main
 from lwgan.config import compose
 from lwgan.data.iper import IperDataset
-from lwgan.models import from_pretrained
+from lwgan.flow.inputs import scaled_hole_dilation
+from lwgan.models import from_pretrained, generate
 from lwgan.recovery.pose_files import read_pose_shape, write_pose_shape
 from lwgan.train import train
 from lwgan.train.checkpoint import read_training_state
 from lwgan.train.loop import learning_rate_factor
-from lwgan.train.step import (
-    ema_decay_at,
-    generate,
-    prepare_batch,
-    scaled_hole_dilation,
-    update_ema,
-)
+from lwgan.train.step import ema_decay_at, prepare_batch, update_ema
 
 SIZE = 64  # the smallest comfortable size: the generator needs multiples of 8, the PatchGAN at least 48
 

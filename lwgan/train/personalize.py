@@ -41,14 +41,15 @@ from lwgan.eval.evaluate import load_frames, load_masks, posed_meshes, self_imit
 from lwgan.files import write_bytes_atomic
 from lwgan.flow.input_recipes import classical_inputs
 from lwgan.flow.texture_warping import SourceBank, make_bank
+from lwgan.flow.inputs import scaled_hole_dilation
 from lwgan.models import from_pretrained
 from lwgan.models.pretrained import read_config
 from lwgan.recovery.frames import find_sources
 from lwgan.recovery.images import IMAGE_EXTENSIONS
 from lwgan.tasks import preprocess
-from lwgan.train.distributed import resolve_device
+from lwgan.devices import resolve_device
 from lwgan.train.loop import GENERATORS, TrainConfig, TrainResult, train
-from lwgan.train.step import TrainingBatch, head_boxes_of, scaled_hole_dilation
+from lwgan.train.step import TrainingBatch, head_boxes_of
 
 logger = logging.getLogger(__name__)
 

@@ -2,13 +2,14 @@
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
-import lwgan.tasks.personalize as personalize
 import lwgan.tasks.preprocess as preprocess
+import lwgan.train.personalize as personalize
 from lwgan import Imitator
 from lwgan.bench.fit import render_motion_video
 from lwgan.cli import main
@@ -33,8 +34,6 @@ def fitted_run(tmp_path_factory, anny_body):
 
 def run_folder(fitted_run, tmp_path):
     """A fresh run folder holding a copy of the fitted video (so personalize reuses the fits)."""
-    import shutil
-
     _, data = fitted_run
     shutil.copytree(data, tmp_path / "run" / "data")
     return tmp_path / "run"

@@ -1,4 +1,4 @@
-"""Plain-text tables for benchmark results."""
+"""Plain-text tables (benchmarks, evaluation reports)."""
 
 from __future__ import annotations
 
