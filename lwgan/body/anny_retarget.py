@@ -1,6 +1,6 @@
 """Retarget SMPL-24 axis-angle poses onto Anny's 104-bone rig, calibrated so the zero pose is a T-pose.
 
-Recipe (reference/body_models.md section 3): forward kinematics over the SMPL tree gives each SMPL
+Recipe: forward kinematics over the SMPL tree gives each SMPL
 joint's world rotation G_s relative to SMPL's T-pose. Each Anny bone b copies the rotation of the
 SMPL joint that drives it, after a fixed T-pose calibration T_b that turns Anny's reference A-pose
 into SMPL's T-pose: G_b = G_s[driver(b)] T_b, in world axes. Anny's "local-ref" pose

@@ -48,13 +48,6 @@ def project(points: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
     return torch.cat([xy, points[..., 2:3]], dim=-1)
 
 
-def unproject(points_ndc: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
-    """Inverse of project(): (B, N, 3) NDC x, y and depth -> (B, N, 3) body-frame positions."""
-    check_shape("points_ndc", points_ndc, (None, None, 3))
-    check_shape("camera", camera, (points_ndc.shape[0], 3))
-    xy = points_ndc[..., :2] / camera[:, None, 0:1] - camera[:, None, 1:3]
-    return torch.cat([xy, points_ndc[..., 2:3]], dim=-1)
-
 
 def ndc_to_pixels(xy: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
     """(..., 2) NDC x, y -> (..., 2) continuous pixel coordinates u (column), v (row)."""

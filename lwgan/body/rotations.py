@@ -35,16 +35,6 @@ def rotation_6d_to_matrix(rotation_6d: torch.Tensor) -> torch.Tensor:
     return roma.special_gramschmidt(columns)
 
 
-def euler_to_matrix(convention: str, angles: torch.Tensor, degrees: bool = False) -> torch.Tensor:
-    """(..., 3) Euler angles -> (..., 3, 3).
-
-    `convention` follows roma: upper case ('ZYX') = intrinsic rotations, applied about the moving
-    axes, so R = R_Z(a0) @ R_Y(a1) @ R_X(a2) (the BVH channel order); lower case = extrinsic.
-    """
-    if angles.shape[-1] != 3:
-        raise ValueError(f"angles must have shape (..., 3), got {tuple(angles.shape)}")
-    return roma.euler_to_rotmat(convention, angles, degrees=degrees)
-
 
 def slerp_matrices(start: torch.Tensor, end: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation of (..., 3, 3) rotations; weight (...) in [0, 1] (0 gives start)."""

@@ -40,4 +40,3 @@ FOOT_KEYPOINT_NAMES = ("left_big_toe", "left_small_toe", "left_heel", "right_big
 
 BODY_KEYPOINT_NAMES = COCO17_NAMES + FOOT_KEYPOINT_NAMES
 """The 23 keypoints every BodyModel returns in BodyOutput.keypoints, in this order."""
-BODY_KEYPOINT_MIRROR = _mirror_permutation(BODY_KEYPOINT_NAMES)

@@ -1,0 +1,1 @@
+"""Datasets: the iPER-format video dataset and the synthetic dataset maker."""

@@ -1,6 +1,6 @@
 """`lwgan evaluate data=DIR [checkpoint=EXPORT_DIR] output=FILE.json`: the self-imitation protocol on held-out videos.
 
-Protocol (the original's paired "self-imitation", reference §8): for every video of the split
+Protocol (the original's paired "self-imitation", ICCV §4): for every video of the split
 (val.txt: subjects never seen in training), frame 0 is the source and frames k, 2k, ... (k =
 target_step) are the targets; each method renders the source person in each target's fitted
 pose and is compared with the real target frame. Methods:

@@ -44,11 +44,6 @@ class TransferFlow:
     source_fragments: Fragments
     target_fragments: Fragments
 
-    @property
-    def visible_grid(self) -> torch.Tensor:
-        """(B, H, W, 2) grid with OUTSIDE wherever the source does not see the point."""
-        return torch.where(self.visible.unsqueeze(-1), self.grid, torch.full_like(self.grid, OUTSIDE))
-
 
 def transfer_flow(
     source_vertices_ndc: torch.Tensor,

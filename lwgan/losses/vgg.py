@@ -37,8 +37,7 @@ VGG19_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 5
 """torchvision's VGG19 `features` (configuration "E"): a number is a 3x3 conv (padding 1) + ReLU
 (two indices), "M" a 2x2 max-pool (one index)."""
 SLICE_ENDS = (2, 7, 12, 21, 30)
-"""End indices (exclusive) into `features` of the five compared activations, as in the original."""
-SLICE_NAMES = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+"""End indices (exclusive) into `features` of the five compared activations (relu1_1 ... relu5_1), as in the original."""
 SLICE_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
 """L1 weight of each slice in the perceptual loss (original VGGLoss)."""
 

@@ -1,0 +1,1 @@
+"""Mesh recovery: person detection, body and clothing fitting, video tracking, pose and keypoint files."""

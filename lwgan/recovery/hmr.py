@@ -52,7 +52,6 @@ CAMERA_SLICE = slice(0, 3)
 POSE_SLICE = slice(3, 75)
 SHAPE_SLICE = slice(75, 85)
 NUM_JOINTS = 24
-NUM_BETAS = 10
 
 LAYER_PLANES = (64, 128, 256, 512)
 """Bottleneck width of layer1..layer4; each unit outputs 4 x this many channels."""

@@ -8,7 +8,7 @@ picture (source | target | warped source | generated) every image_every steps (R
 and TensorBoard), and snapshots every snapshot_every steps and at the end: RUN_DIR/state.pt (the
 resume state) and RUN_DIR/export (the EMA generator, for from_pretrained).
 
-Optimisation follows the original (reference §5): Adam, lr 2e-4 for G and D, betas (0.5, 0.999),
+Optimisation follows the original's released training code: Adam, lr 2e-4 for G and D, betas (0.5, 0.999),
 constant for the first constant_fraction of the iterations (5 of 30 epochs), then linear decay to
 final_lr (2e-6) at the last step (per step here, per epoch in the original); D is updated every
 step. Under torchrun every process trains on its own share of each epoch (DistributedSampler)

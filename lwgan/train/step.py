@@ -1,7 +1,7 @@
 """One training step: a dataset batch -> bodies, flows and generator inputs on the device; the G step; the D step; EMA.
 
 The discriminator judges only the transferred image, conditioned on the target condition map
-(D input = image ⊕ target condition, 6 channels), as in the original (reference §5).
+(D input = image ⊕ target condition, 6 channels), as in the original (ICCV §3.4).
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ import torch
 
 from lwgan.body.rotations import (
     axis_angle_to_matrix,
-    euler_to_matrix,
     matrix_to_axis_angle,
     matrix_to_rotation_6d,
     rotation_6d_to_matrix,
@@ -60,16 +59,6 @@ def test_rotation_6d_round_trip_and_layout():
     noisy = rotation_6d_to_matrix(six + 0.05 * torch.randn(six.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64))
     torch.testing.assert_close(noisy @ noisy.transpose(-1, -2), torch.eye(3, dtype=torch.float64).expand(32, 3, 3))
     torch.testing.assert_close(torch.linalg.det(noisy), torch.ones(32, dtype=torch.float64))
-
-
-def test_euler_zyx_is_rz_ry_rx():
-    angles = torch.tensor([0.4, -0.7, 1.1], dtype=torch.float64)
-    expected = rotation_about("z", 0.4) @ rotation_about("y", -0.7) @ rotation_about("x", 1.1)
-    torch.testing.assert_close(euler_to_matrix("ZYX", angles), expected)
-    degrees = torch.rad2deg(angles)
-    torch.testing.assert_close(euler_to_matrix("ZYX", degrees, degrees=True), expected)
-    expected_zxy = rotation_about("z", 0.4) @ rotation_about("x", -0.7) @ rotation_about("y", 1.1)
-    torch.testing.assert_close(euler_to_matrix("ZXY", angles), expected_zxy)
 
 
 def test_slerp_midpoint_and_ends():

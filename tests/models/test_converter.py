@@ -1,4 +1,4 @@
-"""The converter of original checkpoints, on state dicts built in the original layout (reference §4)."""
+"""The converter of original checkpoints, on state dicts built in the original layout (tests/original_layouts.py)."""
 
 import collections
 import importlib.util
@@ -16,6 +16,8 @@ from lwgan.models import (
 from lwgan.models import original as converter
 from lwgan.tasks.pipeline import load_generator
 
+import original_layouts as layouts
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
@@ -27,7 +29,6 @@ def load_module(name, path):
 
 
 tool = load_module("convert_original_checkpoint", REPOSITORY / "tools" / "convert_original_checkpoint.py")
-layouts = load_module("original_generator_layouts", Path(__file__).with_name("test_generators.py"))  # the reference layouts
 
 
 def original_file(path, layout, seed=0, prefix="module."):

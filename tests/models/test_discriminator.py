@@ -7,7 +7,7 @@ from lwgan.models import PatchDiscriminator
 
 
 def original_layout(input_channels=6, ndf=64):
-    """Key -> shape of the original PatchDiscriminator(input_nc=6, ndf=64, n_layers=4) (reference §5)."""
+    """Key -> shape of the original PatchDiscriminator(input_nc=6, ndf=64, n_layers=4) of the released code."""
     convs = {0: (input_channels, ndf), 2: (ndf, 2 * ndf), 5: (2 * ndf, 4 * ndf), 8: (4 * ndf, 8 * ndf), 11: (8 * ndf, 8 * ndf), 14: (8 * ndf, 1)}
     layout = {}
     for index, (cin, cout) in convs.items():
@@ -56,10 +56,14 @@ def test_gradients_reach_every_parameter():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
 
 
-def test_parameter_counts(capsys):
-    counts = {}
-    for preset in ("small", "original"):
+def test_parameter_counts_are_those_of_the_original_layout():
+    # Six 4x4 convolutions with biases, widths 1, 2, 4, 8, 8 ndf, then one logit (the original's NLayerDiscriminator, n_layers=4).
+    def expected(ndf):
+        widths = [6, ndf, 2 * ndf, 4 * ndf, 8 * ndf, 8 * ndf, 1]
+        return sum(16 * inputs * outputs + outputs for inputs, outputs in zip(widths, widths[1:]))
+
+    assert expected(64) == 6_962_625
+    for preset, ndf in (("small", 16), ("original", 64)):
         with torch.device("meta"):
-            counts[preset] = sum(p.numel() for p in PatchDiscriminator.preset(preset).parameters())
-    with capsys.disabled():
-        print("\n" + "\n".join(f"PatchDiscriminator/{name}: {count:,} parameters" for name, count in counts.items()))
+            count = sum(parameter.numel() for parameter in PatchDiscriminator.preset(preset).parameters())
+        assert count == expected(ndf), preset

@@ -2,7 +2,6 @@
 
 import json
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -148,14 +147,6 @@ def test_back_view(lunge):
         right = lunge.keypoints[BODY_KEYPOINT_NAMES.index(f"right_{part}"), 0]
         assert left < right
     assert 0.03 < (lunge.mask > 0.5).mean() < 0.3
-
-
-def test_detection_time(detector):
-    image = load_image(SKIER)
-    start = time.perf_counter()
-    for _ in range(3):
-        detector.detect(image)
-    print(f"\ndetect: {(time.perf_counter() - start) / 3 * 1000:.0f} ms per photo")
 
 
 def test_no_person(detector):
