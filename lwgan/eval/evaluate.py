@@ -43,7 +43,7 @@ from lwgan.flow.input_recipes import inputs_for
 from lwgan.flow.inputs import posed_vertices_ndc, scaled_hole_dilation
 from lwgan.flow.texture_warping import make_bank, warped_frames
 from lwgan.media import to_uint8, write_image
-from lwgan.models import from_pretrained, generate
+from lwgan.models import check_image_size, from_pretrained, generate
 from lwgan.pictures import image_grid
 from lwgan.render import rasterize
 from lwgan.devices import resolve_device
@@ -177,8 +177,8 @@ def evaluate(config: EvaluateConfig) -> dict:
     if size is None:
         with Image.open(videos[0].frames[0]) as first:
             size = first.size[0]
-    if generator is not None and size % generator.size_multiple:
-        raise ValueError(f"image_size {size} is not a multiple of {generator.size_multiple}, which {config.checkpoint} needs: set image_size=")
+    if generator is not None:
+        check_image_size(generator, size, config.checkpoint)
     hole_dilation = scaled_hole_dilation(size) if config.hole_dilation is None else config.hole_dilation
     body = build_body_model(config.body).to(device)
     dataset.check_offsets(body)

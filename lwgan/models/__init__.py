@@ -6,7 +6,7 @@ from lwgan.models.generator_attention import (
     AttentionalLiquidWarpingGenerator,
     MultiSourceFeatures,
 )
-from lwgan.models.generation import generate
+from lwgan.models.generation import check_image_size, generate
 from lwgan.models.generator_iccv import LiquidWarpingGenerator, SourceFeatures
 from lwgan.models.pretrained import from_pretrained, save_pretrained
 
@@ -18,6 +18,7 @@ __all__ = [
     "PatchDiscriminator",
     "SourceFeatures",
     "StreamOutput",
+    "check_image_size",
     "from_pretrained",
     "generate",
     "save_pretrained",

@@ -27,7 +27,7 @@ from lwgan.body.model import BodyModel
 from lwgan.config import to_yaml
 from lwgan.files import write_bytes_atomic
 from lwgan.media import write_image
-from lwgan.models import from_pretrained
+from lwgan.models import check_image_size, from_pretrained
 from lwgan.models.original import convert_original_generator
 from lwgan.flow.inputs import posed_vertices_ndc
 from lwgan.flow.texture_warping import SourceBank, warped_frames
@@ -131,8 +131,7 @@ class Pipeline:
         self._generator_state = None
         if checkpoint:
             generator = load_generator(checkpoint, self.device)
-            if image_size % generator.size_multiple:
-                raise ValueError(f"image_size {image_size} must be a multiple of {generator.size_multiple} for the generator in {checkpoint}")
+            check_image_size(generator, image_size, f"the generator in {checkpoint}")
             if personalize_steps > 0:  # personalization changes the weights: keep the checkpoint's for the next call
                 self._generator_state = {name: value.clone() for name, value in generator.state_dict().items()}
             self.generator = generator.eval().requires_grad_(False)

@@ -47,6 +47,7 @@ from lwgan.models import (
     AttentionalLiquidWarpingGenerator,
     LiquidWarpingGenerator,
     PatchDiscriminator,
+    check_image_size,
     save_pretrained,
 )
 from lwgan.pictures import image_grid
@@ -170,11 +171,7 @@ def check_config(config: TrainConfig) -> None:
 def build_generator(config: TrainConfig) -> nn.Module:
     """The configured generator; ValueError when image_size is not a multiple of its size_multiple."""
     generator = GENERATORS[config.generator].preset(config.preset, refine=config.refine)
-    if config.image_size % generator.size_multiple:
-        lower = config.image_size // generator.size_multiple * generator.size_multiple
-        raise ValueError(f"image_size={config.image_size} is not a multiple of {generator.size_multiple}, which the "
-                         f"{config.generator} generator needs (its {int(math.log2(generator.size_multiple))} stride-2 levels): "
-                         f"try image_size={max(lower, generator.size_multiple)} or {lower + generator.size_multiple}")
+    check_image_size(generator, config.image_size, f"the {config.generator} generator")
     return generator
 
 

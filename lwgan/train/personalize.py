@@ -42,7 +42,7 @@ from lwgan.files import write_bytes_atomic
 from lwgan.flow.input_recipes import classical_inputs
 from lwgan.flow.texture_warping import SourceBank, make_bank
 from lwgan.flow.inputs import scaled_hole_dilation
-from lwgan.models import from_pretrained
+from lwgan.models import check_image_size, from_pretrained
 from lwgan.models.pretrained import read_config
 from lwgan.recovery.frames import find_sources
 from lwgan.recovery.images import IMAGE_EXTENSIONS
@@ -238,8 +238,7 @@ def personalize(config: PersonalizeVideoConfig) -> PersonalizeResult:
     run_dir = Path(config.output)
     run_dir.mkdir(parents=True, exist_ok=True)
     generator = starting_generator(config)
-    if config.image_size % generator.size_multiple:
-        raise ValueError(f"image_size={config.image_size} is not a multiple of {generator.size_multiple}, which the generator needs")
+    check_image_size(generator, config.image_size, config.checkpoint or f"the {config.generator} generator")
     write_bytes_atomic(run_dir / "personalize.yaml", to_yaml(config).encode())
     video = fitted_video(config, run_dir)
     training_count = training_frame_count(len(video.frames), config.holdout, config.holdout_step, config.source)

@@ -12,6 +12,7 @@ from lwgan.models import (
     AttentionalLiquidWarpingGenerator,
     LiquidWarpingGenerator,
     SourceFeatures,
+    check_image_size,
 )
 from original_layouts import attention_original_layout, iccv_original_layout
 
@@ -421,3 +422,11 @@ def test_untrained_refining_streams_render_the_warped_image_over_the_inpainted_h
             target = model.transfer(model.encode_source(source_input), transfer_input, grids, background)
     torch.testing.assert_close(target.colour, warped, atol=1e-6, rtol=0)
     assert (target.background_mask[off_mesh.bool()] > 0.999).all() and (target.background_mask[~off_mesh.bool()] < 0.001).all()
+
+
+def test_image_size_is_checked_against_the_generators_stride_levels():
+    with torch.device("meta"):
+        generator = LiquidWarpingGenerator.preset("small")  # 3 stride-2 levels: multiples of 8
+    check_image_size(generator, 64, "g")
+    with pytest.raises(ValueError, match=r"image_size=60 is not a multiple of 8, which g needs \(its 3 stride-2 levels\): try image_size=56 or 64"):
+        check_image_size(generator, 60, "g")
