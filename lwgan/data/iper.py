@@ -99,7 +99,7 @@ def read_offsets(path: Path) -> np.ndarray | None:
     return offsets.astype(np.float32)
 
 
-def image_tensor(path: Path, size: int, video: str) -> torch.Tensor:
+def image_tensor_signed_range(path: Path, size: int, video: str) -> torch.Tensor:
     """(3, size, size) float in [-1, 1] from an image file (resized when needed)."""
     try:
         image = load_image(path)
@@ -174,7 +174,7 @@ class IperDataset(Dataset):
         video = self.videos[index % len(self.videos)]
         generator = np.random.default_rng([self.seed, index])
         sources, target = self.pick_frames(video, generator)
-        load = lambda frame: image_tensor(video.frames[frame], self.image_size, video.name)  # noqa: E731
+        load = lambda frame: image_tensor_signed_range(video.frames[frame], self.image_size, video.name)  # noqa: E731
         as_tensor = lambda array: torch.from_numpy(np.ascontiguousarray(array)).float()  # noqa: E731
         return {
             "video": video.name,

@@ -36,7 +36,7 @@ from PIL import Image
 
 from lwgan.tables import format_table
 from lwgan.body import BodyConfig, build_body_model
-from lwgan.data.iper import IperDataset, Video, image_tensor
+from lwgan.data.iper import IperDataset, Video, image_tensor_signed_range
 from lwgan.eval.metrics import load_lpips, mask_iou, psnr, ssim
 from lwgan.files import write_bytes_atomic
 from lwgan.flow.input_recipes import inputs_for
@@ -90,7 +90,7 @@ def target_frames(frame_count: int, target_step: int) -> list[int]:
 
 def load_frames(video: Video, indices: list[int], size: int) -> torch.Tensor:
     """(T, 3, size, size) float in [-1, 1]: the frames of `video` at `indices` (the dataset's own loading and resizing)."""
-    return torch.stack([image_tensor(video.frames[index], size, video.name) for index in indices])
+    return torch.stack([image_tensor_signed_range(video.frames[index], size, video.name) for index in indices])
 
 
 def load_masks(video: Video, indices: list[int], size: int) -> torch.Tensor | None:

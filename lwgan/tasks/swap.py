@@ -47,7 +47,7 @@ from lwgan.tasks.pipeline import (
     write_outputs,
 )
 from lwgan.tasks.result import SynthesisResult
-from lwgan.tasks.synthesis import build_bank, image_tensor, source_meshes, to_frames
+from lwgan.tasks.synthesis import build_bank, image_tensor_unit_range, source_meshes, to_frames
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class Swapper(Pipeline):
     def undressed(self, people: list[PhotoPerson], shape: torch.Tensor, old: np.ndarray) -> torch.Tensor:
         """(3, H, W) in [0, 1]: the first person's photo with the `old` garment's (H, W) pixels replaced by their inpainted background."""
         person = people[0]
-        photo = image_tensor(person.image, self.device)
+        photo = image_tensor_unit_range(person.image, self.device)
         with torch.no_grad():
             mesh = source_meshes(self.body, [person], shape, torch.from_numpy(person.offsets).to(self.device))
             body_mask = rasterize(mesh, self.body.faces, photo.shape[-2:]).mask

@@ -26,7 +26,7 @@ from lwgan.tasks.people import PhotoPerson
 
 logger = logging.getLogger(__name__)
 
-def image_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+def image_tensor_unit_range(image: np.ndarray, device: torch.device) -> torch.Tensor:
     """(H, W, 3) uint8 -> (3, H, W) float32 in [0, 1]."""
     return torch.from_numpy(image).to(device).permute(2, 0, 1).float() / 255.0
 
@@ -42,10 +42,10 @@ def source_meshes(body: BodyModel, people: list[PhotoPerson], shape: torch.Tenso
 def build_bank(body: BodyModel, people: list[PhotoPerson], shape: torch.Tensor, background: np.ndarray | None) -> SourceBank:
     """The people's SourceBank (lwgan.flow.texture_warping); `background` (H, W, 3) uint8 replaces the inpainted first source when given."""
     device = body.faces.device
-    images = torch.stack([image_tensor(person.image, device) for person in people])
+    images = torch.stack([image_tensor_unit_range(person.image, device) for person in people])
     offsets = torch.from_numpy(people[0].offsets).to(device)  # one field for all photos of the person
     person_masks = torch.from_numpy(np.stack([person.mask > 0.5 for person in people])).to(device)
-    user_background = None if background is None else image_tensor(background, device)[None]
+    user_background = None if background is None else image_tensor_unit_range(background, device)[None]
     return make_bank(body, images, source_meshes(body, people, shape, offsets), person_masks, offsets, user_background)
 
 
