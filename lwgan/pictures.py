@@ -16,7 +16,7 @@ def image_grid(columns: Sequence[torch.Tensor], rows: int | None = None) -> torc
         columns: K tensors (B, 3, H, W) in [-1, 1] (e.g. source | target | warped | generated).
         rows: at most this many items (all B when None).
     Returns:
-        (3, rows * H, K * W) float in [0, 1] (lwgan.media.to_uint8 writes it).
+        (3, rows * H, K * W) float in [0, 1] (lwgan.io.media.to_uint8 writes it).
     """
     if not columns:
         raise ValueError("image_grid needs at least one column")

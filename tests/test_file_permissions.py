@@ -4,8 +4,8 @@ import os
 
 import numpy as np
 
-from lwgan.files import write_bytes_atomic
-from lwgan.media import write_frames_folder
+from lwgan.io.atomic_files import write_bytes_atomic
+from lwgan.io.media import write_frames_folder
 
 
 def test_atomic_files_and_frame_folders_follow_the_umask(tmp_path):

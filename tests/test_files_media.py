@@ -8,8 +8,8 @@ import pytest
 from media_helpers import write_test_video
 from PIL import Image
 
-from lwgan.files import atomic_path
-from lwgan.media import (
+from lwgan.io.atomic_files import atomic_path
+from lwgan.io.media import (
     has_audio,
     read_video,
     save_frames,
@@ -129,7 +129,7 @@ def test_video_carries_the_reference_audio(tmp_path):
 def test_video_from_a_reference_without_audio_is_silent(tmp_path, caplog):
     reference = _make_reference(tmp_path / "mute.mp4", seconds=1.0, with_audio=False)
     assert not has_audio(reference)
-    with caplog.at_level("INFO", logger="lwgan.media"):
+    with caplog.at_level("INFO", logger="lwgan.io.media"):
         path = write_video(tmp_path / "out.mp4", _flat_frames(5), fps=10, audio_from=reference)
     assert "no audio" in caplog.text
     assert not has_audio(path)
@@ -241,7 +241,7 @@ def test_output_under_a_file_is_an_oserror_naming_the_path(tmp_path, name):
 
 
 def test_check_output_fails_early_and_creates_nothing(tmp_path):
-    from lwgan.media import check_output
+    from lwgan.io.media import check_output
 
     assert check_output(tmp_path / "new" / "deeper" / "run.mp4") == tmp_path / "new" / "deeper" / "run.mp4"
     assert not (tmp_path / "new").exists()

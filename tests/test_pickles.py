@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from lwgan.pickles import UnsafePickleError, load_pickle
+from lwgan.io.safe_unpickling import UnsafePickleError, load_pickle
 
 OLD_MODULE_PATHS = {
     "numpy._core.multiarray": "numpy.core.multiarray",

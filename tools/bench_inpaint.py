@@ -93,7 +93,7 @@ def video_paths(paths: list[Path]) -> list[Path]:
 
 def sampled_frames(path: Path, frames: int, size: int) -> list[tuple[int, np.ndarray]]:
     """(index, (size, W, 3) uint8 RGB) for `frames` frames spread evenly inside the clip (ends left out)."""
-    from lwgan.media import iter_video, video_info
+    from lwgan.io.media import iter_video, video_info
 
     _, total = video_info(path)
     wanted = {round(total * (number + 1) / (frames + 1)) for number in range(frames)}

@@ -21,7 +21,7 @@ import torch
 
 from lwgan.tables import format_table
 from lwgan.eval.redetect import redetected_mask_iou
-from lwgan.media import write_image
+from lwgan.io.media import write_image
 from lwgan.tasks.imitate import Imitator
 
 ROOT = Path(__file__).resolve().parents[1]

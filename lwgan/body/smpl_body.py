@@ -18,7 +18,7 @@ from lwgan.body.tables import (
     face_parts_from_weights,
     mirror_vertex_map,
 )
-from lwgan.pickles import load_pickle_dict
+from lwgan.io.safe_unpickling import load_pickle_dict
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def _dense(array, source: str, key: str) -> np.ndarray:
 
 
 def load_smpl_data(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read and check the arrays of an SMPL model file (.pkl through lwgan.pickles, .npz without pickles).
+    """Read and check the arrays of an SMPL model file (.pkl through lwgan.io.safe_unpickling, .npz without pickles).
 
     Returns REQUIRED_KEYS -> dense numpy arrays: v_template (V, 3), f (F, 3), shapedirs (V, 3, K),
     posedirs (V, 3, 207), J_regressor (24, V), weights (V, 24), kintree_table (2, 24).
@@ -252,7 +252,7 @@ class SmplBody(BodyModel):
 
     Args:
         model_path: an SMPL .pkl (official files with chumpy objects work without chumpy; read with
-            the restricted unpickler of lwgan.pickles) or .npz (dense J_regressor), or a folder
+            the restricted unpickler of lwgan.io.safe_unpickling) or .npz (dense J_regressor), or a folder
             holding one of SMPL_FILE_NAMES; assets/smpl/ when None.
         uv_path: OBJ text with `vt` and `f v/vt` lines for the same triangles (SMPL's smpl_uv.obj,
             LWGAN's mapper.txt). When None a per-part cylindrical atlas is built (warning logged once).

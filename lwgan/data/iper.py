@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lwgan.files import atomic_path
-from lwgan.recovery.images import list_images, load_image
+from lwgan.io.atomic_files import atomic_path
+from lwgan.io.images import list_images, load_image
 from lwgan.recovery.pose_files import read_pose_shape
 
 logger = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from lwgan.body import BodyConfig, build_body_model
 from lwgan.body.camera import camera_to_fit, project, to_image_frame
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.bundled import MOTIONS, bundled_motion
-from lwgan.files import write_bytes_atomic
-from lwgan.media import to_uint8, write_image
+from lwgan.io.atomic_files import write_bytes_atomic
+from lwgan.io.media import to_uint8, write_image
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
 from lwgan.recovery.pose_files import write_pose_shape
 from lwgan.render import rasterize, render_texture

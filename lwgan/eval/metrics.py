@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from lwgan.checks import check_shape
-from lwgan.weights import check_state_dict, read_state_dict_file
+from lwgan.io.state_dicts import check_state_dict, read_state_dict_file
 
 logger = logging.getLogger(__name__)
 

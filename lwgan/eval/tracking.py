@@ -24,7 +24,7 @@ from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.bundled import bundled_motion
 from lwgan.data.synthetic import random_shape, render_clip
 from lwgan.eval.metrics import mask_iou
-from lwgan.media import to_uint8, write_video
+from lwgan.io.media import to_uint8, write_video
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
 from lwgan.recovery.pose_files import read_pose_shape
 from lwgan.recovery.video import crop_frame

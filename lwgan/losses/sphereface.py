@@ -26,7 +26,7 @@ from torch import nn
 
 from lwgan.body.camera import pixels_to_ndc
 from lwgan.checks import check_image_size, check_shape
-from lwgan.weights import check_state_dict, read_state_dict_file
+from lwgan.io.state_dicts import check_state_dict, read_state_dict_file
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ relu5_1 (torchvision `features` slice ends 2, 7, 12, 21, 30) with L1 weights 1/3
 torchvision cannot be installed next to CPU torch here, so the network is written out below with
 torchvision's parameter names (`features.{i}.weight/bias`), so that the same file loads unchanged.
 
-lwgan.weights' read_state_dict_file() and check_state_dict() load this and the face network
+lwgan.io.state_dicts' read_state_dict_file() and check_state_dict() load this and the face network
 (lwgan.losses.sphereface).
 """
 
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from lwgan.checks import check_shape
-from lwgan.weights import check_state_dict, read_state_dict_file
+from lwgan.io.state_dicts import check_state_dict, read_state_dict_file
 
 logger = logging.getLogger(__name__)
 

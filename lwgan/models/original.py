@@ -28,7 +28,7 @@ from torch import nn
 
 from lwgan.models.generator_attention import AttentionalLiquidWarpingGenerator
 from lwgan.models.generator_iccv import LiquidWarpingGenerator
-from lwgan.weights import check_state_dict
+from lwgan.io.state_dicts import check_state_dict
 
 logger = logging.getLogger(__name__)
 

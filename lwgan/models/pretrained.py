@@ -12,11 +12,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from lwgan.files import atomic_path, write_bytes_atomic
+from lwgan.io.atomic_files import atomic_path, write_bytes_atomic
 from lwgan.models.discriminator import PatchDiscriminator
 from lwgan.models.generator_attention import AttentionalLiquidWarpingGenerator
 from lwgan.models.generator_iccv import LiquidWarpingGenerator
-from lwgan.weights import check_state_dict
+from lwgan.io.state_dicts import check_state_dict
 
 logger = logging.getLogger(__name__)
 

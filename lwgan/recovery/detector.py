@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
-from lwgan.recovery.images import load_image
+from lwgan.io.images import load_image
 from lwgan.recovery.observation import PersonObservation
 
 logger = logging.getLogger(__name__)
@@ -341,7 +341,7 @@ class PoseDetector:
         """Find the person in one photo.
 
         Args:
-            image: uint8 (H, W, 3) RGB, or a path read with lwgan.recovery.images.load_image
+            image: uint8 (H, W, 3) RGB, or a path read with lwgan.io.images.load_image
                 (grayscale, transparent and EXIF-rotated files are handled there).
             name: how messages name the image (default: the path, or "image").
         Returns:

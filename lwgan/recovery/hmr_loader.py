@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from lwgan.recovery.hmr import HMR, INPUT_SIZE
 from lwgan.recovery.observation import PersonObservation, SquareFrame
-from lwgan.weights import check_state_dict
+from lwgan.io.state_dicts import check_state_dict
 
 logger = logging.getLogger(__name__)
 

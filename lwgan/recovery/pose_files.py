@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from lwgan.files import atomic_path
-from lwgan.pickles import load_pickle_dict
+from lwgan.io.atomic_files import atomic_path
+from lwgan.io.safe_unpickling import load_pickle_dict
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def _validate_pose_shape(cams: Any, pose: Any, shape: Any, source: str) -> PoseS
 def read_pose_shape(path: str | os.PathLike) -> PoseShape:
     """Read an iPER-format pose_shape.pkl (dict with cams (N, 3), pose (N, 72), shape (N, K)).
 
-    The file is read with lwgan.pickles.load_pickle (no code from the file runs). pose may also be
+    The file is read with lwgan.io.safe_unpickling.load_pickle (no code from the file runs). pose may also be
     (N, 24, 3). Extra keys are ignored. Returns numpy float32 arrays.
 
     Raises:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
-from lwgan.files import atomic_path
+from lwgan.io.atomic_files import atomic_path
 from lwgan.recovery.fitting import TORSO_KEYPOINTS
 from lwgan.recovery.observation import PersonObservation
 

@@ -14,7 +14,7 @@ from lwgan.body.model import BodyModel
 from lwgan.recovery.clothing import ClothingSettings, fit_clothing
 from lwgan.recovery.detector import PoseDetector
 from lwgan.recovery.fitting import FitSettings, fit_bodies
-from lwgan.recovery.images import load_image
+from lwgan.io.images import load_image
 from lwgan.recovery.video import crop_frame, crop_observation, detect_frames, video_crop
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def fit_photos(
     (lwgan.recovery.clothing.fit_clothing); the photos show one person.
 
     Raises lwgan.recovery.detector.NoPersonError (naming the file) when a photo shows nobody, and
-    the loading errors of lwgan.recovery.images.load_image.
+    the loading errors of lwgan.io.images.load_image.
     """
     named = [read_photo(photo, index) for index, photo in enumerate(photos)]
     crops, observations = [], []

@@ -49,8 +49,8 @@ from lwgan.body.clothing import clothed_vertices
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
 from lwgan.config import to_yaml
 from lwgan.data.iper import OFFSETS_FILE, write_offsets
-from lwgan.files import atomic_path, write_bytes_atomic
-from lwgan.media import write_image, write_video
+from lwgan.io.atomic_files import atomic_path, write_bytes_atomic
+from lwgan.io.media import write_image, write_video
 from lwgan.recovery.clothing import ClothingSettings, fit_clothing
 from lwgan.recovery.detector import NoPersonError, PoseDetector
 from lwgan.recovery.fitting import FitSettings, fit_bodies, track_bodies

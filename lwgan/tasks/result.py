@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from lwgan.media import save_frames
+from lwgan.io.media import save_frames
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class SynthesisResult:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the frames: .mp4 (H.264, with the reference's audio when it has some), .gif, a folder of PNGs (no suffix),
         or for a one-frame result (a swap, one view) a .png or .jpg picture; a picture path for several
-        frames is a ValueError naming it (lwgan.media.save_frames). Written to a temporary file, then renamed."""
+        frames is a ValueError naming it (lwgan.io.media.save_frames). Written to a temporary file, then renamed."""
         frames = tqdm(self.frames, desc=f"writing {Path(path).name}", unit="frame")
         written = save_frames(Path(path), frames, self.fps, audio_from=self.audio_from)
         logger.info("wrote %d frames: %s", len(self.frames), written)

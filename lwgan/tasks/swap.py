@@ -34,7 +34,7 @@ from omegaconf import MISSING
 
 from lwgan.body.model import PART_NAMES
 from lwgan.flow.texture_warping import SourceBank, inpainted_background, warped_frames
-from lwgan.media import check_output
+from lwgan.io.media import check_output
 from lwgan.render import rasterize
 from lwgan.tasks.garment import HANDS, REGION_NAMES, PhotoGarments, body_regions, parse_garments, recolour_skin, swapped_regions
 from lwgan.tasks.people import ImageInput, PhotoPerson, as_image_list, fit_photos

@@ -13,7 +13,7 @@ import torch
 from omegaconf import MISSING
 
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from lwgan.media import check_output
+from lwgan.io.media import check_output
 from lwgan.tasks.people import ImageInput
 from lwgan.tasks.pipeline import (
     Pipeline,

@@ -4,7 +4,7 @@ state.pt holds everything a run needs to continue as if never stopped: the weigh
 the EMA copy, both optimizers, both LR schedulers, the AMP grad scalers, the step, the random
 states (Python, NumPy, torch CPU and CUDA) and the config it was written with. It holds only
 tensors and plain Python values, so it loads with torch.load(weights_only=True). It is written
-to a temporary file and renamed (lwgan.files.atomic_path): a run killed mid-write keeps the
+to a temporary file and renamed (lwgan.io.atomic_files.atomic_path): a run killed mid-write keeps the
 previous snapshot.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lwgan.files import atomic_path
+from lwgan.io.atomic_files import atomic_path
 
 logger = logging.getLogger(__name__)
 

@@ -38,14 +38,14 @@ from lwgan.body.rotations import axis_angle_to_matrix
 from lwgan.config import to_yaml
 from lwgan.data.iper import Video, load_video
 from lwgan.eval.evaluate import load_frames, load_masks, posed_meshes, self_imitation, write_report
-from lwgan.files import write_bytes_atomic
+from lwgan.io.atomic_files import write_bytes_atomic
 from lwgan.flow.input_recipes import classical_inputs
 from lwgan.flow.texture_warping import SourceBank, make_bank
 from lwgan.flow.inputs import scaled_hole_dilation
 from lwgan.models import check_image_size, from_pretrained
 from lwgan.models.pretrained import read_config
 from lwgan.recovery.frames import find_sources
-from lwgan.recovery.images import IMAGE_EXTENSIONS
+from lwgan.io.images import IMAGE_EXTENSIONS
 from lwgan.tasks import preprocess
 from lwgan.devices import resolve_device
 from lwgan.train.loop import GENERATORS, TrainConfig, TrainResult, train

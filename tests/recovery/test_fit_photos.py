@@ -10,7 +10,7 @@ import torch
 from lwgan.body.camera import project
 from lwgan.recovery.detector import PoseDetector
 from lwgan.recovery.fitting import fit_bodies
-from lwgan.recovery.images import load_image
+from lwgan.io.images import load_image
 from lwgan.recovery.keypoint_files import read_coco_keypoints
 from lwgan.render import rasterize
 

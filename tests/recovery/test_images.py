@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lwgan.recovery.images import list_images, load_image
+from lwgan.io.images import list_images, load_image
 
 
 def pattern(height: int = 24, width: int = 36) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lwgan.cli import main
-from lwgan.media import read_video
+from lwgan.io.media import read_video
 
 
 def run_cli(*arguments):

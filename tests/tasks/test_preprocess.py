@@ -11,7 +11,7 @@ from lwgan.bench.fit import render_motion_video
 from lwgan.body.clothing import clothing_vertex_mask
 from lwgan.config import compose
 from lwgan.data.iper import IperDataset
-from lwgan.media import read_video, write_video
+from lwgan.io.media import read_video, write_video
 from lwgan.recovery.pose_files import read_pose_shape
 
 FRAMES = 14

@@ -14,7 +14,7 @@ from lwgan import Imitator
 from lwgan.bench.fit import render_motion_video
 from lwgan.cli import main
 from lwgan.config import compose
-from lwgan.media import read_video, write_video
+from lwgan.io.media import read_video, write_video
 from lwgan.models import from_pretrained
 from lwgan.train.checkpoint import read_training_state
 

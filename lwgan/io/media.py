@@ -17,7 +17,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from lwgan.files import atomic_path, umask
+from lwgan.io.atomic_files import atomic_path, umask
 
 _LOG = logging.getLogger(__name__)
 

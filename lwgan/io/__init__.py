@@ -1,0 +1,1 @@
+"""Files in and out: atomic writes, safe unpickling, state dicts, images, videos."""
