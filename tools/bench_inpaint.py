@@ -41,7 +41,6 @@ import cv2
 import numpy as np
 import torch
 
-from lwgan.tables import format_table
 from lwgan.body import AnnyBody
 from lwgan.body.camera import camera_to_fit, project
 from lwgan.eval.metrics import psnr, ssim
@@ -50,6 +49,7 @@ from lwgan.recovery.synthetic import orient_for_image
 from lwgan.render import rasterize
 from lwgan.render.inpaint import DEFAULT_RADII, METHODS, background_hole, inpaint
 from lwgan.render.procedural import background_image
+from lwgan.tables import format_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "tests" / "data" / "cmu_mocap" / "131_01.bvh"

@@ -41,7 +41,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lwgan.tables import format_table
 from lwgan.body import AnnyBody
 from lwgan.body.camera import camera_to_fit
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
@@ -52,6 +51,7 @@ from lwgan.recovery.synthetic import (
     orient_for_image,
     render_synthetic_person,
 )
+from lwgan.tables import format_table
 
 ROOT = Path(__file__).resolve().parents[1]
 logger = logging.getLogger("eval_fit_synthetic")

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lwgan.tables import format_table
 from lwgan.eval.redetect import redetected_mask_iou
 from lwgan.io.media import write_image
+from lwgan.tables import format_table
 from lwgan.tasks.imitate import Imitator
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lwgan.tables import format_table
 from lwgan.body import BodyConfig, build_body_model
 from lwgan.config import compose
 from lwgan.eval.tracking import make_turning_walk, score_tracking
+from lwgan.tables import format_table
 from lwgan.tasks import preprocess
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lwgan.tables import format_table
 from lwgan.bench.timing import time_ms
+from lwgan.tables import format_table
 
 TARGET_MS = 100.0
 """Budget for one AnnyBody forward at batch 16 on 2 CPU threads (pose + phenotypes in, vertices out)."""

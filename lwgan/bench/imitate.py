@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from lwgan.tables import format_table
 from lwgan.body import BodyConfig
 from lwgan.bundled import bundled_motion, bundled_photo
+from lwgan.tables import format_table
 
 TARGET_SECONDS_PER_FRAME = 0.5
 TARGET_PEAK_GIB = 2.0

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lwgan.tables import format_table
 from lwgan.bench.timing import time_ms
 from lwgan.render.pytorch3d_backend import pytorch3d_available
 from lwgan.render.rasterize import rasterize
 from lwgan.render.reference import rasterize_reference
+from lwgan.tables import format_table
 
 logger = logging.getLogger(__name__)
 

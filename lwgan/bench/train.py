@@ -22,15 +22,15 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from lwgan.tables import format_table
 from lwgan.bench.timing import time_ms
 from lwgan.body import BodyConfig, build_body_model
 from lwgan.data.iper import IperDataset
 from lwgan.data.synthetic import MakeDatasetConfig
 from lwgan.data.synthetic import run as make_dataset
-from lwgan.losses import DiscriminatorLoss, GeneratorLoss
 from lwgan.flow.inputs import scaled_hole_dilation
+from lwgan.losses import DiscriminatorLoss, GeneratorLoss
 from lwgan.models import PatchDiscriminator
+from lwgan.tables import format_table
 from lwgan.train.loop import GENERATORS
 from lwgan.train.step import (
     discriminator_step,

@@ -34,19 +34,19 @@ import torch.nn.functional as F
 from omegaconf import MISSING, OmegaConf
 from PIL import Image
 
-from lwgan.tables import format_table
 from lwgan.body import BodyConfig, build_body_model
 from lwgan.data.iper import IperDataset, Video, image_tensor_signed_range
+from lwgan.devices import resolve_device
 from lwgan.eval.metrics import load_lpips, mask_iou, psnr, ssim
-from lwgan.io.atomic_files import write_bytes_atomic
 from lwgan.flow.input_recipes import inputs_for
 from lwgan.flow.inputs import posed_vertices_ndc, scaled_hole_dilation
 from lwgan.flow.texture_warping import make_bank, warped_frames
+from lwgan.io.atomic_files import write_bytes_atomic
 from lwgan.io.media import to_uint8, write_image
 from lwgan.models import check_image_size, from_pretrained, generate
 from lwgan.pictures import image_grid
 from lwgan.render import rasterize
-from lwgan.devices import resolve_device
+from lwgan.tables import format_table
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,12 @@ import torch
 from torch import nn
 
 from lwgan.body.model import BodyModel
-from lwgan.flow.inputs import GeneratorInputs, generator_inputs, source_stream_input, stacked_inputs
+from lwgan.flow.inputs import (
+    GeneratorInputs,
+    generator_inputs,
+    source_stream_input,
+    stacked_inputs,
+)
 from lwgan.flow.texture_warping import SourceBank, warped_layers
 from lwgan.flow.transfer import TransferFlow
 

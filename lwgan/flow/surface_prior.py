@@ -28,7 +28,10 @@ import torch.nn.functional as F
 from lwgan.body.camera import OUTSIDE
 from lwgan.body.model import PART_NAMES, BodyModel
 from lwgan.checks import check_shape
-from lwgan.render.interpolate import interpolate_corner_attributes, interpolate_vertex_attributes
+from lwgan.render.interpolate import (
+    interpolate_corner_attributes,
+    interpolate_vertex_attributes,
+)
 from lwgan.render.rasterize import rasterize
 from lwgan.render.texture import fill_holes, rasterize_uv_atlas, uv_to_grid
 

@@ -2,11 +2,11 @@
 
 from lwgan.models.blocks import GeneratorOutput, StreamOutput
 from lwgan.models.discriminator import PatchDiscriminator
+from lwgan.models.generation import check_image_size, generate
 from lwgan.models.generator_attention import (
     AttentionalLiquidWarpingGenerator,
     MultiSourceFeatures,
 )
-from lwgan.models.generation import check_image_size, generate
 from lwgan.models.generator_iccv import LiquidWarpingGenerator, SourceFeatures
 from lwgan.models.pretrained import from_pretrained, save_pretrained
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,9 +25,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lwgan.io.state_dicts import check_state_dict, read_state_dict_file
 from lwgan.models.generator_attention import AttentionalLiquidWarpingGenerator
 from lwgan.models.generator_iccv import LiquidWarpingGenerator
-from lwgan.io.state_dicts import check_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +42,7 @@ def load_original_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]
     Raises FileNotFoundError naming the path, ValueError when the file is not a state dict of tensors.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
-        raise ValueError(f"{path} cannot be read as a plain state dict with torch.load(weights_only=True): {error}") from error
-    if not isinstance(loaded, Mapping):
-        raise ValueError(f"{path} holds a {type(loaded).__name__}, not a state dict (a mapping of names to tensors)")
+    loaded = read_state_dict_file(path, "checkpoint", "Original generators: net_epoch_30_id_G.pth (ICCV'19) or AttLWB-SPADE_id_G_2020-05-18.pth (TPAMI'21).")
     state_dict = {}
     for key, value in loaded.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):

@@ -13,10 +13,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from lwgan.io.atomic_files import atomic_path, write_bytes_atomic
+from lwgan.io.state_dicts import check_state_dict
 from lwgan.models.discriminator import PatchDiscriminator
 from lwgan.models.generator_attention import AttentionalLiquidWarpingGenerator
 from lwgan.models.generator_iccv import LiquidWarpingGenerator
-from lwgan.io.state_dicts import check_state_dict
 
 logger = logging.getLogger(__name__)
 

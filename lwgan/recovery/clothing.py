@@ -24,7 +24,12 @@ import numpy as np
 import torch
 
 from lwgan.body.camera import project
-from lwgan.body.clothing import apply_laplacian, clothing_vertex_mask, uniform_laplacian, vertex_normals
+from lwgan.body.clothing import (
+    apply_laplacian,
+    clothing_vertex_mask,
+    uniform_laplacian,
+    vertex_normals,
+)
 from lwgan.body.model import BodyModel
 from lwgan.recovery.fit_losses import silhouette_loss
 from lwgan.recovery.fitting import FitSettings, _targets

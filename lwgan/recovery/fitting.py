@@ -34,7 +34,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from lwgan.body.camera import UPRIGHT_ORIENTATION, heading_of, heading_of_left_direction, with_heading
+from lwgan.body.camera import (
+    UPRIGHT_ORIENTATION,
+    heading_of,
+    heading_of_left_direction,
+    with_heading,
+)
 from lwgan.body.model import BodyModel
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES, SMPL_JOINT_NAMES

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lwgan.io.media import iter_video, video_info
 from lwgan.io.images import list_images, load_image
+from lwgan.io.media import iter_video, video_info
 
 logger = logging.getLogger(__name__)
 

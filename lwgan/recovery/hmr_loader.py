@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -25,9 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lwgan.io.state_dicts import check_state_dict, read_state_dict_file
 from lwgan.recovery.hmr import HMR, INPUT_SIZE
 from lwgan.recovery.observation import PersonObservation, SquareFrame
-from lwgan.io.state_dicts import check_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -113,22 +112,8 @@ def load_hmr(path: str | os.PathLike | None = None, device: str | torch.device =
             keys/shapes do not match (see hmr_state_dict_from_original).
     """
     path = Path(DEFAULT_HMR_PATH if path is None else path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"HMR checkpoint not found: expected {path}. {HMR_SOURCE} Put it there or set the config key "
-            f"{HMR_CONFIG_KEY}=/path/to/{HMR_FILE_NAME}."
-        )
-    try:
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as error:
-        raise ValueError(
-            f"{path}: not a readable PyTorch state dict (loaded with weights_only=True): "
-            f"{type(error).__name__}: {error}"
-        ) from error
-    if not isinstance(state_dict, Mapping):
-        raise ValueError(
-            f"{path}: expected a state dict (a mapping of names to tensors), got {type(state_dict).__name__}"
-        )
+    state_dict = read_state_dict_file(path, "HMR checkpoint", f"{HMR_SOURCE} Put it there or set the config key "
+                                      f"{HMR_CONFIG_KEY}=/path/to/{HMR_FILE_NAME}.")
     model = HMR()
     model.load_state_dict(hmr_state_dict_from_original(state_dict, model.state_dict(), str(path)), strict=True)
     logger.info("loaded HMR weights from %s", path)

@@ -28,11 +28,11 @@ from lwgan.body.skeleton import COCO17_NAMES
 from lwgan.config import to_yaml
 from lwgan.data.iper import write_offsets
 from lwgan.io.atomic_files import atomic_path, write_bytes_atomic
+from lwgan.io.images import load_image
 from lwgan.io.media import write_image
 from lwgan.recovery.clothing import ClothingSettings, fit_clothing
 from lwgan.recovery.detector import PoseDetector
 from lwgan.recovery.fitting import FitSettings, fit_bodies
-from lwgan.io.images import load_image
 from lwgan.recovery.keypoint_files import read_keypoints
 from lwgan.recovery.observation import FitResult, PersonObservation
 from lwgan.recovery.preview import fitted_silhouette, overlay_fit

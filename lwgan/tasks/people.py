@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 
 from lwgan.body.model import BodyModel
+from lwgan.io.images import load_image
 from lwgan.recovery.clothing import ClothingSettings, fit_clothing
 from lwgan.recovery.detector import PoseDetector
 from lwgan.recovery.fitting import FitSettings, fit_bodies
-from lwgan.io.images import load_image
 from lwgan.recovery.video import crop_frame, crop_observation, detect_frames, video_crop
 
 logger = logging.getLogger(__name__)

@@ -25,12 +25,12 @@ from lwgan.body import BodyConfig, build_body_model
 from lwgan.body.clothing import clothed_vertices
 from lwgan.body.model import BodyModel
 from lwgan.config import to_yaml
+from lwgan.flow.inputs import posed_vertices_ndc
+from lwgan.flow.texture_warping import SourceBank, warped_frames
 from lwgan.io.atomic_files import write_bytes_atomic
 from lwgan.io.media import write_image
 from lwgan.models import check_image_size, from_pretrained
 from lwgan.models.original import convert_original_generator
-from lwgan.flow.inputs import posed_vertices_ndc
-from lwgan.flow.texture_warping import SourceBank, warped_frames
 from lwgan.recovery.clothing import ClothingSettings
 from lwgan.recovery.fitting import FitSettings
 from lwgan.recovery.preview import overlay_fit

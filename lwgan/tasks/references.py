@@ -18,10 +18,10 @@ import torch
 from lwgan.body.camera import UPRIGHT_ORIENTATION, to_image_frame
 from lwgan.body.model import BodyModel
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from lwgan.io.images import IMAGE_EXTENSIONS, list_images, load_image
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
 from lwgan.recovery.fitting import FitSettings
 from lwgan.recovery.frames import VIDEO_EXTENSIONS, FrameSource
-from lwgan.io.images import IMAGE_EXTENSIONS, list_images, load_image
 from lwgan.recovery.pose_files import SmplMotion, read_pose_npz, read_pose_shape
 from lwgan.recovery.smoothing import low_pass, smooth_poses
 from lwgan.recovery.synthetic import yaw_of

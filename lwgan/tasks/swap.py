@@ -36,7 +36,15 @@ from lwgan.body.model import PART_NAMES
 from lwgan.flow.texture_warping import SourceBank, inpainted_background, warped_frames
 from lwgan.io.media import check_output
 from lwgan.render import rasterize
-from lwgan.tasks.garment import HANDS, REGION_NAMES, PhotoGarments, body_regions, parse_garments, recolour_skin, swapped_regions
+from lwgan.tasks.garment import (
+    HANDS,
+    REGION_NAMES,
+    PhotoGarments,
+    body_regions,
+    parse_garments,
+    recolour_skin,
+    swapped_regions,
+)
 from lwgan.tasks.people import ImageInput, PhotoPerson, as_image_list, fit_photos
 from lwgan.tasks.pipeline import (
     MAX_SOURCES,
@@ -47,7 +55,12 @@ from lwgan.tasks.pipeline import (
     write_outputs,
 )
 from lwgan.tasks.result import SynthesisResult
-from lwgan.tasks.synthesis import build_bank, image_tensor_unit_range, source_meshes, to_frames
+from lwgan.tasks.synthesis import (
+    build_bank,
+    image_tensor_unit_range,
+    source_meshes,
+    to_frames,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from lwgan.body.model import BodyModel
 from lwgan.flow.input_recipes import inputs_for
 from lwgan.flow.inputs import posed_vertices_ndc, scaled_hole_dilation
 from lwgan.flow.texture_warping import SourceBank, make_bank
-from lwgan.losses.terms import reconstruction_l1, ssim_loss
 from lwgan.io.media import to_uint8
+from lwgan.losses.terms import reconstruction_l1, ssim_loss
 from lwgan.models import generate
 from lwgan.tasks.people import PhotoPerson
 

@@ -39,10 +39,10 @@ from tqdm import tqdm
 
 from lwgan.body import BodyConfig, build_body_model
 from lwgan.data.iper import IperDataset
-from lwgan.io.atomic_files import write_bytes_atomic
-from lwgan.losses import DiscriminatorLoss, GeneratorLoss
 from lwgan.flow.inputs import scaled_hole_dilation
+from lwgan.io.atomic_files import write_bytes_atomic
 from lwgan.io.media import to_uint8, write_image
+from lwgan.losses import DiscriminatorLoss, GeneratorLoss
 from lwgan.models import (
     AttentionalLiquidWarpingGenerator,
     LiquidWarpingGenerator,

@@ -37,17 +37,23 @@ from lwgan.body.camera import heading_of
 from lwgan.body.rotations import axis_angle_to_matrix
 from lwgan.config import to_yaml
 from lwgan.data.iper import Video, load_video
-from lwgan.eval.evaluate import load_frames, load_masks, posed_meshes, self_imitation, write_report
-from lwgan.io.atomic_files import write_bytes_atomic
+from lwgan.devices import resolve_device
+from lwgan.eval.evaluate import (
+    load_frames,
+    load_masks,
+    posed_meshes,
+    self_imitation,
+    write_report,
+)
 from lwgan.flow.input_recipes import classical_inputs
-from lwgan.flow.texture_warping import SourceBank, make_bank
 from lwgan.flow.inputs import scaled_hole_dilation
+from lwgan.flow.texture_warping import SourceBank, make_bank
+from lwgan.io.atomic_files import write_bytes_atomic
+from lwgan.io.images import IMAGE_EXTENSIONS
 from lwgan.models import check_image_size, from_pretrained
 from lwgan.models.pretrained import read_config
 from lwgan.recovery.frames import find_sources
-from lwgan.io.images import IMAGE_EXTENSIONS
 from lwgan.tasks import preprocess
-from lwgan.devices import resolve_device
 from lwgan.train.loop import GENERATORS, TrainConfig, TrainResult, train
 from lwgan.train.step import TrainingBatch, head_boxes_of
 

@@ -4,7 +4,13 @@ the free-vertex mask and the uniform Laplacian."""
 import pytest
 import torch
 
-from lwgan.body.clothing import apply_laplacian, clothed_vertices, clothing_vertex_mask, uniform_laplacian, vertex_normals
+from lwgan.body.clothing import (
+    apply_laplacian,
+    clothed_vertices,
+    clothing_vertex_mask,
+    uniform_laplacian,
+    vertex_normals,
+)
 from lwgan.body.model import PART_NAMES
 
 # A tetrahedron with unequal faces, wound counter-clockwise seen from outside.

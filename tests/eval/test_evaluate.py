@@ -16,9 +16,9 @@ from lwgan.eval.metrics import psnr
 from lwgan.flow.inputs import posed_vertices_ndc
 from lwgan.flow.texture_warping import make_bank, warped_frames
 from lwgan.flow.transfer import transfer_flow
-from lwgan.render import rasterize
 from lwgan.models import LiquidWarpingGenerator, save_pretrained
 from lwgan.recovery.pose_files import read_pose_shape, write_pose_shape
+from lwgan.render import rasterize
 
 SIZE = 64
 METRIC_NAMES = {"ssim", "psnr", "ssim_body", "psnr_body", "mask_iou"}

@@ -5,6 +5,7 @@ import importlib.util
 import math
 from pathlib import Path
 
+import original_layouts as layouts
 import pytest
 import torch
 
@@ -15,8 +16,6 @@ from lwgan.models import (
 )
 from lwgan.models import original as converter
 from lwgan.tasks.pipeline import load_generator
-
-import original_layouts as layouts
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from original_layouts import attention_original_layout, iccv_original_layout
 
 from lwgan.body.camera import OUTSIDE
 from lwgan.models import (
@@ -14,7 +15,6 @@ from lwgan.models import (
     SourceFeatures,
     check_image_size,
 )
-from original_layouts import attention_original_layout, iccv_original_layout
 
 SIZE = 32
 

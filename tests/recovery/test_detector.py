@@ -9,8 +9,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES, COCO17_MIRROR, COCO17_NAMES
-from lwgan.recovery.detector import NoPersonError, PersonTooSmallError, PoseDetector
 from lwgan.io.images import load_image
+from lwgan.recovery.detector import NoPersonError, PersonTooSmallError, PoseDetector
 from lwgan.recovery.observation import PersonObservation
 
 DATA = Path(__file__).parent.parent / "data"

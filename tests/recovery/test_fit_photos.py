@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from lwgan.body.camera import project
+from lwgan.io.images import load_image
 from lwgan.recovery.detector import PoseDetector
 from lwgan.recovery.fitting import fit_bodies
-from lwgan.io.images import load_image
 from lwgan.recovery.keypoint_files import read_coco_keypoints
 from lwgan.render import rasterize
 

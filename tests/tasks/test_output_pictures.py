@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from lwgan.cli import main
-from lwgan.io.media import check_output
 from lwgan.io.images import load_image
+from lwgan.io.media import check_output
 from lwgan.tasks.result import SynthesisResult
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -21,12 +21,12 @@ from lwgan.body.clothing import clothed_vertices
 from lwgan.body.model import PART_NAMES
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.cli import main
+from lwgan.io.images import load_image
 from lwgan.io.media import has_audio, read_video, write_image
 from lwgan.recovery.fitting import FitSettings
-from lwgan.io.images import load_image
-from lwgan.render.inpaint import background_hole
 from lwgan.recovery.pose_files import write_pose_shape
 from lwgan.render import rasterize
+from lwgan.render.inpaint import background_hole
 from lwgan.tasks.imitate import Imitator
 from lwgan.tasks.people import fit_photos
 from lwgan.tasks.result import SynthesisResult
