@@ -383,44 +383,39 @@ def save_frames(
     return write_frames_folder(path, frames)
 
 
-def video_info(path: str | os.PathLike) -> tuple[float, int]:
-    """(frame rate, frame count) of a video; the count is the container's, 0 when it does not say."""
-    path = Path(path)
+@contextlib.contextmanager
+def _open_video(path: Path) -> Iterator[av.container.InputContainer]:
+    """The open container of a video file; FileNotFoundError, or ValueError naming the file for what FFmpeg cannot read."""
     if not path.is_file():
         raise FileNotFoundError(f"video not found: {path}")
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            return float(stream.average_rate or stream.guessed_rate or 0), int(stream.frames or 0)
+            yield container
     except (av.FFmpegError, IndexError) as error:
         raise ValueError(f"{path}: not a readable video ({error})") from error
+
+
+def video_info(path: str | os.PathLike) -> tuple[float, int]:
+    """(frame rate, frame count) of a video; the count is the container's, 0 when it does not say."""
+    with _open_video(Path(path)) as container:
+        stream = container.streams.video[0]
+        return float(stream.average_rate or stream.guessed_rate or 0), int(stream.frames or 0)
 
 
 def iter_video(path: str | os.PathLike) -> Iterator[np.ndarray]:
     """Decode a video frame by frame: (H, W, 3) uint8 RGB arrays, without holding the whole clip."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"video not found: {path}")
-    try:
-        with av.open(str(path)) as container:
-            for frame in container.decode(container.streams.video[0]):
-                yield frame.to_ndarray(format="rgb24")
-    except (av.FFmpegError, IndexError) as error:
-        raise ValueError(f"{path}: not a readable video ({error})") from error
+    with _open_video(Path(path)) as container:
+        for frame in container.decode(container.streams.video[0]):
+            yield frame.to_ndarray(format="rgb24")
 
 
 def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     """Read every frame of a video: (N, H, W, 3) uint8 RGB and the frame rate."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"video not found: {path}")
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or 0)
-            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
-    except (av.FFmpegError, IndexError) as error:
-        raise ValueError(f"{path}: not a readable video ({error})") from error
+    with _open_video(path) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0)
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
     if not frames:
         raise ValueError(f"{path}: the video has no frames")
     return np.stack(frames), fps
