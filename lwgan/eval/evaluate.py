@@ -40,7 +40,7 @@ from lwgan.devices import resolve_device
 from lwgan.eval.metrics import load_lpips, mask_iou, psnr, ssim
 from lwgan.flow.input_recipes import inputs_for
 from lwgan.flow.inputs import posed_vertices_ndc, scaled_hole_dilation
-from lwgan.flow.texture_warping import make_bank, warped_frames
+from lwgan.flow.texture_warping import SourceBank, make_bank, warped_frames
 from lwgan.io.atomic_files import write_bytes_atomic
 from lwgan.io.media import to_uint8, write_image
 from lwgan.models import check_image_size, from_pretrained, generate
@@ -211,13 +211,7 @@ def self_imitation(videos: list[Video], methods: list[str], body, size: int, *, 
         if not targets:
             logger.warning("video %s: %d frames, none at target_step=%d: skipped", video.name, len(video.frames), target_step)
             continue
-        source = load_frames(video, [0], size).to(device)
-        offsets = None if video.offsets is None else torch.from_numpy(video.offsets).to(device)  # the video's person, clothed
-        with torch.no_grad():
-            source_vertices = posed_meshes(body, video, [0], offsets, device)
-            source_mask = load_masks(video, [0], size)
-            bank = make_bank(body, (source + 1) / 2, source_vertices, None if source_mask is None else source_mask.to(device),
-                             torch.zeros(source_vertices.shape[1], device=device) if offsets is None else offsets)
+        bank = video_bank(body, video, [0], size)
         for method in methods:
             per_video[method][video.name] = []
         shown = {targets[index] for index in np.linspace(0, len(targets) - 1, min(grid_rows_per_video, len(targets))).round().astype(int)}
@@ -225,7 +219,7 @@ def self_imitation(videos: list[Video], methods: list[str], body, size: int, *, 
             chunk = targets[start : start + batch_size]
             real = load_frames(video, chunk, size).to(device)
             with torch.no_grad():
-                vertices = posed_meshes(body, video, chunk, offsets, device)
+                vertices = posed_meshes(body, video, chunk)
                 target_mask = rasterize(vertices, body.faces, size).mask
                 truth = load_masks(video, chunk, size)
                 truth = target_mask if truth is None else truth.to(device)
@@ -241,7 +235,7 @@ def self_imitation(videos: list[Video], methods: list[str], body, size: int, *, 
                         per_video[method][video.name].append({"frame": frame, **{name: _plain(value[row].item()) for name, value in values.items()}})
             for row in (row for row, frame in enumerate(chunk) if frame in shown):
                 if len(grid_columns["source"]) < grid_rows:
-                    grid_columns["source"].append(source[0].cpu())
+                    grid_columns["source"].append((bank.images[0] * 2 - 1).cpu())
                     grid_columns["target"].append(real[row].cpu())
                     for method, (image, _) in images.items():
                         grid_columns[method].append(image[row].cpu())
@@ -280,11 +274,23 @@ def write_report(output: Path, protocol: dict, results: dict, grid_columns: dict
     return report
 
 
-def posed_meshes(body, video: Video, frames: list[int], offsets: torch.Tensor | None, device) -> torch.Tensor:
-    """(T, V, 3) NDC meshes of the video's fits at `frames`, dressed in `offsets` (V,) when given."""
+def posed_meshes(body, video: Video, frames: list[int]) -> torch.Tensor:
+    """(T, V, 3) NDC meshes of the video's fits at `frames` on the body's device, dressed in the video's clothing offsets when it has them."""
+    device = body.faces.device
     poses, shapes, cameras = (torch.from_numpy(np.ascontiguousarray(array[frames])).float().to(device)
                               for array in (video.poses, video.shapes, video.cameras))
+    offsets = None if video.offsets is None else torch.from_numpy(video.offsets).to(device)
     return posed_vertices_ndc(body, poses, shapes, cameras, offsets)
+
+
+def video_bank(body, video: Video, frames: list[int], size: int) -> SourceBank:
+    """The SourceBank of the video's frames at `frames` (its person, clothed in the video's offsets), at `size` px."""
+    device = body.faces.device
+    masks = load_masks(video, frames, size)
+    with torch.no_grad():
+        meshes = posed_meshes(body, video, frames)
+        offsets = torch.zeros_like(meshes[0, :, 0]) if video.offsets is None else torch.from_numpy(video.offsets).to(device)
+        return make_bank(body, (load_frames(video, frames, size).to(device) + 1) / 2, meshes, None if masks is None else masks.to(device), offsets)
 
 
 def _cell(value: float | None) -> str:

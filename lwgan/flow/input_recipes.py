@@ -48,6 +48,11 @@ def classical_inputs(bank: SourceBank, target_vertices: torch.Tensor, body: Body
     return stacked_inputs([background] * len(flows), source_inputs, [transfer] * len(flows), flows), flows
 
 
+def input_recipe(generator: nn.Module) -> str:
+    """The recipe of the inputs `generator` takes: its config's `inputs` ("warped" for exports made before the key existed)."""
+    return generator.config.get("inputs", "warped")
+
+
 def inputs_for(generator: nn.Module, bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel, hole_dilation: int) -> tuple[GeneratorInputs, list[TransferFlow]]:
     """The inputs `generator` was trained on (its config's `inputs`, "warped" when absent) for (B, V, 3) target meshes in NDC.
 
@@ -56,7 +61,7 @@ def inputs_for(generator: nn.Module, bank: SourceBank, target_vertices: torch.Te
     recipe's background hole growth, pixels.
     """
     source_count = min(generator.source_limit or bank.images.shape[0], bank.images.shape[0])
-    if generator.config.get("inputs", "warped") == "classical":
+    if input_recipe(generator) == "classical":
         return classical_inputs(bank, target_vertices, body, source_count)
     batch_size = target_vertices.shape[0]
     images = (bank.images[:source_count] * 2 - 1)[None].expand(batch_size, -1, -1, -1, -1)

@@ -79,7 +79,7 @@ class ConfigurableModule(nn.Module):
 
 
 INPUT_RECIPES = ("warped", "classical")
-"""How a generator's inputs are built (a generator's `inputs` config key; lwgan.flow.generator_inputs)."""
+"""How a generator's inputs are built (a generator's `inputs` config key; lwgan.flow.input_recipes)."""
 
 
 def check_input_recipe(recipe: str) -> str:

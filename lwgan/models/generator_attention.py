@@ -238,7 +238,7 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
             background_stream); their last convolutions start at zero, so an untrained generator
             renders what texture warping does. False paints colours and masks, as the original.
         inputs: the recipe of the inputs it takes, recorded for whoever builds them
-            (lwgan.flow.generator_inputs.inputs_for): "warped" (the source warped along the flow
+            (lwgan.flow.input_recipes.inputs_for): "warped" (the source warped along the flow
             with its UV atlas behind, and the source with its body cut out for the background
             stream) or "classical" (texture warping's body layer and inpainted background:
             lwgan.flow.input_recipes.classical_inputs), which `lwgan personalize` trains.

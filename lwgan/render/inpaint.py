@@ -194,9 +194,10 @@ def inpaint_background(images: torch.Tensor, holes: torch.Tensor, method: str = 
     """
     border = dark_border(images)
     seam = F.max_pool2d(border[:, None].float(), 2 * PADDING_SEAM + 1, stride=1, padding=PADDING_SEAM)[:, 0].bool() & ~border
-    scene = inpaint(images, holes | seam | border, method)
-    seam_line = inpaint(images, holes | border, method)
-    filled = torch.where((seam & holes).unsqueeze(1), seam_line, scene)
+    filled = inpaint(images, holes | seam | border, method)
+    crossing = seam & holes
+    if crossing.any():  # most crops have no padding, or a hole clear of it: one fill is enough
+        filled = torch.where(crossing.unsqueeze(1), inpaint(images, holes | border, method), filled)
     return torch.where((holes & ~border).unsqueeze(1), filled, images)
 
 

@@ -25,6 +25,7 @@ from lwgan.body import BodyConfig, build_body_model
 from lwgan.body.clothing import clothed_vertices
 from lwgan.body.model import BodyModel
 from lwgan.config import to_yaml
+from lwgan.flow.input_recipes import input_recipe
 from lwgan.flow.inputs import posed_vertices_ndc
 from lwgan.flow.texture_warping import SourceBank, warped_frames
 from lwgan.io.atomic_files import write_bytes_atomic
@@ -167,7 +168,7 @@ class Pipeline:
             if self._generator_state is not None:
                 self.generator.load_state_dict(self._generator_state)  # each call starts from the checkpoint
             limit = self.generator.source_limit
-            if limit is not None and len(people) > limit and self.generator.config.get("inputs") != "classical":
+            if limit is not None and len(people) > limit and input_recipe(self.generator) != "classical":
                 logger.warning("the generator takes %d source(s): it uses %s", limit, ", ".join(person.name for person in people[:limit]))
             with self.stage("personalize"):
                 personalize(self.generator, bank, self.body, self.personalize_steps, self.personalize_learning_rate)

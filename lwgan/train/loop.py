@@ -340,6 +340,7 @@ def train(config: TrainConfig, *, generator: nn.Module | None = None,
         scalars: dict[str, float] = {}
         progress = tqdm(total=config.iterations, initial=step, desc="train", unit="step", disable=not context.is_main)
         start_step = step
+        trains_discriminator = config.adversarial_weight > 0  # D has a say only through the adversarial term
         generator.train()
         discriminator.train()
         while step < config.iterations:
@@ -349,14 +350,14 @@ def train(config: TrainConfig, *, generator: nn.Module | None = None,
             generator_terms, output = generator_step(trained_generator, trained_discriminator, generator_loss,
                                                      generator_optimizer, generator_scaler, batch, amp)
             discriminator_terms = {}
-            if config.adversarial_weight > 0:
+            if trains_discriminator:
                 discriminator_terms = discriminator_step(trained_discriminator, discriminator_loss, discriminator_optimizer,
                                                          discriminator_scaler, batch, output.image, amp)
 
             # EMA of the generator's weights, then the learning-rate schedules.
             update_ema(ema_generator, generator, ema_decay_at(step, config.ema_decay))
             generator_schedule.step()
-            if config.adversarial_weight > 0:
+            if trains_discriminator:
                 discriminator_schedule.step()
             step += 1
             progress.update(1)

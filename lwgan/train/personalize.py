@@ -43,11 +43,12 @@ from lwgan.eval.evaluate import (
     load_masks,
     posed_meshes,
     self_imitation,
+    video_bank,
     write_report,
 )
 from lwgan.flow.input_recipes import classical_inputs
 from lwgan.flow.inputs import scaled_hole_dilation
-from lwgan.flow.texture_warping import SourceBank, make_bank
+from lwgan.flow.texture_warping import SourceBank
 from lwgan.io.atomic_files import write_bytes_atomic
 from lwgan.io.images import IMAGE_EXTENSIONS
 from lwgan.models import check_image_size, from_pretrained
@@ -187,9 +188,8 @@ class PairSampler:
         self.images = load_frames(video, frames, size)
         masks = load_masks(video, frames, size)
         self.masks = None if masks is None else masks.to(device)
-        offsets = None if video.offsets is None else torch.from_numpy(video.offsets).to(device)
         with torch.no_grad():
-            self.meshes = posed_meshes(body, video, frames, offsets, device)
+            self.meshes = posed_meshes(body, video, frames)
         self.fits = None  # the fits as tensors, for the face term's head boxes
         if head_boxes:
             self.fits = tuple(torch.from_numpy(np.ascontiguousarray(array[:frame_count])).float().to(device)
@@ -222,17 +222,8 @@ class PairSampler:
 
 def source_banks(video: Video, frames: list[int], body, size: int) -> list[SourceBank]:
     """One SourceBank for each of `frames` alone and, with several frames, one for all of them together."""
-    device = body.faces.device
-    images = (load_frames(video, frames, size).to(device) + 1) / 2
-    masks = load_masks(video, frames, size)
-    masks = None if masks is None else masks.to(device)
-    offsets = None if video.offsets is None else torch.from_numpy(video.offsets).to(device)
-    with torch.no_grad():
-        meshes = posed_meshes(body, video, frames, offsets, device)
-        if offsets is None:
-            offsets = torch.zeros(meshes.shape[1], device=device)
-        picks = [[index] for index in range(len(frames))] + ([list(range(len(frames)))] if len(frames) > 1 else [])
-        return [make_bank(body, images[pick], meshes[pick], None if masks is None else masks[pick], offsets) for pick in picks]
+    picks = [[frame] for frame in frames] + ([frames] if len(frames) > 1 else [])
+    return [video_bank(body, video, pick, size) for pick in picks]
 
 
 def personalize(config: PersonalizeVideoConfig) -> PersonalizeResult:
