@@ -42,10 +42,9 @@ import numpy as np
 import torch
 
 from lwgan.body import AnnyBody
-from lwgan.body.camera import camera_to_fit, project
+from lwgan.body.camera import camera_to_fit, orient_for_image, project
 from lwgan.eval.metrics import psnr, ssim
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
-from lwgan.recovery.synthetic import orient_for_image
 from lwgan.render import rasterize
 from lwgan.render.inpaint import DEFAULT_RADII, METHODS, background_hole, inpaint
 from lwgan.render.procedural import background_image

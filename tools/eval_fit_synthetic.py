@@ -3,7 +3,7 @@
 Usage:
     python tools/eval_fit_synthetic.py [--count 20] [--size 256] [--seed 0] [--observations detector truth]
 
-Each case is a textured, shaded body (lwgan.recovery.synthetic) in a pose from the CMU clips
+Each case is a textured, shaded body (lwgan.data.synthetic_people) in a pose from the CMU clips
 tests/data/cmu_mocap/131_01.bvh and 131_03.bvh (spread evenly over both), with a random adult
 shape, turned by a random yaw within +-60 degrees, scaled so that its larger extent fills 60-90% of
 the square image and shifted at random within it, over a random background.
@@ -42,15 +42,11 @@ import numpy as np
 import torch
 
 from lwgan.body import AnnyBody
-from lwgan.body.camera import camera_to_fit
+from lwgan.body.camera import camera_to_fit, orient_for_image
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
+from lwgan.data.synthetic_people import SyntheticPerson, render_synthetic_person
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
 from lwgan.recovery.fitting import fit_bodies
-from lwgan.recovery.synthetic import (
-    SyntheticPerson,
-    orient_for_image,
-    render_synthetic_person,
-)
 from lwgan.tables import format_table
 
 ROOT = Path(__file__).resolve().parents[1]

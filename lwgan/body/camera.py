@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
@@ -122,3 +123,44 @@ def heading_of_left_direction(left: torch.Tensor) -> torch.Tensor:
     down, z away): facing the camera (h = 0) its left is the image's right.
     """
     return torch.atan2(left[..., 2], left[..., 0])
+
+
+def orient_for_image(pose: torch.Tensor, yaw: float | torch.Tensor = 0.0) -> torch.Tensor:
+    """Stand a y-up pose (e.g. from bvh_to_smpl) upright in the image, turned by `yaw` about the vertical.
+
+    The root's heading (its rotation about the vertical axis, e.g. a walker's direction in the
+    capture room) is replaced by `yaw`; its tilt is kept. yaw 0 faces the camera, pi shows the back,
+    +pi/2 faces the image's right (the subject's right side towards the camera). Then the upright
+    flip UPRIGHT_ORIENTATION applies.
+
+    Args:
+        pose: (..., 24, 3) SMPL axis-angle in the y-up body frame; yaw: radians, scalar or (...).
+    Returns:
+        (..., 24, 3) pose in the image orientation (as FitResult.pose).
+    """
+    if pose.shape[-2:] != (24, 3):
+        raise ValueError(f"pose must have shape (..., 24, 3), got {tuple(pose.shape)}")
+    root = axis_angle_to_matrix(pose[..., 0, :])
+    forward = root[..., :, 2]  # where the body's +z (its front) points
+    heading = torch.atan2(forward[..., 0], forward[..., 2])
+    yaw = torch.as_tensor(yaw, dtype=pose.dtype, device=pose.device).expand_as(heading)
+    turn = _rotation_about_y(yaw - heading)
+    upright = axis_angle_to_matrix(torch.tensor(UPRIGHT_ORIENTATION, dtype=pose.dtype, device=pose.device))
+    oriented = pose.clone()
+    oriented[..., 0, :] = matrix_to_axis_angle(upright @ turn @ root)
+    return oriented
+
+
+def _rotation_about_y(angle: torch.Tensor) -> torch.Tensor:
+    """(...) radians -> (..., 3, 3) rotations about the y axis."""
+    axis_angle = torch.stack([torch.zeros_like(angle), angle, torch.zeros_like(angle)], dim=-1)
+    return axis_angle_to_matrix(axis_angle)
+
+
+def yaw_of(pose: np.ndarray | torch.Tensor) -> float:
+    """Yaw (radians, as orient_for_image's `yaw` and heading_of) of an image-oriented pose's (24, 3) global orientation."""
+    pose = torch.as_tensor(np.asarray(pose), dtype=torch.float32)
+    upright = axis_angle_to_matrix(torch.tensor(UPRIGHT_ORIENTATION))
+    body_root = upright.T @ axis_angle_to_matrix(pose[0])
+    forward = body_root[:, 2]
+    return math.atan2(float(forward[0]), float(forward[2]))

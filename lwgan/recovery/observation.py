@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
 
@@ -37,6 +38,15 @@ class SquareFrame:
     def ndc_to_pixels(self, ndc: np.ndarray) -> np.ndarray:
         """(..., 2) NDC of the square frame -> (..., 2) continuous image pixel coordinates (x, y)."""
         return (ndc + 1.0) * (self.side / 2.0) - np.array([self.offset_x, self.offset_y])
+
+
+def square_to_image_ndc(points_ndc: torch.Tensor, frame: SquareFrame, image_size: tuple[int, int]) -> torch.Tensor:
+    """(..., 3) x, y in the square frame's NDC (and depth) -> (..., 3) x, y in the image's own NDC (depth kept)."""
+    height, width = image_size
+    offset = points_ndc.new_tensor([frame.offset_x, frame.offset_y])
+    pixels = (points_ndc[..., :2] + 1.0) * (frame.side / 2.0) - offset
+    xy = pixels * points_ndc.new_tensor([2.0 / width, 2.0 / height]) - 1.0
+    return torch.cat([xy, points_ndc[..., 2:]], dim=-1)
 
 
 @dataclass(frozen=True)

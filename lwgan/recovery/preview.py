@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from lwgan.body.camera import project
-from lwgan.recovery.observation import SquareFrame
-from lwgan.recovery.synthetic import square_to_image_ndc
+from lwgan.recovery.observation import SquareFrame, square_to_image_ndc
 from lwgan.render.fragments import Fragments
 from lwgan.render.rasterize import rasterize
 from lwgan.render.shading import render_shaded

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from omegaconf import MISSING
 
+from lwgan.body.camera import yaw_of
 from lwgan.io.media import check_output, read_video
-from lwgan.recovery.synthetic import yaw_of
 from lwgan.tasks.people import ImageInput, PhotoPerson
 from lwgan.tasks.pipeline import (
     Pipeline,

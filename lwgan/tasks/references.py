@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lwgan.body.camera import UPRIGHT_ORIENTATION, to_image_frame
+from lwgan.body.camera import UPRIGHT_ORIENTATION, to_image_frame, yaw_of
 from lwgan.body.model import BodyModel
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.io.images import IMAGE_EXTENSIONS, list_images, load_image
@@ -24,7 +24,6 @@ from lwgan.recovery.fitting import FitSettings
 from lwgan.recovery.frames import VIDEO_EXTENSIONS, FrameSource
 from lwgan.recovery.pose_files import SmplMotion, read_pose_npz, read_pose_shape
 from lwgan.recovery.smoothing import low_pass, smooth_poses
-from lwgan.recovery.synthetic import yaw_of
 from lwgan.tasks.preprocess import (
     PreprocessConfig,
     VideoPaths,
@@ -162,7 +161,7 @@ def smooth_reference(reference: ReferenceMotion, pose_cutoff_hz: float) -> Refer
 
 def face_heading(reference: ReferenceMotion, yaw: float) -> ReferenceMotion:
     """A motion file's reference turned about the vertical so that its first frame faces like `yaw`
-    (radians, lwgan.recovery.synthetic.yaw_of of the source): a capture's heading in its room means
+    (radians, lwgan.body.camera.yaw_of of the source): a capture's heading in its room means
     nothing in the photo, and users expect the person to keep facing as in the photo.
     """
     upright = axis_angle_to_matrix(torch.tensor(UPRIGHT_ORIENTATION, dtype=torch.float64))

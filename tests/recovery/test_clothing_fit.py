@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from lwgan.body.camera import camera_to_fit, project
+from lwgan.body.camera import camera_to_fit, orient_for_image, project
 from lwgan.body.clothing import clothed_vertices, clothing_vertex_mask
 from lwgan.body.model import PART_NAMES
+from lwgan.data.synthetic_people import render_synthetic_person
 from lwgan.recovery.clothing import ClothingSettings, _facing_the_camera, fit_clothing
 from lwgan.recovery.fitting import relaxed_pose
 from lwgan.recovery.observation import FitResult
-from lwgan.recovery.synthetic import orient_for_image, render_synthetic_person
 from lwgan.render import rasterize
 
 SIZE = 256

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from lwgan.body.camera import camera_to_fit, project
+from lwgan.body.camera import camera_to_fit, orient_for_image, project, yaw_of
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES, SMPL_JOINT_NAMES
+from lwgan.data.synthetic_people import render_synthetic_person
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
 from lwgan.recovery.fit_losses import (
     BONES,
@@ -22,7 +23,6 @@ from lwgan.recovery.fit_losses import (
 )
 from lwgan.recovery.fitting import FitSettings, fit_bodies
 from lwgan.recovery.observation import FitResult
-from lwgan.recovery.synthetic import orient_for_image, render_synthetic_person, yaw_of
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "cmu_mocap"
 CLIPS = (DATA / "131_01.bvh", DATA / "131_03.bvh")

@@ -1,4 +1,4 @@
-"""The pieces of video tracking: headings, the temporal term, limb relabelling, the chamfer silhouette, unreliable detections."""
+"""The pieces of video tracking: the temporal term, limb relabelling, the chamfer silhouette, unreliable detections."""
 
 from dataclasses import replace
 
@@ -6,30 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from lwgan.body.camera import heading_of, heading_of_left_direction, with_heading
-from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
 from lwgan.recovery import fit_losses
 from lwgan.recovery.fitting import _Targets, _Temporal, relabel_limbs, temporal_loss
-from lwgan.recovery.synthetic import orient_for_image, yaw_of
 from lwgan.recovery.video import Detections, unreliable_frames
-
-
-@pytest.mark.parametrize("yaw", [0.0, 0.8, 2.9, -1.7])
-def test_headings_agree_with_the_synthetic_orientation(yaw):
-    pose = torch.zeros(24, 3)
-    pose[0] = torch.tensor([0.15, -0.4, 0.1])  # a tilt that with_heading must keep
-    oriented = axis_angle_to_matrix(orient_for_image(pose, yaw)[0])
-    assert float(heading_of(oriented)) == pytest.approx(yaw, abs=1e-5)
-    turned = with_heading(oriented, torch.tensor(1.2))
-    turned_pose = torch.zeros(24, 3)
-    turned_pose[0] = matrix_to_axis_angle(turned)
-    assert yaw_of(turned_pose) == pytest.approx(1.2, abs=1e-5)
-    # The tilt (the body's up axis relative to the image's vertical) is unchanged by the turn.
-    assert float(oriented[1, 1]) == pytest.approx(float(turned[1, 1]), abs=1e-5)
-    # The body's left axis (its x column) gives the heading back, up to the tilt's small effect.
-    plain = axis_angle_to_matrix(orient_for_image(torch.zeros(24, 3), yaw)[0])
-    assert float(heading_of_left_direction(plain[:, 0])) == pytest.approx(yaw, abs=1e-5)
 
 
 def test_temporal_loss_is_the_squared_acceleration_of_consecutive_frames():

@@ -11,10 +11,10 @@ import av
 import numpy as np
 import pytest
 
+from lwgan.body.camera import yaw_of
 from lwgan.io.images import load_image
 from lwgan.io.media import write_image
 from lwgan.recovery.pose_files import SmplMotion, write_pose_npz, write_pose_shape
-from lwgan.recovery.synthetic import yaw_of
 from lwgan.tasks.references import (
     ReferenceMotion,
     face_heading,

@@ -1,20 +1,22 @@
-"""Synthetic person images with known ground truth (pose, shape, camera, joints, observation), for fitting tests."""
+"""Synthetic people: rendered person images with known ground truth (pose, shape, camera, joints, observation), for fitting tests and tools."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from lwgan.body.camera import UPRIGHT_ORIENTATION, project
+from lwgan.body.camera import project
 from lwgan.body.clothing import vertex_normals
 from lwgan.body.model import BodyModel
-from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
 from lwgan.checks import check_image_size, check_shape
-from lwgan.recovery.observation import PersonObservation, SquareFrame
+from lwgan.recovery.observation import (
+    PersonObservation,
+    SquareFrame,
+    square_to_image_ndc,
+)
 from lwgan.render.interpolate import interpolate_vertex_attributes
 from lwgan.render.procedural import background_image, clothing_texture
 from lwgan.render.rasterize import rasterize
@@ -50,47 +52,6 @@ class SyntheticPerson:
     observation: PersonObservation
 
 
-def orient_for_image(pose: torch.Tensor, yaw: float | torch.Tensor = 0.0) -> torch.Tensor:
-    """Stand a y-up pose (e.g. from bvh_to_smpl) upright in the image, turned by `yaw` about the vertical.
-
-    The root's heading (its rotation about the vertical axis, e.g. a walker's direction in the
-    capture room) is replaced by `yaw`; its tilt is kept. yaw 0 faces the camera, pi shows the back,
-    +pi/2 faces the image's right (the subject's right side towards the camera). Then the upright
-    flip lwgan.body.camera.UPRIGHT_ORIENTATION applies.
-
-    Args:
-        pose: (..., 24, 3) SMPL axis-angle in the y-up body frame; yaw: radians, scalar or (...).
-    Returns:
-        (..., 24, 3) pose in the image orientation (as FitResult.pose).
-    """
-    if pose.shape[-2:] != (24, 3):
-        raise ValueError(f"pose must have shape (..., 24, 3), got {tuple(pose.shape)}")
-    root = axis_angle_to_matrix(pose[..., 0, :])
-    forward = root[..., :, 2]  # where the body's +z (its front) points
-    heading = torch.atan2(forward[..., 0], forward[..., 2])
-    yaw = torch.as_tensor(yaw, dtype=pose.dtype, device=pose.device).expand_as(heading)
-    turn = _rotation_about_y(yaw - heading)
-    upright = axis_angle_to_matrix(torch.tensor(UPRIGHT_ORIENTATION, dtype=pose.dtype, device=pose.device))
-    oriented = pose.clone()
-    oriented[..., 0, :] = matrix_to_axis_angle(upright @ turn @ root)
-    return oriented
-
-
-def _rotation_about_y(angle: torch.Tensor) -> torch.Tensor:
-    """(...) radians -> (..., 3, 3) rotations about the y axis."""
-    axis_angle = torch.stack([torch.zeros_like(angle), angle, torch.zeros_like(angle)], dim=-1)
-    return axis_angle_to_matrix(axis_angle)
-
-
-def square_to_image_ndc(points_ndc: torch.Tensor, frame: SquareFrame, image_size: tuple[int, int]) -> torch.Tensor:
-    """(..., 3) x, y in the square frame's NDC (and depth) -> (..., 3) x, y in the image's own NDC (depth kept)."""
-    height, width = image_size
-    offset = points_ndc.new_tensor([frame.offset_x, frame.offset_y])
-    pixels = (points_ndc[..., :2] + 1.0) * (frame.side / 2.0) - offset
-    xy = pixels * points_ndc.new_tensor([2.0 / width, 2.0 / height]) - 1.0
-    return torch.cat([xy, points_ndc[..., 2:]], dim=-1)
-
-
 def render_synthetic_person(
     body: BodyModel,
     pose: torch.Tensor,
@@ -105,7 +66,7 @@ def render_synthetic_person(
     Args:
         body: the body model.
         pose: (24, 3) SMPL axis-angle in the IMAGE orientation, the upright flip included (as
-            FitResult.pose; orient_for_image() turns a y-up motion-capture pose into one).
+            FitResult.pose; lwgan.body.camera.orient_for_image turns a y-up motion-capture pose into one).
         camera: (3,) weak perspective (s, tx, ty) in the square frame of the image
             (lwgan.recovery.observation.SquareFrame).
         image_size: S or (H, W).
@@ -214,11 +175,3 @@ def _mask_box(mask: np.ndarray, keypoints_2d: np.ndarray) -> np.ndarray:
         return np.array([low[0], low[1], high[0], high[1]], dtype=np.float32)
     return np.array([columns[0], rows[0], columns[-1] + 1, rows[-1] + 1], dtype=np.float32)
 
-
-def yaw_of(pose: np.ndarray | torch.Tensor) -> float:
-    """Yaw (radians, as orient_for_image's `yaw`) of an image-oriented pose's (24, 3) global orientation."""
-    pose = torch.as_tensor(np.asarray(pose), dtype=torch.float32)
-    upright = axis_angle_to_matrix(torch.tensor(UPRIGHT_ORIENTATION))
-    body_root = upright.T @ axis_angle_to_matrix(pose[0])
-    forward = body_root[:, 2]
-    return math.atan2(float(forward[0]), float(forward[2]))
