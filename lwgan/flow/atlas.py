@@ -8,8 +8,9 @@ from lwgan.checks import check_shape
 from lwgan.flow.transfer import locate_in_source
 from lwgan.flow.warp import lies_within, warp
 from lwgan.render.fragments import Fragments
+from lwgan.render.inpaint import fill_holes
 from lwgan.render.rasterize import rasterize
-from lwgan.render.texture import fill_holes, rasterize_uv_atlas
+from lwgan.render.texture import rasterize_uv_atlas
 
 
 def unwrap_to_atlas(

@@ -28,12 +28,13 @@ import torch.nn.functional as F
 from lwgan.body.camera import OUTSIDE
 from lwgan.body.model import PART_NAMES, BodyModel
 from lwgan.checks import check_shape
+from lwgan.render.inpaint import fill_holes
 from lwgan.render.interpolate import (
     interpolate_corner_attributes,
     interpolate_vertex_attributes,
 )
 from lwgan.render.rasterize import rasterize
-from lwgan.render.texture import fill_holes, rasterize_uv_atlas, uv_to_grid
+from lwgan.render.texture import rasterize_uv_atlas, uv_to_grid
 
 OPPOSITE_PARTS = ("torso", "left_leg", "right_leg", "left_arm", "right_arm", "left_foot", "right_foot", "left_hand", "right_hand")
 """Parts whose back takes the colour of their front and the other way round."""

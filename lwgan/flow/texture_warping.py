@@ -38,8 +38,7 @@ from lwgan.flow.transfer import TransferFlow, transfer_flow
 from lwgan.flow.warp import lies_within, warp
 from lwgan.render import rasterize, render_texture
 from lwgan.render.fragments import Fragments
-from lwgan.render.inpaint import background_hole, inpaint_background
-from lwgan.render.texture import fill_holes
+from lwgan.render.inpaint import background_hole, fill_holes, inpaint_background
 
 ATLAS_SIZE = 512
 TRUST_MARGIN = 0.008

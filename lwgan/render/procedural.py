@@ -10,11 +10,12 @@ from __future__ import annotations
 import torch
 
 from lwgan.body.model import PART_NAMES
+from lwgan.render.inpaint import fill_holes
 from lwgan.render.interpolate import (
     interpolate_vertex_attributes,
     lookup_face_attributes,
 )
-from lwgan.render.texture import fill_holes, rasterize_uv_atlas
+from lwgan.render.texture import rasterize_uv_atlas
 
 SKIN_TONES = ((0.96, 0.80, 0.69), (0.87, 0.67, 0.52), (0.71, 0.50, 0.36), (0.47, 0.32, 0.22), (0.33, 0.22, 0.15))
 HAIR_COLOURS = ((0.10, 0.07, 0.05), (0.35, 0.22, 0.12), (0.75, 0.60, 0.35), (0.50, 0.50, 0.50))

@@ -54,23 +54,3 @@ def rasterize_uv_atlas(uv: torch.Tensor, face_uv: torch.Tensor, size: int) -> Fr
     atlas = torch.stack([2.0 * uv[:, 0] - 1.0, 1.0 - 2.0 * uv[:, 1], torch.zeros_like(uv[:, 0])], dim=-1)
     return rasterize(atlas[None].float(), face_uv, size)
 
-
-def fill_holes(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """Fill unknown pixels smoothly from known ones by push-pull (a masked image pyramid).
-
-    Each level halves the image, averaging known pixels only; unknown pixels take the upsampled
-    coarser level. Vectorized, linear in the pixel count.
-
-    Args:
-        image: (B, C, H, W) float; known: (B, H, W) bool.
-    Returns:
-        (B, C, H, W): known pixels unchanged, others filled (zeros if nothing is known).
-    """
-    weight = known.unsqueeze(1).to(image.dtype)
-    if bool(weight.all()) or min(image.shape[-2:]) <= 1:
-        return image * weight if not bool(weight.all()) else image
-    coarse_sum = F.avg_pool2d(image * weight, 2, ceil_mode=True)
-    coarse_weight = F.avg_pool2d(weight, 2, ceil_mode=True)
-    coarse = fill_holes(coarse_sum / coarse_weight.clamp_min(1e-8), coarse_weight[:, 0] > 0)
-    upsampled = F.interpolate(coarse, scale_factor=2, mode="bilinear", align_corners=False)[..., : image.shape[-2], : image.shape[-1]]
-    return torch.where(weight > 0, image, upsampled)

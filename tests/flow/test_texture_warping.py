@@ -11,7 +11,8 @@ from lwgan.flow.atlas import unwrap_to_atlas
 from lwgan.flow.inputs import posed_vertices_ndc
 from lwgan.flow.texture_warping import ATLAS_SIZE, make_bank, warped_frames
 from lwgan.render import interpolate_vertex_attributes, rasterize, render_texture
-from lwgan.render.texture import fill_holes, rasterize_uv_atlas
+from lwgan.render.inpaint import fill_holes
+from lwgan.render.texture import rasterize_uv_atlas
 
 SIZE = 256
 CAMERA = torch.tensor([[1.0, 0.0, 0.05]])

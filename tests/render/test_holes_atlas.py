@@ -1,24 +1,10 @@
-"""Hole filling and UV-atlas unwrapping."""
+"""UV-atlas unwrapping."""
 
 import torch
 
 from lwgan.body.camera import UPRIGHT_ORIENTATION, camera_to_fit, project
 from lwgan.flow import unwrap_to_atlas
 from lwgan.render import rasterize, render_texture
-from lwgan.render.texture import fill_holes
-
-
-def test_fill_holes_keeps_known_pixels_and_stays_in_range():
-    image = torch.linspace(0, 1, 64).view(1, 1, 1, 64).expand(1, 3, 64, 64).clone()
-    known = torch.ones(1, 64, 64, dtype=torch.bool)
-    known[:, 20:40, 10:50] = False
-    filled = fill_holes(image * known[:, None], known)
-    assert torch.equal(filled[:, :, known[0]], image[:, :, known[0]])
-    hole = filled[:, :, ~known[0]]
-    assert hole.min() >= 0 and hole.max() <= 1
-    # A horizontal ramp stays close to the ramp inside the hole.
-    assert (hole - image[:, :, ~known[0]]).abs().mean() < 0.1
-    assert (fill_holes(image, torch.zeros(1, 64, 64, dtype=torch.bool)) == 0).all()
 
 
 def test_unwrap_then_render_reproduces_the_visible_source(anny_body):

@@ -1,4 +1,4 @@
-"""Background hole geometry against hand-built masks; inpainting against a smooth image with a known truth."""
+"""Background hole geometry against hand-built masks; inpainting against a smooth image with a known truth; the push-pull fill."""
 
 import logging
 
@@ -15,6 +15,7 @@ from lwgan.render.inpaint import (
     SHADOW_WIDTH,
     background_hole,
     dark_border,
+    fill_holes,
     inpaint,
     inpaint_background,
 )
@@ -185,3 +186,16 @@ def test_the_grey_seam_between_scene_and_padding_is_not_carried_into_the_hole():
     assert (filled[0, :, 31, 10:20] + 0.3).abs().max() < 0.02  # the seam goes on across the hole, as the crop would show it
     assert torch.equal(filled[0, :, 31, :10], image[0, :, 31, :10])  # the seam outside the hole stays as it was
     assert torch.equal(filled[0, :, 32:], image[0, :, 32:])  # and so does the padding
+
+
+def test_fill_holes_keeps_known_pixels_and_stays_in_range():
+    image = torch.linspace(0, 1, 64).view(1, 1, 1, 64).expand(1, 3, 64, 64).clone()
+    known = torch.ones(1, 64, 64, dtype=torch.bool)
+    known[:, 20:40, 10:50] = False
+    filled = fill_holes(image * known[:, None], known)
+    assert torch.equal(filled[:, :, known[0]], image[:, :, known[0]])
+    hole = filled[:, :, ~known[0]]
+    assert hole.min() >= 0 and hole.max() <= 1
+    # A horizontal ramp stays close to the ramp inside the hole.
+    assert (hole - image[:, :, ~known[0]]).abs().mean() < 0.1
+    assert (fill_holes(image, torch.zeros(1, 64, 64, dtype=torch.bool)) == 0).all()
