@@ -1,7 +1,9 @@
 """From fitted bodies and images to the generator's inputs (LWGAN §3.3), batched on any device.
 
     background input (B, 4, H, W): the source image with the body region (dilated) blanked, and
-        the background mask (1 = background, 0 = the hole the background stream must fill);
+        the background mask (1 = background, 0 = the hole the background stream must fill); a
+        refining generator takes it with the hole filled classically (prefilled, OpenCV's Telea),
+        done here while the inputs are built so that the networks' forward is pure torch;
     source input (B, 6, H, W): the source image with the background removed (body mask slightly
         dilated), and the source condition map;
     transfer input (B, 6, H, W): the source image warped to the target pose (hidden surface from
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import kornia
 import torch
@@ -25,6 +28,7 @@ from lwgan.body.model import BodyModel
 from lwgan.flow.atlas import unwrap_to_atlas
 from lwgan.flow.transfer import TransferFlow, transfer_flow
 from lwgan.flow.warp import warp
+from lwgan.render.inpaint import inpaint
 from lwgan.render.texture import render_texture
 
 
@@ -39,6 +43,27 @@ class GeneratorInputs:
     source_background_mask: torch.Tensor  # (B, S, 1, H, W): 1 where the source mesh is not
     target_background_mask: torch.Tensor  # (B, 1, H, W): 1 where the target mesh is not
     visible: torch.Tensor  # (B, S, H, W) bool: target pixels whose surface point source s sees
+
+    @cached_property
+    def prefilled_background_input(self) -> torch.Tensor:
+        """(B, 4, H, W) the first source's background input (the one both generators take) with its hole prefilled: what a refining generator's background stream corrects; made once, when first asked for."""
+        return prefilled(self.background_input[:, 0])
+
+
+PREFILL_METHOD = "telea"
+PREFILL_RADIUS = 5.0
+"""The classical fill a refining background stream corrects: Telea at radius 5, not lwgan.render.inpaint's default, because it is the fill trained generators learnt to correct."""
+
+
+def prefilled(background_input: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) [image * known, known, ...] in [-1, 1] -> the same with the image's hole (known < 0.5) filled by OpenCV (PREFILL_METHOD at PREFILL_RADIUS).
+
+    A refining generator's background stream starts from this fill and predicts a correction
+    (lwgan.models.blocks.background_stream). The fill is 8-bit inside the hole (lwgan.render.inpaint.inpaint)
+    and has no gradient there; pixels outside the hole are unchanged.
+    """
+    hole = background_input[:, 3] < 0.5
+    return torch.cat([inpaint(background_input[:, :3], hole, method=PREFILL_METHOD, radius=PREFILL_RADIUS), background_input[:, 3:]], dim=1)
 
 
 def posed_vertices_ndc(body: BodyModel, pose: torch.Tensor, shape: torch.Tensor, camera: torch.Tensor,

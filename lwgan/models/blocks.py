@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +11,9 @@ from torch import nn
 
 from lwgan.checks import check_shape
 from lwgan.flow.warp import resize_grid, warp
-from lwgan.render.inpaint import inpaint
+
+if TYPE_CHECKING:
+    from lwgan.flow.inputs import GeneratorInputs
 
 INIT_STD = 0.02
 """Standard deviation of the normal initialisation of every convolution weight (original `init_weights`)."""
@@ -92,11 +94,12 @@ def check_input_recipe(recipe: str) -> str:
 def keep_known_background(generated: torch.Tensor, background_input: torch.Tensor) -> torch.Tensor:
     """The background stream's output where the hole is, the known source pixels elsewhere.
 
-    generated: (B, 3, H, W); background_input: (B, 4, H, W) [image * known, known] with known = 1
-    outside the hole. Returns (B, 3, H, W) = image * known + generated * (1 - known).
+    generated: (B, 3, H, W); background_input: (B, 4, H, W) [image, known] with known = 1 outside
+    the hole and 0 in it (the image's hole blank, or prefilled for a refining generator).
+    Returns (B, 3, H, W) = image * known + generated * (1 - known).
     """
     known = background_input[:, 3:4]
-    return background_input[:, :3] + generated * (1 - known)
+    return background_input[:, :3] * known + generated * (1 - known)
 
 
 def composite(colour: torch.Tensor, mask: torch.Tensor, background: torch.Tensor) -> StreamOutput:
@@ -110,15 +113,10 @@ def composite(colour: torch.Tensor, mask: torch.Tensor, background: torch.Tensor
     return StreamOutput(image=image, colour=colour, background_mask=mask)
 
 
-def prefilled(background_input: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) [image * known, known, ...] -> the same with the hole of the image filled by OpenCV's Telea inpainting.
-
-    The refining background stream starts from this classical fill and predicts a correction. It
-    stays Telea at radius 5 (not lwgan.render.inpaint's default), the fill trained generators
-    learnt to correct.
-    """
-    hole = background_input[:, 3] < 0.5
-    return torch.cat([inpaint(background_input[:, :3], hole, method="telea", radius=5.0), background_input[:, 3:]], dim=1)
+def background_argument(inputs: GeneratorInputs, refine: bool) -> torch.Tensor:
+    """The background stream's (B, 4, H, W) input from GeneratorInputs: the first source's, with its hole prefilled
+    (GeneratorInputs.prefilled_background_input, lwgan.flow.inputs.prefilled) for a refining generator."""
+    return inputs.prefilled_background_input if refine else inputs.background_input[:, 0]
 
 
 def refined(base: torch.Tensor, correction: torch.Tensor) -> torch.Tensor:
@@ -177,14 +175,14 @@ def zero_initialize(*layers: nn.Conv2d) -> None:
 
 
 def background_stream(network: nn.Module, background_input: torch.Tensor, refine: bool, keep_known: bool) -> torch.Tensor:
-    """Run a generator's background network on (B, C, H, W) [image * known, known, ...] -> (B, 3, H, W).
+    """Run a generator's background network on (B, C, H, W) [image, known, ...] -> (B, 3, H, W).
 
-    refine: the network corrects the inpainted hole (prefilled, refined) instead of painting;
+    refine: the network corrects the image's hole, inpainted when the inputs were built
+    (background_argument), instead of painting the blank hole of [image * known, known];
     keep_known: only the hole is generated (keep_known_background).
     """
     if refine:
-        filled = prefilled(background_input)
-        generated = refined(filled[:, :3], network(filled))
+        generated = refined(background_input[:, :3], network(background_input))
     else:
         generated = network(background_input)
     return keep_known_background(generated, background_input) if keep_known else generated

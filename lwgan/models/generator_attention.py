@@ -20,6 +20,7 @@ from lwgan.models.blocks import (
     GridPyramid,
     ResidualBlock,
     StreamOutput,
+    background_argument,
     background_stream,
     check_divisible,
     check_input_recipe,
@@ -250,7 +251,7 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
 
     def arguments_from(self, inputs: GeneratorInputs) -> tuple[torch.Tensor, ...]:
         """forward's arguments from GeneratorInputs: all S sources, the first source's background input and warped image."""
-        return inputs.background_input[:, 0], inputs.source_input, inputs.transfer_input[:, 0], inputs.grid
+        return background_argument(inputs, self._config["refine"]), inputs.source_input, inputs.transfer_input[:, 0], inputs.grid
 
     def __init__(
         self,
@@ -322,7 +323,8 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         return 2**levels
 
     def inpaint_background(self, background_input: torch.Tensor) -> torch.Tensor:
-        """(B, background_channels, H, W) [image * background mask, background mask] -> (B, 3, H, W) in [-1, 1].
+        """(B, background_channels, H, W) [image * background mask, background mask] -> (B, 3, H, W) in [-1, 1];
+        with refine, the image's hole comes prefilled (lwgan.flow.inputs.prefilled).
 
         With keep_known_background (the default) only the hole is generated and the known source
         pixels are kept; the original networks repaint the whole image (False reproduces them).
@@ -413,7 +415,8 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         """All streams for B targets, each with ns sources.
 
         Args:
-            background_input: (B, background_channels, H, W) [image * background mask, background mask].
+            background_input: (B, background_channels, H, W) [image * background mask, background mask] (the hole prefilled
+                with refine: GeneratorInputs.prefilled_background_input).
             source_input: (B, ns, source_channels, H, W) [source image * body mask, source condition].
             transfer_input: (B, transfer_channels, H, W) [warped source image, target condition].
             grids: (B, ns, H, W, 2) the flow from each source to the target, OUTSIDE where none.

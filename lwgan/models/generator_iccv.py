@@ -15,6 +15,7 @@ from lwgan.models.blocks import (
     GridPyramid,
     ResidualBlock,
     StreamOutput,
+    background_argument,
     background_stream,
     check_divisible,
     check_input_recipe,
@@ -164,7 +165,7 @@ class LiquidWarpingGenerator(ConfigurableModule):
         """forward's arguments from GeneratorInputs of one source per target (S = 1)."""
         if inputs.source_input.shape[1] != 1:
             raise ValueError(f"the ICCV generator takes one source per target, got {inputs.source_input.shape[1]} (use generator=attention)")
-        return inputs.background_input[:, 0], inputs.source_input[:, 0], inputs.transfer_input[:, 0], inputs.grid[:, 0]
+        return background_argument(inputs, self._config["refine"]), inputs.source_input[:, 0], inputs.transfer_input[:, 0], inputs.grid[:, 0]
 
     def __init__(
         self,
@@ -211,7 +212,8 @@ class LiquidWarpingGenerator(ConfigurableModule):
         return 2**self.n_down
 
     def inpaint_background(self, background_input: torch.Tensor) -> torch.Tensor:
-        """(B, background_channels, H, W) [image * background mask, background mask] -> (B, 3, H, W) in [-1, 1].
+        """(B, background_channels, H, W) [image * background mask, background mask] -> (B, 3, H, W) in [-1, 1];
+        with refine, the image's hole comes prefilled (lwgan.flow.inputs.prefilled).
 
         With keep_known_background (the default) only the hole is generated and the known source
         pixels are kept; the original networks repaint the whole image (False reproduces them).
@@ -295,7 +297,8 @@ class LiquidWarpingGenerator(ConfigurableModule):
         """All three streams for B (source, target) pairs.
 
         Args:
-            background_input: (B, background_channels, H, W) [source image * background mask, background mask].
+            background_input: (B, background_channels, H, W) [source image * background mask, background mask] (the hole prefilled
+                with refine: GeneratorInputs.prefilled_background_input).
             source_input: (B, source_channels, H, W) [source image * body mask, source condition].
             transfer_input: (B, transfer_channels, H, W) [warped source image, target condition].
             grid: (B, H, W, 2) the transfer flow (target pixel -> source NDC), OUTSIDE where none.
