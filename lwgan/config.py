@@ -43,6 +43,7 @@ COMMANDS = {
     "personalize": Command("lwgan.train.personalize", "PersonalizeVideoConfig", "learn one real person from their own video: source=VIDEO|FOLDER output=RUN [holdout=0.3] -> RUN/export for checkpoint="),
     "evaluate": Command("lwgan.eval.evaluate", "EvaluateConfig", "self-imitation metrics (SSIM, PSNR, body-region, mask IoU) of a checkpoint and the warping baseline"),
     "bench train": Command("lwgan.bench.train", "BenchTrainConfig", "ms per training step (bodies, flows, G and D) by size, batch and preset"),
+    "serve": Command("lwgan.web.serve", "ServeConfig", "the local web page (Gradio, pip install lwgan[web]): imitate, swap and view in a browser at http://127.0.0.1:7860 [port= host=]"),
 }
 
 
