@@ -19,4 +19,11 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 echo "setup: installing lwgan${extras:+[$extras]}"
 pip install -e ".${extras:+[$extras]}"
+if [[ ",$extras," == *",test,"* ]] && ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+    # The browser test of `lwgan serve` drives Debian's chromium (Playwright never downloads a browser here).
+    as_root=$([ "$(id -u)" -eq 0 ] && echo "" || echo "sudo -n")
+    echo "setup: installing chromium (apt) for the browser test"
+    { $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+        || echo "setup: could not install chromium with apt-get; the browser test will be skipped" >&2
+fi
 echo "setup: done ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
