@@ -43,7 +43,7 @@ def build_page(service: SynthesisService, image_size: int = 256, frames: int = 6
                 size = gr.Radio(sorted({*SIZES, image_size}), value=image_size, label="Frame size (pixels)", elem_id="image-size")
                 checkpoint = gr.Dropdown([(WARPING, "")] + [(path, path) for path in service.checkpoints], value="",
                                          label="Frames made by", visible=bool(service.checkpoints), elem_id="checkpoint")
-        bundled.click(lambda: [str(bundled_photo())], outputs=photos)
+        bundled.click(lambda: [str(bundled_photo())], outputs=photos, api_visibility="private")
         shared = [photos, size, checkpoint]
         with gr.Tabs():
             imitate_tab(service, shared, frames)
@@ -68,7 +68,8 @@ def imitate_tab(service: SynthesisService, shared: list[gr.components.Component]
             count = gr.Slider(1, 900, value=frames, step=1, label="Frames (at most)", elem_id="imitate-frames")
             button = gr.Button("Imitate", variant="primary", elem_id="imitate-run")
         outputs = result_panel("imitate", video=True)
-    button.click(run, inputs=[*shared, motion, reference, camera, count], outputs=outputs, concurrency_id="synthesis", concurrency_limit=1)
+    button.click(run, inputs=[*shared, motion, reference, camera, count], outputs=outputs, api_name="imitate", concurrency_id="synthesis",
+                 concurrency_limit=1)
 
 
 def swap_tab(service: SynthesisService, shared: list[gr.components.Component]) -> None:
@@ -85,7 +86,7 @@ def swap_tab(service: SynthesisService, shared: list[gr.components.Component]) -
             parts = gr.Radio(list(CLOTHING_PARTS), value="upper", label="Clothes to swap")
             button = gr.Button("Swap", variant="primary", elem_id="swap-run")
         outputs = result_panel("swap", video=False)
-    button.click(run, inputs=[*shared, donors, parts], outputs=outputs, concurrency_id="synthesis", concurrency_limit=1)
+    button.click(run, inputs=[*shared, donors, parts], outputs=outputs, api_name="swap", concurrency_id="synthesis", concurrency_limit=1)
 
 
 def view_tab(service: SynthesisService, shared: list[gr.components.Component]) -> None:
@@ -101,7 +102,7 @@ def view_tab(service: SynthesisService, shared: list[gr.components.Component]) -
             pitch = gr.Slider(-30, 60, value=0, step=5, label="Camera raised by (degrees)")
             button = gr.Button("View", variant="primary", elem_id="view-run")
         outputs = result_panel("view", video=True)
-    button.click(run, inputs=[*shared, views, pitch], outputs=outputs, concurrency_id="synthesis", concurrency_limit=1)
+    button.click(run, inputs=[*shared, views, pitch], outputs=outputs, api_name="view", concurrency_id="synthesis", concurrency_limit=1)
 
 
 def result_panel(task: str, video: bool) -> list[gr.components.Component]:

@@ -77,8 +77,12 @@ def test_page_imitates_the_bundled_photo_in_chromium(served, tmp_path):
             page.on("request", lambda request: requested.append(request.url))
             page.goto(url)
             expect(page.get_by_role("tab", name="Imitate")).to_be_visible()
+            page.locator("#use-bundled-photo").click()  # the button fills in the bundled photo; cleared again for the upload
+            expect(page.locator("#photos")).to_contain_text(bundled_photo().stem)
+            page.locator("#photos").get_by_role("button", name="Clear").click()
+            expect(page.locator("#photos")).not_to_contain_text(bundled_photo().stem)
             page.locator("#photos input[type=file]").set_input_files(str(bundled_photo()))
-            expect(page.locator("#photos")).to_contain_text(bundled_photo().name)
+            expect(page.locator("#photos")).to_contain_text(bundled_photo().stem)
             page.locator("#image-size").get_by_label("128").check()
             frames = page.locator("#imitate-frames input[type=number]")
             frames.fill("10")
