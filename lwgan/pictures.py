@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from lwgan.checks import check_shape
+from lwgan.image_ranges import signed_to_unit_range
 
 
 def image_grid(columns: Sequence[torch.Tensor], rows: int | None = None) -> torch.Tensor:
@@ -26,4 +27,4 @@ def image_grid(columns: Sequence[torch.Tensor], rows: int | None = None) -> torc
     count = first.shape[0] if rows is None else min(rows, first.shape[0])
     picture = torch.cat([column[:count].detach().float().cpu() for column in columns], dim=3)  # (n, 3, H, K W)
     picture = torch.cat(list(picture), dim=1)  # (3, n H, K W)
-    return ((picture + 1.0) / 2.0).clamp(0.0, 1.0)
+    return signed_to_unit_range(picture).clamp(0.0, 1.0)

@@ -41,6 +41,7 @@ from lwgan.eval.metrics import load_lpips, mask_iou, psnr, ssim
 from lwgan.flow.input_recipes import inputs_for
 from lwgan.flow.inputs import posed_vertices_ndc, scaled_hole_dilation
 from lwgan.flow.texture_warping import SourceBank, make_bank, warped_frames
+from lwgan.image_ranges import signed_to_unit_range, unit_to_signed_range
 from lwgan.io.atomic_files import write_bytes_atomic
 from lwgan.io.media import to_uint8, write_image
 from lwgan.models import check_image_size, from_pretrained, generate
@@ -225,7 +226,7 @@ def self_imitation(videos: list[Video], methods: list[str], body, size: int, *, 
                 truth = target_mask if truth is None else truth.to(device)
                 images = {}
                 if "warping" in methods:
-                    images["warping"] = (warped_frames(bank, vertices, body) * 2 - 1, target_mask)
+                    images["warping"] = (unit_to_signed_range(warped_frames(bank, vertices, body)), target_mask)
                 if "generator" in methods:
                     generated = generate(generator, inputs_for(generator, bank, vertices, body, hole_dilation)[0])
                     images["generator"] = (generated.image.clamp(-1, 1), generated.background_mask[:, 0] < 0.5)
@@ -235,7 +236,7 @@ def self_imitation(videos: list[Video], methods: list[str], body, size: int, *, 
                         per_video[method][video.name].append({"frame": frame, **{name: _plain(value[row].item()) for name, value in values.items()}})
             for row in (row for row, frame in enumerate(chunk) if frame in shown):
                 if len(grid_columns["source"]) < grid_rows:
-                    grid_columns["source"].append((bank.images[0] * 2 - 1).cpu())
+                    grid_columns["source"].append(bank.signed_range_images[0].cpu())
                     grid_columns["target"].append(real[row].cpu())
                     for method, (image, _) in images.items():
                         grid_columns[method].append(image[row].cpu())
@@ -290,7 +291,8 @@ def video_bank(body, video: Video, frames: list[int], size: int) -> SourceBank:
     with torch.no_grad():
         meshes = posed_meshes(body, video, frames)
         offsets = torch.zeros_like(meshes[0, :, 0]) if video.offsets is None else torch.from_numpy(video.offsets).to(device)
-        return make_bank(body, (load_frames(video, frames, size).to(device) + 1) / 2, meshes, None if masks is None else masks.to(device), offsets)
+        images = signed_to_unit_range(load_frames(video, frames, size).to(device))  # the bank's range; the dataset's frames are in [-1, 1]
+        return make_bank(body, images, meshes, None if masks is None else masks.to(device), offsets)
 
 
 def _cell(value: float | None) -> str:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from lwgan.checks import check_shape
+from lwgan.image_ranges import signed_to_unit_range
 from lwgan.io.state_dicts import check_state_dict, read_state_dict_file
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def ssim(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = 
         (B,) float in [-1, 1]; 1 for identical images, NaN where the mask is empty.
     """
     weights = _check_pair(image, target, mask)
-    similarity = kornia.metrics.ssim((image.float() + 1.0) / 2.0, (target.float() + 1.0) / 2.0, window_size, max_val=1.0)
+    similarity = kornia.metrics.ssim(signed_to_unit_range(image.float()), signed_to_unit_range(target.float()), window_size, max_val=1.0)
     return _masked_mean(similarity, None if weights is None else weights.float())
 
 

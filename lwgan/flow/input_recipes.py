@@ -25,6 +25,7 @@ from lwgan.flow.inputs import (
 )
 from lwgan.flow.texture_warping import SourceBank, warped_layers
 from lwgan.flow.transfer import TransferFlow
+from lwgan.image_ranges import unit_to_signed_range
 
 BODY_DILATION = 3
 """The source stream keeps this many pixels around the source mesh (the original's 3)."""
@@ -39,11 +40,11 @@ def classical_inputs(bank: SourceBank, target_vertices: torch.Tensor, body: Body
     """
     batch_size = target_vertices.shape[0]
     layers = warped_layers(bank, target_vertices, body)
-    background = torch.cat([bank.background * 2 - 1, torch.ones_like(bank.background[:, :1])], dim=1).expand(batch_size, -1, -1, -1)
+    background = torch.cat([unit_to_signed_range(bank.background), torch.ones_like(bank.background[:, :1])], dim=1).expand(batch_size, -1, -1, -1)
     flows = layers.flows[:source_count]
     condition = flows[0].target_condition.to(layers.colour.dtype)
-    transfer = torch.cat([layers.colour * 2 - 1, condition[:, :2], 1 - layers.alpha], dim=1)
-    source_inputs = [source_stream_input((bank.images[index : index + 1] * 2 - 1).expand(batch_size, -1, -1, -1), flow, BODY_DILATION)
+    transfer = torch.cat([unit_to_signed_range(layers.colour), condition[:, :2], 1 - layers.alpha], dim=1)
+    source_inputs = [source_stream_input(bank.signed_range_images[index : index + 1].expand(batch_size, -1, -1, -1), flow, BODY_DILATION)
                      for index, flow in enumerate(flows)]
     return stacked_inputs([background] * len(flows), source_inputs, [transfer] * len(flows), flows), flows
 
@@ -64,6 +65,6 @@ def inputs_for(generator: nn.Module, bank: SourceBank, target_vertices: torch.Te
     if input_recipe(generator) == "classical":
         return classical_inputs(bank, target_vertices, body, source_count)
     batch_size = target_vertices.shape[0]
-    images = (bank.images[:source_count] * 2 - 1)[None].expand(batch_size, -1, -1, -1, -1)
+    images = bank.signed_range_images[:source_count][None].expand(batch_size, -1, -1, -1, -1)
     sources = bank.vertices[:source_count][None].expand(batch_size, -1, -1, -1)
     return generator_inputs(images, sources, target_vertices, body, hole_dilation=hole_dilation, body_dilation=BODY_DILATION)

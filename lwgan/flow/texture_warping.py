@@ -25,6 +25,7 @@ is the fit's error, not a gap in the person, and stays opaque (no holes in the b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import kornia
 import torch
@@ -36,6 +37,7 @@ from lwgan.flow.inputs import dilate
 from lwgan.flow.surface_prior import fill_hidden_surface, surface_counterparts
 from lwgan.flow.transfer import TransferFlow, transfer_flow
 from lwgan.flow.warp import lies_within, warp
+from lwgan.image_ranges import signed_to_unit_range, unit_to_signed_range
 from lwgan.render import rasterize, render_texture
 from lwgan.render.fragments import Fragments
 from lwgan.render.inpaint import background_hole, fill_holes, inpaint_background
@@ -62,6 +64,7 @@ class SourceBank:
     in [0, 1], the segmented person (the mesh's coverage when there is no mask); atlas: (1, 3, T, T) the
     sources unwrapped and fused in UV space, hidden surface filled; background: (1, 3, H, W) in
     [0, 1]; offsets: (V,) the person's clothing (lwgan.body.clothing), which target meshes carry too.
+    The networks take the images in [-1, 1]: signed_range_images.
     """
 
     images: torch.Tensor
@@ -76,6 +79,11 @@ class SourceBank:
     @property
     def image_size(self) -> tuple[int, int]:
         return tuple(self.images.shape[-2:])
+
+    @cached_property
+    def signed_range_images(self) -> torch.Tensor:
+        """(S, 3, H, W) the images in [-1, 1], the networks' range (lwgan.image_ranges); converted once, when first asked for."""
+        return unit_to_signed_range(self.images)
 
 
 def trusted_source_pixels(fragments: Fragments, face_part: torch.Tensor, person_masks: torch.Tensor | None, margin: int,
@@ -132,7 +140,7 @@ def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, per
 
 def inpainted_background(image: torch.Tensor, person_mask: torch.Tensor | None, body_mask: torch.Tensor) -> torch.Tensor:
     """(1, 3, H, W) in [0, 1] with the person removed: the hole of lwgan.render.inpaint.background_hole for the (1, H, W) bool person and clothed-mesh masks, inpainted."""
-    return (inpaint_background(image * 2 - 1, background_hole(person_mask, body_mask)) + 1) / 2
+    return signed_to_unit_range(inpaint_background(unit_to_signed_range(image), background_hole(person_mask, body_mask)))
 
 
 def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel) -> torch.Tensor:

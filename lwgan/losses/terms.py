@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from lwgan.checks import check_shape
+from lwgan.image_ranges import signed_to_unit_range
 from lwgan.losses.sphereface import FACE_STAGE_WEIGHTS, SphereFace20
 from lwgan.losses.vgg import SLICE_WEIGHTS, VGG19Features
 
@@ -185,4 +186,4 @@ def ssim_loss(generated: torch.Tensor, target: torch.Tensor, window_size: int = 
         scalar in [0, 1]; 0 for identical images.
     """
     _check_pair("generated", generated, target, None)
-    return kornia.losses.ssim_loss((generated + 1.0) / 2.0, (target + 1.0) / 2.0, window_size, max_val=1.0)
+    return kornia.losses.ssim_loss(signed_to_unit_range(generated), signed_to_unit_range(target), window_size, max_val=1.0)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from lwgan.checks import check_shape
+from lwgan.image_ranges import signed_to_unit_range
 from lwgan.io.state_dicts import check_state_dict, read_state_dict_file
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class VGG19Features(nn.Module):
         check_shape("images", images, (None, 3, None, None))
         if min(images.shape[2:]) < MINIMUM_SIZE:
             raise ValueError(f"images must be at least {MINIMUM_SIZE} x {MINIMUM_SIZE}, got {tuple(images.shape)}")
-        x = ((images + 1.0) / 2.0 - self.mean) / self.std if self.imagenet_normalization else images
+        x = (signed_to_unit_range(images) - self.mean) / self.std if self.imagenet_normalization else images
         outputs = []
         for index, layer in enumerate(self.features):
             x = layer(x)

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from lwgan.checks import check_shape
+from lwgan.image_ranges import signed_to_unit_range
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def dark_border(images: torch.Tensor) -> torch.Tensor:
     standing at the bottom of the crop) the padding would be carried into the floor.
     """
     check_shape("images", images, (None, 3, None, None))
-    dark = ((images.amax(dim=1) + 1) / 2) <= DARK_BORDER_LEVEL  # (B, H, W)
+    dark = signed_to_unit_range(images.amax(dim=1)) <= DARK_BORDER_LEVEL  # (B, H, W)
     return _from_the_edges(dark.all(dim=2)).unsqueeze(2) | _from_the_edges(dark.all(dim=1)).unsqueeze(1)
 
 

@@ -19,6 +19,7 @@ from lwgan.body.model import BodyModel
 from lwgan.flow.input_recipes import inputs_for
 from lwgan.flow.inputs import posed_vertices_ndc, scaled_hole_dilation
 from lwgan.flow.texture_warping import SourceBank, make_bank
+from lwgan.image_ranges import signed_to_unit_range
 from lwgan.io.media import to_uint8
 from lwgan.losses.terms import reconstruction_l1, ssim_loss
 from lwgan.models import generate
@@ -64,15 +65,15 @@ def generated_frames(
     inputs, flows = _inputs(generator, bank, target_vertices, body)
     with torch.no_grad():
         output = generate(generator, inputs)
-    frames = (output.image.clamp(-1, 1) + 1) / 2
+    frames = signed_to_unit_range(output.image.clamp(-1, 1))
     if background is not None:  # a user's picture instead of the generator's inpainted background
         weight = output.background_mask.clamp(0, 1)
-        frames = weight * background + (1 - weight) * (output.colour.clamp(-1, 1) + 1) / 2
+        frames = weight * background + (1 - weight) * signed_to_unit_range(output.colour.clamp(-1, 1))
     if preserve_face:
         flow = flows[0]
         front_face = body.face_masks["front_face"].to(flow.target_fragments.face_index.device)
         on_face = front_face[flow.target_fragments.face_index.clamp_min(0)] & flow.target_mask & flow.visible
-        warped = (inputs.transfer_input[:, 0, :3] + 1) / 2  # the generator's own warped input where the first source sees the point
+        warped = signed_to_unit_range(inputs.transfer_input[:, 0, :3])  # the generator's own warped input where the first source sees the point
         frames = torch.where(on_face.unsqueeze(1), warped, frames)
     return frames
 
@@ -93,7 +94,7 @@ def personalize(generator: nn.Module, bank: SourceBank, body: BodyModel, steps: 
     generator.train().requires_grad_(True)
     optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rate, betas=(0.5, 0.999))
     inputs, _ = _inputs(generator, bank, bank.vertices, body)
-    target = bank.images * 2 - 1
+    target = bank.signed_range_images
     for step in range(steps):
         output = generate(generator, inputs)
         loss = reconstruction_l1(output.image, target) + ssim_loss(output.image, target)

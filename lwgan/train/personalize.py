@@ -214,7 +214,7 @@ class PairSampler:
                 inputs = replace(inputs, target_background_mask=1 - self.masks[targets].unsqueeze(1).float())
             target_image = self.images[targets].to(device)
             head_boxes = None if self.fits is None else head_boxes_of(self.body, *(fit[targets] for fit in self.fits), tuple(target_image.shape[-2:]))
-        sources = (bank.images[: self.source_count] * 2 - 1)[None].expand(len(targets), -1, -1, -1, -1)
+        sources = bank.signed_range_images[: self.source_count][None].expand(len(targets), -1, -1, -1, -1)
         return TrainingBatch(source_images=sources, target_image=target_image, inputs=inputs,
                              target_condition=flows[0].target_condition.to(target_image.dtype), target_mask=flows[0].target_mask,
                              head_boxes=head_boxes)
