@@ -87,7 +87,7 @@ class SynthesisService:
         """The uploaded files as paths: 1 to `most` of them, each no larger than max_upload_mb (ValueError naming the file otherwise)."""
         files = [Path(path) for path in paths or []]
         if not 1 <= len(files) <= most:
-            raise ValueError(f"{what}: give 1 to {most} files, got {len(files)}")
+            raise ValueError(f"{what}: upload 1 to {most} files, got {len(files)}")
         for path in files:
             size = path.stat().st_size
             if size > self.max_upload_mb * MEGABYTE:

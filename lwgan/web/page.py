@@ -34,9 +34,10 @@ def build_page(service: SynthesisService, image_size: int = 256, frames: int = 6
     """The page's gr.Blocks (not launched): `image_size` and `frames` are its initial settings."""
     with gr.Blocks(title="lwgan", analytics_enabled=False) as page:
         gr.Markdown(INTRODUCTION)
+        limit = upload_limit(service)
         with gr.Row():
             with gr.Column(scale=2):
-                photos = gr.File(label="Photos of one person (1 to 8)", file_count="multiple", file_types=list(IMAGE_EXTENSIONS),
+                photos = gr.File(label=f"Photos of one person (1 to 8, at most {limit} each)", file_count="multiple", file_types=list(IMAGE_EXTENSIONS),
                                  elem_id="photos", height=160)
                 bundled = gr.Button("Use the bundled photo", size="sm", elem_id="use-bundled-photo")
             with gr.Column(scale=1):
@@ -62,7 +63,7 @@ def imitate_tab(service: SynthesisService, shared: list[gr.components.Component]
     with gr.Tab("Imitate", id="imitate"), gr.Row():
         with gr.Column():
             motion = gr.Dropdown(list(MOTIONS), value="walk", label="Bundled motion (CMU motion capture)")
-            reference = gr.File(label="Or your own, used instead: a video, BVH, iPER pose_shape.pkl or npz of SMPL poses",
+            reference = gr.File(label=f"Or your own, used instead (at most {upload_limit(service)}): a video, BVH, iPER pose_shape.pkl or npz of SMPL poses",
                                 file_types=[*VIDEO_EXTENSIONS, *MOTION_SUFFIXES], elem_id="reference", height=150)
             camera = gr.Radio(list(CAMERA_STRATEGIES), value="smooth", label="Camera", info=CAMERA_HELP)
             count = gr.Slider(1, 900, value=frames, step=1, label="Frames (at most)", elem_id="imitate-frames")
@@ -81,7 +82,7 @@ def swap_tab(service: SynthesisService, shared: list[gr.components.Component]) -
 
     with gr.Tab("Swap", id="swap"), gr.Row():
         with gr.Column():
-            donors = gr.File(label="Photos of the person whose clothes to take (1 to 8)", file_count="multiple",
+            donors = gr.File(label=f"Photos of the person whose clothes to take (1 to 8, at most {upload_limit(service)} each)", file_count="multiple",
                              file_types=list(IMAGE_EXTENSIONS), elem_id="donors", height=120)
             parts = gr.Radio(list(CLOTHING_PARTS), value="upper", label="Clothes to swap")
             button = gr.Button("Swap", variant="primary", elem_id="swap-run")
@@ -123,6 +124,11 @@ def shown(call: Callable[[], PageResult]) -> tuple:
     except (ValueError, OSError) as error:
         raise gr.Error(str(error)) from error
     return str(result.media), gr.DownloadButton(value=str(result.media), interactive=True), str(result.fits), result.summary
+
+
+def upload_limit(service: SynthesisService) -> str:
+    """The upload size limit as the labels show it ("50 MB"); the setting max_upload_mb."""
+    return f"{service.max_upload_mb:g} MB"
 
 
 def allowed_folders(service: SynthesisService) -> list[str]:

@@ -77,6 +77,10 @@ def test_page_imitates_the_bundled_photo_in_chromium(served, tmp_path):
             page.on("request", lambda request: requested.append(request.url))
             page.goto(url)
             expect(page.get_by_role("tab", name="Imitate")).to_be_visible()
+            page.locator("#imitate-run").click()  # no photo yet: an error box with the API's message
+            expect(page.locator(".toast-body")).to_contain_text("photos: upload 1 to 8 files, got 0")
+            page.locator(".toast-close").click()
+            expect(page.locator("#photos")).to_contain_text("at most 50 MB each")  # the upload limit, max_upload_mb
             page.locator("#use-bundled-photo").click()  # the button fills in the bundled photo; cleared again for the upload
             expect(page.locator("#photos")).to_contain_text(bundled_photo().stem)
             page.locator("#photos").get_by_role("button", name="Clear").click()
@@ -134,7 +138,7 @@ def test_uploads_over_the_limit_are_refused_naming_the_file_and_setting(tmp_path
     small.write_bytes(bytes(1_000))
     with pytest.raises(ValueError, match=r"big\.jpg is 0\.0 MB, over the limit of 0\.01 MB \(the setting max_upload_mb\)"):
         service.imitate([str(photo)], "walk", None, "smooth", 10, 128, None)
-    with pytest.raises(ValueError, match="photos: give 1 to 8 files, got 0"):
+    with pytest.raises(ValueError, match="photos: upload 1 to 8 files, got 0"):
         service.view([], 8, 0.0, 128, None)
     with pytest.raises(ValueError, match="reference: .*over the limit"):
         service.imitate([str(small)], "walk", str(photo), "smooth", 10, 128, None)
