@@ -14,6 +14,7 @@ import gradio as gr
 from lwgan.bundled import MOTIONS, bundled_photo
 from lwgan.io.images import IMAGE_EXTENSIONS
 from lwgan.recovery.frames import VIDEO_EXTENSIONS
+from lwgan.tasks.pipeline import MAX_SOURCES
 from lwgan.tasks.references import CAMERA_STRATEGIES, MOTION_SUFFIXES
 from lwgan.tasks.swap import CLOTHING_PARTS
 from lwgan.web.jobs import PageResult, SynthesisService
@@ -37,7 +38,7 @@ def build_page(service: SynthesisService, image_size: int = 256, frames: int = 6
         limit = upload_limit(service)
         with gr.Row():
             with gr.Column(scale=2):
-                photos = gr.File(label=f"Photos of one person (1 to 8, at most {limit} each)", file_count="multiple", file_types=list(IMAGE_EXTENSIONS),
+                photos = gr.File(label=f"Photos of one person (1 to {MAX_SOURCES}, at most {limit} each)", file_count="multiple", file_types=list(IMAGE_EXTENSIONS),
                                  elem_id="photos", height=160)
                 bundled = gr.Button("Use the bundled photo", size="sm", elem_id="use-bundled-photo")
             with gr.Column(scale=1):
@@ -82,7 +83,7 @@ def swap_tab(service: SynthesisService, shared: list[gr.components.Component]) -
 
     with gr.Tab("Swap", id="swap"), gr.Row():
         with gr.Column():
-            donors = gr.File(label=f"Photos of the person whose clothes to take (1 to 8, at most {upload_limit(service)} each)", file_count="multiple",
+            donors = gr.File(label=f"Photos of the person whose clothes to take (1 to {MAX_SOURCES}, at most {upload_limit(service)} each)", file_count="multiple",
                              file_types=list(IMAGE_EXTENSIONS), elem_id="donors", height=120)
             parts = gr.Radio(list(CLOTHING_PARTS), value="upper", label="Clothes to swap")
             button = gr.Button("Swap", variant="primary", elem_id="swap-run")
