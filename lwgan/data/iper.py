@@ -99,14 +99,20 @@ def read_offsets(path: Path) -> np.ndarray | None:
     return offsets.astype(np.float32)
 
 
-def image_tensor_signed_range(path: Path, size: int, video: str) -> torch.Tensor:
-    """(3, size, size) float in [-1, 1] from an image file (resized when needed)."""
+def load_frame(path: Path, video: str) -> np.ndarray:
+    """A video's frame as (S, S, 3) uint8 RGB; ValueError naming the video and the file when it is unreadable or not square."""
     try:
         image = load_image(path)
     except (ValueError, FileNotFoundError) as error:
         raise ValueError(f"video {video}: {error}") from error
     if image.shape[0] != image.shape[1]:
         raise ValueError(f"video {video}: {path} is {image.shape[1]}x{image.shape[0]}; iPER frames are square")
+    return image
+
+
+def image_tensor_signed_range(path: Path, size: int, video: str) -> torch.Tensor:
+    """(3, size, size) float in [-1, 1] from a frame file (load_frame; resized when needed)."""
+    image = load_frame(path, video)
     tensor = torch.tensor(image).permute(2, 0, 1).float() / 127.5 - 1.0
     if image.shape[0] != size:
         tensor = torch.nn.functional.interpolate(tensor[None], size=(size, size), mode="area" if image.shape[0] > size else "bilinear", align_corners=None if image.shape[0] > size else False)[0]
@@ -116,7 +122,8 @@ def image_tensor_signed_range(path: Path, size: int, video: str) -> torch.Tensor
 class IperDataset(Dataset):
     """(sources, target) sets of frames from one video of an iPER-format dataset.
 
-    Item i picks video i mod V; `num_sources` source frames (from the first `source_window`
+    Frames are served at image_size x image_size (None: the first video's own frame size, read once
+    here). Item i picks video i mod V; `num_sources` source frames (from the first `source_window`
     frames when given, as the original draws sources from the A-pose start, else from the whole
     video) and one target frame, all distinct when the video is long enough. Random with a
     per-item generator (seed + index), so items are reproducible.
@@ -133,7 +140,7 @@ class IperDataset(Dataset):
         self,
         root: str | Path,
         split: str = "train",
-        image_size: int = 256,
+        image_size: int | None = 256,
         num_sources: int = 1,
         source_window: int | None = None,
         items_per_epoch: int | None = None,
@@ -144,7 +151,7 @@ class IperDataset(Dataset):
             raise FileNotFoundError(f"dataset folder not found: {self.root}")
         self.videos = [load_video(self.root, name) for name in read_split(self.root, split)]
         self.offsets = _video_offsets(self.videos)
-        self.image_size = image_size
+        self.image_size = load_frame(self.videos[0].frames[0], self.videos[0].name).shape[0] if image_size is None else image_size
         self.num_sources = num_sources
         self.source_window = source_window
         self.items_per_epoch = items_per_epoch or sum(len(video.frames) for video in self.videos)

@@ -172,12 +172,9 @@ def evaluate(config: EvaluateConfig) -> dict:
     if config.lpips_alexnet_path is not None:
         lpips = load_lpips(config.lpips_alexnet_path, config.lpips_linear_path, device=device)
 
-    dataset = IperDataset(config.data, config.split, image_size=config.image_size or 256)
+    dataset = IperDataset(config.data, config.split, image_size=config.image_size)  # None: the frames' own size
     videos = dataset.videos[: config.max_videos] if config.max_videos else dataset.videos
-    size = config.image_size
-    if size is None:
-        with Image.open(videos[0].frames[0]) as first:
-            size = first.size[0]
+    size = dataset.image_size
     if generator is not None:
         check_image_size(generator, size, config.checkpoint)
     hole_dilation = scaled_hole_dilation(size) if config.hole_dilation is None else config.hole_dilation

@@ -2,7 +2,7 @@
 
 from lwgan.models.blocks import GeneratorOutput, StreamOutput
 from lwgan.models.discriminator import PatchDiscriminator
-from lwgan.models.generation import check_image_size, generate
+from lwgan.models.generation import check_frame_size, check_image_size, generate
 from lwgan.models.generator_attention import (
     AttentionalLiquidWarpingGenerator,
     MultiSourceFeatures,
@@ -18,6 +18,7 @@ __all__ = [
     "PatchDiscriminator",
     "SourceFeatures",
     "StreamOutput",
+    "check_frame_size",
     "check_image_size",
     "from_pretrained",
     "generate",

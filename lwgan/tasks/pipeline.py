@@ -30,7 +30,7 @@ from lwgan.flow.inputs import posed_vertices_ndc
 from lwgan.flow.texture_warping import SourceBank, warped_frames
 from lwgan.io.atomic_files import write_bytes_atomic
 from lwgan.io.media import write_image
-from lwgan.models import check_image_size, from_pretrained
+from lwgan.models import check_frame_size, check_image_size, from_pretrained
 from lwgan.models.original import convert_original_generator
 from lwgan.recovery.clothing import ClothingSettings
 from lwgan.recovery.fitting import FitSettings
@@ -112,8 +112,7 @@ class Pipeline:
             fitting: mesh-recovery settings (lwgan.recovery.fitting.FitSettings).
             clothing: fit the clothed body to the photos (True, or ClothingSettings), or keep it naked (False).
         """
-        if image_size < 64 or image_size % 16:
-            raise ValueError(f"image_size must be a multiple of 16 and at least 64, got {image_size}")
+        check_frame_size(image_size)
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.image_size = image_size

@@ -30,6 +30,11 @@ def test_stored_fits_reproduce_the_rendered_masks(dataset_root, anny_body):
         assert np.array_equal(masks, stored)
 
 
+def test_the_frames_own_size_is_read_when_no_size_is_given(dataset_root):
+    dataset = IperDataset(dataset_root, "val", image_size=None)
+    assert dataset.image_size == 64 and dataset[0]["target_image"].shape == (3, 64, 64)
+
+
 def test_items_are_reproducible_sets_of_one_video(dataset_root):
     dataset = IperDataset(dataset_root, "train", image_size=32, num_sources=2, seed=3)
     item = dataset[5]

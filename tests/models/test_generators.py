@@ -14,6 +14,7 @@ from lwgan.models import (
     AttentionalLiquidWarpingGenerator,
     LiquidWarpingGenerator,
     SourceFeatures,
+    check_frame_size,
     check_image_size,
 )
 
@@ -431,3 +432,12 @@ def test_image_size_is_checked_against_the_generators_stride_levels():
     check_image_size(generator, 64, "g")
     with pytest.raises(ValueError, match=r"image_size=60 is not a multiple of 8, which g needs \(its 3 stride-2 levels\): try image_size=56 or 64"):
         check_image_size(generator, 60, "g")
+
+
+def test_frame_sizes_of_the_synthesis_commands_are_checked():
+    check_frame_size(64)
+    check_frame_size(272)
+    with pytest.raises(ValueError, match=r"image_size=72 is not a multiple of 16, which the frames of imitate, swap and view need: try image_size=64 or 80"):
+        check_frame_size(72)
+    with pytest.raises(ValueError, match=r"image_size=48 is below 64"):
+        check_frame_size(48)
