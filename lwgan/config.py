@@ -1,19 +1,44 @@
-"""Commands and their structured configs; compose() turns key=value overrides into a config object.
+"""Commands, their typed configs and Hydra: compose() turns key=value overrides into a command's config object.
 
-One function serves the CLI and the Python API: compose("bench render", ["json=true"]) returns
-the command's dataclass with the overrides applied (Hydra's compose API over structured configs).
+A command's config is a dataclass (the typed schema: fields with defaults, MISSING for required values)
+stored in Hydra's ConfigStore. The values live as YAML in the top-level conf/ folder, installed as the
+package lwgan.conf (setup.py) and searched as pkg://lwgan.conf: Hydra's settings for every command
+(conf/lwgan.yaml) and the config groups, body/ (anny, smpl) for every command with a `body` block and,
+for training, model/ (the networks) and experiment/ (training presets). A command's primary config is
+a defaults list (register): its schema, lwgan.yaml, its groups. A folder given as config_dir (the CLI's
+--config-dir) is searched before lwgan.conf, so a user's experiment/my_run.yaml is `experiment=my_run`.
+
+One composition serves the CLI and the Python API: compose("bench render", ["json=true"]) returns the
+command's dataclass with the overrides applied; the CLI (lwgan.cli) hands the same Hydra instance
+(hydra_for) to Hydra's run, multirun and --cfg.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import importlib
-from collections.abc import Sequence
+import os
+import shlex
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from hydra import compose as hydra_compose
-from hydra import initialize
+from hydra._internal.hydra import Hydra
+from hydra._internal.utils import create_config_search_path
+from hydra.core.config_search_path import ConfigSearchPath, SearchPathQuery
 from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import OverrideParseException
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+CONFIG_MODULE = "lwgan.conf"
+"""The package that holds conf/'s YAML (setup.py installs the top-level conf/ folder under this name)."""
+
+BLOCK_GROUPS = {"body": "anny"}
+"""Config groups that fill a nested block, with their default option: a command whose config has the field gets the group."""
 
 
 @dataclass(frozen=True)
@@ -21,6 +46,7 @@ class Command:
     module: str  # module holding the config dataclass and run(config)
     config_class: str
     summary: str
+    presets: tuple[tuple[str, str | None], ...] = ()  # groups of whole-config presets (conf/<group>/, `# @package _global_`) and their default option (None: none)
 
     @property
     def config_name(self) -> str:
@@ -39,7 +65,8 @@ COMMANDS = {
     "bench body": Command("lwgan.bench.body", "BenchBodyConfig", "body model forward/backward speed table"),
     "bench fit": Command("lwgan.bench.fit", "BenchFitConfig", "mesh recovery speed: one photo end to end, a 100-frame video per stage"),
     "bench imitate": Command("lwgan.bench.imitate", "BenchImitateConfig", "motion imitation seconds per frame by stage and peak RAM (motion file and video references)"),
-    "train": Command("lwgan.train.loop", "TrainConfig", "train a generator on an iPER-format dataset (resumes from RUN_DIR/state.pt; torchrun for DDP)"),
+    "train": Command("lwgan.train.loop", "TrainConfig", "train a generator on an iPER-format dataset (resumes from RUN_DIR/state.pt; torchrun for DDP)",
+                     presets=(("model", "iccv_small"), ("experiment", None))),
     "personalize": Command("lwgan.train.personalize", "PersonalizeVideoConfig", "learn one real person from their own video: source=VIDEO|FOLDER output=RUN [holdout=0.3] -> RUN/export for checkpoint="),
     "evaluate": Command("lwgan.eval.evaluate", "EvaluateConfig", "self-imitation metrics (SSIM, PSNR, body-region, mask IoU) of a checkpoint and the warping baseline"),
     "bench train": Command("lwgan.bench.train", "BenchTrainConfig", "ms per training step (bodies, flows, G and D) by size, batch and preset"),
@@ -56,38 +83,95 @@ def load_command(name: str):
     return getattr(module, command.config_class), module.run
 
 
-def compose(name: str, overrides: Sequence[str] = ()):
-    """The config dataclass of command `name` with Hydra overrides ("key=value") applied.
+def register(name: str) -> str:
+    """Store command `name`'s schema and primary config in Hydra's ConfigStore; returns the primary config's name.
 
-    `experiment=NAME` (commands whose module defines EXPERIMENTS) applies that preset's overrides
-    first, then the user's: see expand_experiment.
+    The primary config is a defaults list: the schema (the config dataclass), conf/lwgan.yaml (Hydra's
+    settings), the block groups its config has (BLOCK_GROUPS), the command's preset groups in order
+    (later ones win: an experiment sets what a model preset set), then its own values (none).
     """
     config_class, _ = load_command(name)
-    config_name = COMMANDS[name].config_name
-    ConfigStore.instance().store(name=config_name, node=config_class)
-    overrides = expand_experiment(name, overrides)
-    with initialize(version_base=None, config_path=None):
-        config = hydra_compose(config_name=config_name, overrides=overrides)
+    command = COMMANDS[name]
+    schema = f"{command.config_name}_schema"
+    fields = {field.name for field in dataclasses.fields(config_class)}
+    blocks = [{group: option} for group, option in BLOCK_GROUPS.items() if group in fields]
+    presets = [{group: option} for group, option in command.presets]
+    store = ConfigStore.instance()
+    store.store(name=schema, node=config_class)
+    store.store(name=command.config_name, node={"defaults": [schema, "lwgan", *blocks, *presets, "_self_"]})
+    return command.config_name
+
+
+def search_path(config_dir: str | os.PathLike | None = None) -> ConfigSearchPath:
+    """Where Hydra looks for configs: its own, `config_dir` (a user's, so its files win), lwgan.conf, plugins', the ConfigStore."""
+    path = create_config_search_path(f"pkg://{CONFIG_MODULE}")
+    if config_dir is not None:
+        folder = Path(config_dir).expanduser().absolute()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"config folder not found: {config_dir} (--config-dir)")
+        path.prepend(provider="command-line", path=f"file://{folder}", anchor=SearchPathQuery(provider="main"))
+    return path
+
+
+@contextlib.contextmanager
+def hydra_for(name: str, config_dir: str | os.PathLike | None = None) -> Iterator[tuple[Hydra, str]]:
+    """(Hydra instance, primary config name) of command `name`, with its configs registered; Hydra is cleared on exit."""
+    config_name = register(name)
+    hydra = Hydra.create_main_hydra2(task_name=name.replace(" ", "_"), config_search_path=search_path(config_dir))
+    try:
+        yield hydra, config_name
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def compose(name: str, overrides: Sequence[str] = (), config_dir: str | os.PathLike | None = None):
+    """The config dataclass of command `name` with Hydra overrides ("key=value", "experiment=NAME") applied.
+
+    config_dir: a folder of the user's own configs (searched first, as the CLI's --config-dir).
+    Raises ValueError for an override Hydra's grammar cannot read (check_overrides), Hydra's and
+    OmegaConf's errors for unknown keys, options or missing values.
+    """
+    check_overrides(overrides)
+    with hydra_for(name, config_dir) as (hydra, config_name):
+        config = hydra.compose_config(config_name, list(overrides), run_mode=RunMode.RUN, from_shell=False)
+        choices = OmegaConf.to_container(config.hydra.runtime.choices)
+        with open_dict(config):
+            del config["hydra"]
+        return config_object(name, config, choices)
+
+
+def config_object(name: str, config: DictConfig, choices: Mapping[str, str | None]):
+    """The command's dataclass of its composed config (without Hydra's node); MissingMandatoryValue names a required key left out.
+
+    A preset group's choice (`choices`, Hydra's runtime.choices) goes into the field of the group's
+    name where the config has one: TrainConfig.experiment records the experiment a run started from.
+    """
+    for group, _ in COMMANDS[name].presets:
+        if group in config:
+            config[group] = choices.get(group)
     return OmegaConf.to_object(config)
 
 
-def expand_experiment(name: str, overrides: Sequence[str]) -> list[str]:
-    """Put the overrides of the named experiment preset before the user's, so the user's win.
+def check_overrides(overrides: Sequence[str]) -> None:
+    """ValueError for an override Hydra's grammar cannot read, saying how to quote its value.
 
-    A command opts in with a module-level dict EXPERIMENTS (name -> list of "key=value"); the
-    `experiment=NAME` override itself is kept (the config records which preset it started from).
-    The last `experiment=` given counts; a key the user sets drops the preset's value for it.
+    An unquoted value may not hold spaces, parentheses, brackets, braces, commas or quotes:
+    reference=dance clip (1).mp4 must be reference='dance clip (1).mp4' for Hydra, which is
+    "reference='dance clip (1).mp4'" in a shell (whose own quotes it removes).
     """
-    overrides = list(overrides)
-    experiments = getattr(importlib.import_module(COMMANDS[name].module), "EXPERIMENTS", None)
-    chosen = [override.split("=", 1)[1] for override in overrides if override.split("=", 1)[0] == "experiment" and "=" in override]
-    if experiments is None or not chosen or chosen[-1] in ("null", ""):
-        return overrides
-    if chosen[-1] not in experiments:
-        raise ValueError(f"unknown experiment {chosen[-1]!r} for `lwgan {name}`; known: {', '.join(experiments)}")
-    user_keys = {override.split("=", 1)[0].lstrip("+~") for override in overrides}
-    preset = [override for override in experiments[chosen[-1]] if override.split("=", 1)[0] not in user_keys]
-    return [*preset, *overrides]
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_overrides([override])
+        except OverrideParseException as error:
+            key, separator, value = override.partition("=")
+            reason = str(error).splitlines()[0]
+            if not separator:
+                raise ValueError(f"cannot read {override!r}: overrides are key=value ({reason})") from None
+            quoted = f"{key}='{value}'" if "'" not in value else f'{key}="{value}"'
+            shell = f'"{quoted}"' if not set(quoted) & set('"$`\\!') else shlex.quote(quoted)
+            raise ValueError(f"cannot read {override!r}: Hydra's override grammar does not take this value unquoted ({reason}); "
+                             f"quote the value, {quoted}, and quote that for the shell: lwgan ... {shell}") from None
 
 
 def to_yaml(config) -> str:

@@ -1,5 +1,5 @@
 """Training: the train(config) loop, one step's G and D updates, resume checkpoints, torchrun set-up."""
 
-from lwgan.train.loop import EXPERIMENTS, TrainConfig, TrainResult, train
+from lwgan.train.loop import TrainConfig, TrainResult, train
 
-__all__ = ["EXPERIMENTS", "TrainConfig", "TrainResult", "train"]
+__all__ = ["TrainConfig", "TrainResult", "train"]

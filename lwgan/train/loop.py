@@ -14,9 +14,9 @@ final_lr (2e-6) at the last step (per step here, per epoch in the original); D i
 step. Under torchrun every process trains on its own share of each epoch (DistributedSampler)
 and only rank 0 writes.
 
-Experiment presets (EXPERIMENTS, `experiment=NAME`) are lists of overrides applied before the
-user's own (lwgan.config.expand_experiment), so `lwgan train experiment=synthetic_small
-data=D output=R batch_size=2` is the preset with batch 2.
+Experiment presets are Hydra config groups (conf/experiment/*.yaml, `experiment=NAME`; the networks
+in conf/model/*.yaml, `model=NAME`), applied before the user's own overrides, so `lwgan train
+experiment=synthetic_small data=D output=R batch_size=2` is the preset with batch 2.
 """
 
 from __future__ import annotations
@@ -76,23 +76,6 @@ from lwgan.train.step import (
 
 logger = logging.getLogger(__name__)
 
-EXPERIMENTS: dict[str, list[str]] = {
-    # The synthetic dataset of `lwgan make-dataset` (128 x 128 frames) with the small networks: about 25 minutes on one
-    # CPU thread. Measured on the held-out subjects of the default dataset (20 subjects, 16 for training): at the
-    # original adversarial weight 1 the scores fall after 1,000 steps as the discriminator wins; at 0.1 they peak
-    # around 1,000-2,000 steps, and longer runs learn the training subjects' backgrounds (whole-image SSIM falls
-    # below texture warping's after about 4,000 steps).
-    "synthetic_small": ["image_size=128", "preset=small", "batch_size=4", "iterations=2000", "snapshot_every=500", "image_every=500",
-                        "adversarial_weight=0.1"],
-    # The same data at 256 x 256 (make-dataset image_size=256) with the original networks: a GPU run.
-    "synthetic_full_256": ["image_size=256", "preset=original", "batch_size=4", "iterations=100000", "snapshot_every=5000", "image_every=1000"],
-    # The original ICCV'19 set-up on iPER (impersonator scripts/train_iPER.sh): 30 epochs, about 145k steps;
-    # sources from the first 15 frames (the A-pose start).
-    "iper_impersonator": ["image_size=256", "preset=original", "generator=iccv", "batch_size=4", "iterations=145000",
-                          "source_window=15", "snapshot_every=5000", "image_every=1000"],
-}
-"""Named override lists for `experiment=NAME`; the user's overrides are applied after them."""
-
 GENERATORS = {"iccv": LiquidWarpingGenerator, "attention": AttentionalLiquidWarpingGenerator}
 
 
@@ -100,7 +83,7 @@ GENERATORS = {"iccv": LiquidWarpingGenerator, "attention": AttentionalLiquidWarp
 class TrainConfig:
     data: str = MISSING  # an iPER-format dataset folder (train.txt lists the training videos)
     output: str = MISSING  # the run folder: state.pt, export/, log.jsonl, tensorboard/, samples/, config.yaml
-    experiment: str | None = None  # a preset of EXPERIMENTS, applied before the other overrides
+    experiment: str | None = None  # the experiment preset the run started from (set by `experiment=NAME`: conf/experiment/NAME.yaml)
     generator: str = "iccv"  # "iccv" (additive LWB, one source) or "attention" (attentional LWB, several sources)
     preset: str = "small"  # network widths of G and D: "small" (CPU) or "original" (the released models')
     refine: bool = True  # the streams correct the warped source and a filled background (false: they paint, as the original)

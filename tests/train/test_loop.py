@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+from hydra.errors import MissingConfigException
 
 from lwgan.cli import main
 from lwgan.config import compose
@@ -127,8 +128,12 @@ def test_hole_dilation_scales_with_the_image_size():
 def test_experiment_presets_apply_before_the_users_overrides():
     config = compose("train", ["experiment=synthetic_small", "data=d", "output=o", "batch_size=2"])
     assert (config.experiment, config.image_size, config.preset, config.batch_size) == ("synthetic_small", 128, "small", 2)
+    assert config.adversarial_weight == 0.1 and compose("train", ["data=d", "output=o"]).adversarial_weight == 1.0
     assert compose("train", ["experiment=synthetic_full_256", "data=d", "output=o"]).preset == "original"
-    with pytest.raises(ValueError, match="unknown experiment 'nope'"):
+    # The preset picks its networks from model/ (iccv_original); the user's own choice still wins.
+    config = compose("train", ["experiment=iper_impersonator", "data=d", "output=o", "model=attention_small"])
+    assert (config.source_window, config.generator, config.preset) == (15, "attention", "small")
+    with pytest.raises(MissingConfigException, match="(?s)Could not find 'experiment/nope'.*synthetic_small"):
         compose("train", ["experiment=nope", "data=d", "output=o"])
 
 
