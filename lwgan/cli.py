@@ -20,7 +20,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from lwgan.config import COMMANDS, check_overrides, config_object, hydra_for, load_command
+from lwgan.config import (
+    COMMANDS,
+    check_overrides,
+    config_object,
+    hydra_for,
+    load_command,
+)
 
 EXPECTED_ERRORS = (OSError, ValueError, ImportError, HydraException, OmegaConfBaseException)
 """Errors a user can cause (missing or unwritable files, bad values): one line on stderr, exit code 2, no traceback."""
@@ -108,11 +114,21 @@ def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
-def run_job(name: str, config: DictConfig) -> None:
-    """Hydra's task function of command `name`: one job's config as the command's dataclass, then its run()."""
+def run_job(name: str, config: DictConfig) -> Exception | None:
+    """Hydra's task function of command `name`: one job's config as the command's dataclass, then its run().
+
+    A single run returns a user's error (EXPECTED_ERRORS) for main() to print as one line; a multirun's
+    job raises it, so Hydra names the failed job's overrides.
+    """
     configure_logging()
     _, run = load_command(name)
-    run(config_object(name, config, HydraConfig.get().runtime.choices))
+    try:
+        run(config_object(name, config, HydraConfig.get().runtime.choices))
+    except EXPECTED_ERRORS as error:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise
+        return error
+    return None
 
 
 def launch(name: str, options: argparse.Namespace) -> None:
@@ -130,7 +146,9 @@ def launch(name: str, options: argparse.Namespace) -> None:
             check_sweep_outputs(name, overrides)
             hydra.multirun(config_name, task, [*overrides, "hydra.mode=MULTIRUN"])
         else:
-            hydra.run(config_name, task, [*overrides, "hydra.mode=RUN"])
+            error = hydra.run(config_name, task, [*overrides, "hydra.mode=RUN"]).return_value
+            if error is not None:
+                raise error
 
 
 def main(argv: list[str] | None = None) -> int:

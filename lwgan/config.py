@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import importlib.util
 import os
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
@@ -104,13 +105,21 @@ def register(name: str) -> str:
 
 def search_path(config_dir: str | os.PathLike | None = None) -> ConfigSearchPath:
     """Where Hydra looks for configs: its own, `config_dir` (a user's, so its files win), lwgan.conf, plugins', the ConfigStore."""
-    path = create_config_search_path(f"pkg://{CONFIG_MODULE}")
+    path = create_config_search_path(config_source())
     if config_dir is not None:
         folder = Path(config_dir).expanduser().absolute()
         if not folder.is_dir():
             raise FileNotFoundError(f"config folder not found: {config_dir} (--config-dir)")
         path.prepend(provider="command-line", path=f"file://{folder}", anchor=SearchPathQuery(provider="main"))
     return path
+
+
+def config_source() -> str:
+    """pkg://lwgan.conf where lwgan is installed (a wheel, or `pip install -e .`); the checkout's conf/ folder when
+    lwgan is imported from a source tree that was never installed (PYTHONPATH=. python -m lwgan.cli)."""
+    if importlib.util.find_spec(CONFIG_MODULE) is not None:
+        return f"pkg://{CONFIG_MODULE}"
+    return f"file://{Path(__file__).resolve().parents[1] / 'conf'}"
 
 
 @contextlib.contextmanager
