@@ -395,6 +395,33 @@ def _open_video(path: Path) -> Iterator[av.container.InputContainer]:
         raise ValueError(f"{path}: not a readable video ({error})") from error
 
 
+def _decoded_frames(container: av.container.InputContainer, path: Path) -> Iterator[av.VideoFrame]:
+    """The video stream's frames in order. A file whose later part cannot be decoded (damaged, or cut short)
+    ends at its last decodable frame, with a warning that says how many there are; one whose first frame
+    cannot be decoded is a ValueError naming it."""
+    count = 0
+    try:
+        for frame in container.decode(container.streams.video[0]):
+            count += 1
+            yield frame
+    except (av.FFmpegError, IndexError) as error:
+        if count == 0:
+            raise ValueError(f"{path}: not a readable video ({error})") from error
+        _LOG.warning("%s: the video is damaged or cut short after frame %d (%s); using its %d decodable frames", path, count, error, count)
+
+
+def check_video(path: str | os.PathLike) -> Path:
+    """Fail before any work on a video that cannot be used: FileNotFoundError, or ValueError naming the
+    file when FFmpeg cannot open it (a truncated mp4 loses its index) or decode its first frame."""
+    path = Path(path)
+    with _open_video(path) as container:
+        if not container.streams.video:
+            raise ValueError(f"{path}: has no video stream")
+        if next(_decoded_frames(container, path), None) is None:
+            raise ValueError(f"{path}: the video has no frames")
+    return path
+
+
 def video_info(path: str | os.PathLike) -> tuple[float, int]:
     """(frame rate, frame count) of a video; the count is the container's, 0 when it does not say."""
     with _open_video(Path(path)) as container:
@@ -403,19 +430,22 @@ def video_info(path: str | os.PathLike) -> tuple[float, int]:
 
 
 def iter_video(path: str | os.PathLike) -> Iterator[np.ndarray]:
-    """Decode a video frame by frame: (H, W, 3) uint8 RGB arrays, without holding the whole clip."""
+    """Decode a video frame by frame: (H, W, 3) uint8 RGB arrays, without holding the whole clip.
+
+    A damaged or cut-short end stops the clip at its last decodable frame, with a warning (how many).
+    """
     with _open_video(Path(path)) as container:
-        for frame in container.decode(container.streams.video[0]):
+        for frame in _decoded_frames(container, Path(path)):
             yield frame.to_ndarray(format="rgb24")
 
 
 def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """Read every frame of a video: (N, H, W, 3) uint8 RGB and the frame rate."""
+    """Read every frame of a video: (N, H, W, 3) uint8 RGB and the frame rate (a damaged end: as iter_video)."""
     path = Path(path)
     with _open_video(path) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 0)
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        frames = [frame.to_ndarray(format="rgb24") for frame in _decoded_frames(container, path)]
     if not frames:
         raise ValueError(f"{path}: the video has no frames")
     return np.stack(frames), fps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,15 @@ logger = logging.getLogger(__name__)
 
 ImageInput = str | os.PathLike | np.ndarray
 """A photo: a file path, or an (H, W, 3) uint8 RGB array."""
+
+MIN_PERSON_SIZE = 80.0
+"""Smallest person a photo may show: the longer side of the detector's box, in the photo's pixels. Below it
+the frames magnify the photo's few pixels of the person more than about 2.5 times (at 256 px) and the
+face and hands are lost; the `min_person_size` setting lowers it."""
+
+MAX_KEYPOINT_ERROR = 0.2
+"""Largest mean distance between a photo's fitted body keypoints and the detected ones, as a part of the crop's
+side (good fits: about 0.02; a 64 x 64 photo's blob: 0.4). The `max_keypoint_error` setting raises it."""
 
 
 @dataclass(frozen=True)
@@ -70,20 +80,25 @@ def fit_photos(
     margin: float = 1.3,
     settings: FitSettings | None = None,
     clothing: ClothingSettings | None = None,
+    min_person_size: float = MIN_PERSON_SIZE,
+    max_keypoint_error: float = MAX_KEYPOINT_ERROR,
 ) -> list[PhotoPerson]:
     """Detect the person in each photo, crop a square of `margin` x the person's extent, fit the bodies together.
 
     Then, unless `clothing` is None, one clothing field for the person from all the photos' masks
     (lwgan.recovery.clothing.fit_clothing); the photos show one person.
 
-    Raises lwgan.recovery.detector.NoPersonError (naming the file) when a photo shows nobody, and
-    the loading errors of lwgan.io.images.load_image.
+    Raises lwgan.recovery.detector.NoPersonError (naming the file) when a photo shows nobody, the
+    loading errors of lwgan.io.images.load_image, and ValueError naming the photo, what was measured
+    and the setting that allows it, for a person under `min_person_size` pixels (check_person_size)
+    and for a fit whose keypoint error is over `max_keypoint_error` of the crop (check_fit_error).
     """
     named = [read_photo(photo, index) for index, photo in enumerate(photos)]
     crops, observations = [], []
-    with PoseDetector() as detector:
+    with PoseDetector(min_person_size=0.0) as detector:  # the size is checked here (check_person_size), naming the setting
         for name, image in named:
             detections = detect_frames([image], lambda frames, name=name: (detector.detect(frame, name=name) for frame in frames), name)
+            check_person_size(name, detections.boxes[0], min_person_size)
             crop = video_crop(detections, margin)
             crops.append(crop_frame(image, crop, image_size))
             observations.append(crop_observation(detections, 0, crop, image_size))
@@ -95,7 +110,25 @@ def fit_photos(
         mask = np.zeros((image_size, image_size), np.float32) if observation.mask is None else observation.mask.astype(np.float32)
         people.append(PhotoPerson(name, crop_image, mask, fits.pose[index], fits.shape[index], fits.camera[index], offsets))
         logger.info("%s: fitted, keypoint error %.1f px at %d px", name, float(fits.losses["keypoint_error_px"][index]), image_size)
+        check_fit_error(name, float(fits.losses["keypoint_error_px"][index]), image_size, max_keypoint_error)
     return people
+
+
+def check_person_size(name: str, box: np.ndarray, min_person_size: float) -> None:
+    """ValueError naming the photo when its person's (4,) box (x0, y0, x1, y1, photo pixels) is under min_person_size on its longer side."""
+    size = float(max(box[2] - box[0], box[3] - box[1]))
+    if size < min_person_size:
+        raise ValueError(f"{name}: the person is only {size:.0f} px tall or wide; a usable fit and texture need at least "
+                         f"{min_person_size:.0f} px (min_person_size): use a larger photo, or min_person_size={math.floor(size)} to go on anyway")
+
+
+def check_fit_error(name: str, error_px: float, image_size: int, max_keypoint_error: float) -> None:
+    """ValueError naming the photo when its fit misses the detected keypoints by more than max_keypoint_error of the crop's side on average."""
+    error = error_px / image_size
+    if error > max_keypoint_error:
+        raise ValueError(f"{name}: the fitted body misses the person's keypoints by {error_px:.0f} px on average at {image_size} px "
+                         f"({error:.2f} of the picture; at most {max_keypoint_error:g} is used, max_keypoint_error): the photo may be too "
+                         f"small or blurred, or the person cut off or hidden; max_keypoint_error={math.ceil(error * 100) / 100:g} to go on anyway")
 
 
 def read_background(path: str | os.PathLike, size: int) -> np.ndarray:

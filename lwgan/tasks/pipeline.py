@@ -37,6 +37,8 @@ from lwgan.recovery.fitting import FitSettings
 from lwgan.recovery.preview import overlay_fit
 from lwgan.render import rasterize
 from lwgan.tasks.people import (
+    MAX_KEYPOINT_ERROR,
+    MIN_PERSON_SIZE,
     ImageInput,
     PhotoPerson,
     as_image_list,
@@ -76,6 +78,8 @@ class SynthesisConfig:
     fitting: FitSettings = field(default_factory=FitSettings)
     clothing: bool = True  # fit the clothed body (offsets along the normals) to the photos' person masks
     clothing_fitting: ClothingSettings = field(default_factory=ClothingSettings)
+    min_person_size: float = MIN_PERSON_SIZE  # a photo whose person is smaller (longer side, photo pixels) is refused
+    max_keypoint_error: float = MAX_KEYPOINT_ERROR  # a photo whose fit misses its keypoints by more (mean, part of the crop's side) is refused
 
 
 class Pipeline:
@@ -96,6 +100,8 @@ class Pipeline:
         body: BodyModel | BodyConfig | None = None,
         fitting: FitSettings | None = None,
         clothing: ClothingSettings | bool = True,
+        min_person_size: float = MIN_PERSON_SIZE,
+        max_keypoint_error: float = MAX_KEYPOINT_ERROR,
     ) -> None:
         """
         Args:
@@ -111,6 +117,9 @@ class Pipeline:
             body: a BodyModel, a BodyConfig, or None for the default (Anny).
             fitting: mesh-recovery settings (lwgan.recovery.fitting.FitSettings).
             clothing: fit the clothed body to the photos (True, or ClothingSettings), or keep it naked (False).
+            min_person_size: a photo whose person is smaller (the longer side, photo pixels) is refused (ValueError).
+            max_keypoint_error: a photo whose fit misses the detected keypoints by more (mean, part of the crop's
+                side) is refused (ValueError).
         """
         check_frame_size(image_size)
         if batch_size < 1:
@@ -127,6 +136,8 @@ class Pipeline:
         self.margin = margin
         self.fitting = fitting or FitSettings()
         self.clothing = ClothingSettings() if clothing is True else (clothing or None)
+        self.min_person_size = min_person_size
+        self.max_keypoint_error = max_keypoint_error
         self.seconds_by_stage: dict[str, float] = {}  # wall-clock seconds of each stage of the last calls (stage())
         self._generator_state = None
         if checkpoint:
@@ -149,11 +160,12 @@ class Pipeline:
         self.seconds_by_stage[name] = self.seconds_by_stage.get(name, 0.0) + seconds
         logger.info("%s: %.2f s", name, seconds)
 
-    def fit_sources(self, source: ImageInput | list[ImageInput]) -> list[PhotoPerson]:
-        """Detect, crop and fit 1 to MAX_SOURCES photos of one person."""
-        photos = as_image_list(source, "source", MAX_SOURCES)
-        with self.stage("fit sources"):
-            return fit_photos(photos, self.body, self.image_size, self.margin, self.fitting, self.clothing)
+    def fit_sources(self, source: ImageInput | list[ImageInput], argument: str = "source") -> list[PhotoPerson]:
+        """Detect, crop and fit 1 to MAX_SOURCES photos of one person (`argument` names them in errors)."""
+        photos = as_image_list(source, argument, MAX_SOURCES)
+        with self.stage(f"fit {argument} photos"):
+            return fit_photos(photos, self.body, self.image_size, self.margin, self.fitting, self.clothing,
+                              min_person_size=self.min_person_size, max_keypoint_error=self.max_keypoint_error)
 
     def prepare(self, people: list[PhotoPerson]) -> tuple[SourceBank, torch.Tensor]:
         """The source bank and the (K,) body shape (the sources' mean); personalizes the generator when asked."""
@@ -234,6 +246,7 @@ def pipeline_arguments(config: SynthesisConfig) -> dict:
         "personalize_learning_rate": config.personalize.learning_rate, "batch_size": config.batch_size,
         "device": config.device, "margin": config.margin, "body": config.body, "fitting": config.fitting,
         "clothing": config.clothing_fitting if config.clothing else False,
+        "min_person_size": config.min_person_size, "max_keypoint_error": config.max_keypoint_error,
     }
 
 

@@ -19,6 +19,7 @@ from lwgan.body.camera import UPRIGHT_ORIENTATION, to_image_frame, yaw_of
 from lwgan.body.model import BodyModel
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.io.images import IMAGE_EXTENSIONS, list_images, load_image
+from lwgan.io.media import check_video
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
 from lwgan.recovery.fitting import FitSettings
 from lwgan.recovery.frames import VIDEO_EXTENSIONS, FrameSource
@@ -85,7 +86,8 @@ class ReferenceMotion:
 
 
 def check_reference(path: str | os.PathLike) -> Path:
-    """The reference path, checked before any work: it exists and is a kind load_reference reads.
+    """The reference path, checked before any work: it exists and is a kind load_reference reads, and a
+    video opens and decodes its first frame (lwgan.io.media.check_video: a truncated mp4 does not).
 
     Raises FileNotFoundError for a missing path and ValueError naming the path otherwise.
     """
@@ -99,6 +101,8 @@ def check_reference(path: str | os.PathLike) -> Path:
     if path.suffix.lower() not in (*VIDEO_EXTENSIONS, *MOTION_SUFFIXES):
         kinds = ", ".join(("a video (" + " ".join(VIDEO_EXTENSIONS) + ")", "a folder of images", *MOTION_SUFFIXES))
         raise ValueError(f"{path}: not a supported reference; give {kinds}")
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        check_video(path)
     return path
 
 

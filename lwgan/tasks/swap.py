@@ -45,9 +45,8 @@ from lwgan.tasks.garment import (
     recolour_skin,
     swapped_regions,
 )
-from lwgan.tasks.people import ImageInput, PhotoPerson, as_image_list, fit_photos
+from lwgan.tasks.people import ImageInput, PhotoPerson
 from lwgan.tasks.pipeline import (
-    MAX_SOURCES,
     Pipeline,
     SynthesisConfig,
     pipeline_arguments,
@@ -114,7 +113,7 @@ class Swapper(Pipeline):
         """
         names = chosen_parts(parts)
         people = self.fit_sources(source)
-        donors = fit_photos(as_image_list(reference, "reference", MAX_SOURCES), self.body, self.image_size, self.margin, self.fitting, self.clothing)
+        donors = self.fit_sources(reference, "reference")
         return self.swap_people(people, donors, names)
 
     def swap_people(self, people: list[PhotoPerson], donors: list[PhotoPerson], parts: tuple[str, ...]) -> SynthesisResult:
