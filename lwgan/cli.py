@@ -156,13 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     if arguments and arguments[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
-    configure_logging()
     name, rest = split_command(arguments)
     if name not in COMMANDS:
         print(f"lwgan: error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     try:
         options = parse_options(rest)
+        if not options.info:  # --info prints through Hydra's own log handler
+            configure_logging()
         check_overrides(options.overrides)
         launch(name, options)
     except EXPECTED_ERRORS as error:
