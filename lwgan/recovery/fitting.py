@@ -154,6 +154,7 @@ def fit_bodies(
     settings: FitSettings | None = None,
     initial: FitResult | None = None,
     progress: bool = False,
+    shape: np.ndarray | None = None,
 ) -> FitResult:
     """Fit pose, shape and camera of `body` to each observation (all at once, as one batch).
 
@@ -168,6 +169,8 @@ def fit_bodies(
         initial: a FitResult of batch B to start from (e.g. the previous video frame's fits): skips
             the orientation stage and runs the warm schedule.
         progress: show a progress bar over the iterations.
+        shape: (K,) the person's known shape (e.g. a video's shared_shape) to start from instead of
+            body.default_shape(); with settings.fit_shape False it stays fixed. Not with initial=.
     Returns:
         FitResult with pose (B, 24, 3) in the image orientation, shape (B, shape_dim), camera (B, 3)
         in each image's square frame, keypoints_2d (B, 23, 2) image pixels, and losses: the final
@@ -188,13 +191,15 @@ def fit_bodies(
 
     if initial is None:
         body_pose = relaxed_pose(batch_size, dtype, device)[:, 1:]
-        shape = default_shape.clone()
+        shape = default_shape.clone() if shape is None else torch.as_tensor(shape, dtype=dtype, device=device).expand(batch_size, -1).clone()
         headings = torch.tensor(settings.orientation_candidates, dtype=dtype, device=device)
         upright = axis_angle_to_matrix(torch.tensor(UPRIGHT_ORIENTATION, dtype=dtype, device=device))
         bases = with_heading(upright.expand(len(headings), batch_size, 3, 3), headings[:, None].expand(-1, batch_size))
         orientation, camera = _fit_orientation(body, targets, body_pose, shape, settings, bases)
         iterations = settings.body_iterations
     else:
+        if shape is not None:
+            raise ValueError("give the shape through initial.shape when initial= is given")
         _check_initial(initial, batch_size, body.shape_dim)
         start_pose = torch.as_tensor(initial.pose, dtype=dtype, device=device)
         body_pose = start_pose[:, 1:]
@@ -208,6 +213,18 @@ def fit_bodies(
     return _result(body, state, targets, settings, default_shape, use_silhouette)
 
 
+def shared_shape(body: BodyModel, observations: list[PersonObservation], settings: FitSettings | None = None) -> np.ndarray:
+    """(K,) one shape for the person seen in `observations` (e.g. frames spread over a video): the median of their independent cold fits' shapes.
+
+    Fitting each frame's shape on its own lets the shape stand in for pose errors (a body shortened
+    to match a bent neck), and a video's bodies then change shape from frame to frame; tracking with
+    this one shape fixed keeps the person the same. The median ignores the frames where that happened.
+    """
+    if not observations:
+        raise ValueError("observations is empty")
+    return np.median(fit_bodies(body, observations, settings).shape, axis=0).astype(np.float32)
+
+
 def track_bodies(
     body: BodyModel,
     observations: list[PersonObservation],
@@ -219,7 +236,8 @@ def track_bodies(
 ) -> FitResult:
     """Fit B consecutive video frames, each starting from its own evidence, after the fits of earlier frames.
 
-    Every frame starts with the articulated pose and shape of the last previous fit, but with its
+    Every frame starts with the articulated pose and shape of the last previous fit (the shape stays
+    fixed with settings.fit_shape False, as lwgan preprocess tracks a video's shared_shape), but with its
     own camera and heading: the orientation stage runs per frame with the articulated pose, from
     candidate headings around the previous heading (it, a quarter turn either way, a half turn)
     and the heading of the frame's own 3D landmarks (their hip and shoulder lines) when it has

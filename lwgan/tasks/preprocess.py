@@ -35,7 +35,7 @@ import json
 import logging
 import pickle
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -53,7 +53,7 @@ from lwgan.io.atomic_files import atomic_path, write_bytes_atomic
 from lwgan.io.media import write_image, write_video
 from lwgan.recovery.clothing import ClothingSettings, fit_clothing
 from lwgan.recovery.detector import NoPersonError, PoseDetector
-from lwgan.recovery.fitting import FitSettings, fit_bodies, track_bodies
+from lwgan.recovery.fitting import FitSettings, fit_bodies, shared_shape, track_bodies
 from lwgan.recovery.frames import FrameSource, find_sources, select_shard
 from lwgan.recovery.observation import FitResult
 from lwgan.recovery.pose_files import write_pose_shape
@@ -81,6 +81,7 @@ class PreprocessConfig:
     image_size: int = 512  # side of the square crops
     margin: float = 1.2  # crop side = margin x the person's extent over the whole video
     chunk: int = 32  # frames fitted together (after the fits of the frames before them)
+    shape_frames: int = 8  # the person's one body shape is fitted to this many reliable frames spread over the video, then tracked fixed (0: every frame fits its own)
     mismatch_fraction: float = 0.1  # a fit whose keypoints miss the detected ones by more (mean, in box sizes) is dropped and filled from its neighbours
     fps: float = 30.0  # frame rate of folders of frames
     pose_cutoff_hz: float = 4.0  # zero-phase low-pass of the poses
@@ -153,6 +154,7 @@ def crop_and_fit(source: FrameSource, paths: VideoPaths, detections: Detections,
     progress_file = paths.work / "fits.npz"
     count = len(detections)
     unfitted = unreliable_frames(detections)
+    fixed_shape = video_shape(paths, detections, crop, body, config, unfitted)
     if progress_file.exists():
         with np.load(progress_file) as saved:
             pose, shape, camera, done = saved["pose"], saved["shape"], saved["camera"], int(saved["done"])
@@ -177,7 +179,7 @@ def crop_and_fit(source: FrameSource, paths: VideoPaths, detections: Detections,
         chunk_frames.append(index)
         if len(chunk_frames) == config.chunk or index == count - 1:
             fit_start = time.perf_counter()
-            _fit_chunk(chunk_frames, detections, crop, body, config, paths, (pose, shape, camera), unfitted)
+            _fit_chunk(chunk_frames, detections, crop, body, config, paths, (pose, shape, camera), unfitted, fixed_shape)
             timings["fit"] = timings.get("fit", 0.0) + time.perf_counter() - fit_start
             done = index + 1
             rejected = sorted(frame for frame, reason in unfitted.items() if reason.startswith(MISMATCH))
@@ -195,8 +197,29 @@ MISMATCH = "the fit does not match the keypoints"
 """Reason given for frames whose fitted body stays far from the detected keypoints."""
 
 
-def _fit_chunk(frames, detections, crop, body, config, paths, outputs, unfitted: dict[int, str]) -> None:
+def video_shape(paths: VideoPaths, detections: Detections, crop, body, config: PreprocessConfig, unfitted: dict[int, str]) -> np.ndarray | None:
+    """(K,) the person's shape for the whole video (fitting.shared_shape of config.shape_frames reliable frames spread over it), saved for a resumed run; None with shape_frames=0."""
+    saved = paths.work / "shape.npy"
+    if config.shape_frames <= 0:
+        return None
+    if saved.exists():
+        return np.load(saved)
+    reliable = [index for index in np.flatnonzero(detections.found) if index not in unfitted]
+    if not reliable:
+        return None
+    chosen = sorted({reliable[round(position)] for position in np.linspace(0, len(reliable) - 1, min(config.shape_frames, len(reliable)))})
+    shape = shared_shape(body, [crop_observation(detections, index, crop, config.image_size) for index in chosen], config.fitting)
+    paths.work.mkdir(parents=True, exist_ok=True)
+    with atomic_path(saved) as temporary:
+        with open(temporary, "wb") as handle:
+            np.save(handle, shape)
+    return shape
+
+
+def _fit_chunk(frames, detections, crop, body, config, paths, outputs, unfitted: dict[int, str], fixed_shape: np.ndarray | None) -> None:
     """Fit the reliably detected frames among `frames` after the fits before them; write their masks.
+
+    With a fixed_shape (K,) every frame keeps it (the cold start and the tracking fit no shape).
 
     Fits go into `outputs` (pose, shape, camera) in place; frames whose fit misses its keypoints
     by more than config.mismatch_fraction of the box size are left NaN and added to `unfitted`.
@@ -218,13 +241,14 @@ def _fit_chunk(frames, detections, crop, body, config, paths, outputs, unfitted:
     if not observations:
         return
     previous_frames = np.flatnonzero(np.isfinite(camera[: indices[0]]).all(axis=1))[-2:].tolist()
+    settings = config.fitting if fixed_shape is None else replace(config.fitting, fit_shape=False)
     if previous_frames:
         previous = FitResult(pose[previous_frames], shape[previous_frames], camera[previous_frames], np.zeros((len(previous_frames), 23, 2)), {})
     else:
         # The video's first fit: the cold start (heading search, silhouette stage) on its first frame alone.
-        previous = fit_bodies(body, observations[:1], config.fitting)
+        previous = fit_bodies(body, observations[:1], settings, shape=fixed_shape)
         previous_frames = indices[:1]
-    result = track_bodies(body, observations, previous, indices, previous_frames, config.fitting)
+    result = track_bodies(body, observations, previous, indices, previous_frames, settings)
     box_sizes = np.array([max(o.box[2] - o.box[0], o.box[3] - o.box[1]) for o in observations])
     misses = result.losses["keypoint_error_px"] > config.mismatch_fraction * box_sizes
     for row, index in enumerate(indices):

@@ -72,6 +72,9 @@ def test_an_interrupted_run_resumes_after_the_last_fitted_chunk(video, tmp_path,
     with np.load(tmp_path / ".work" / "walker" / "fits.npz") as saved:
         assert int(saved["done"]) == 6
         assert np.isfinite(saved["camera"][:5]).all() and np.isnan(saved["camera"][6:]).all()
+        # The video's one shape was fitted before the first chunk and every fit so far kept it.
+        video_shape = np.load(tmp_path / ".work" / "walker" / "shape.npy")
+        assert video_shape.shape == (6,) and np.abs(saved["shape"][:5] - video_shape).max() < 1e-5  # through the phenotypes' logit and back
     cold_starts.clear()
     tracked.clear()
     monkeypatch.setattr(preprocess, "track_bodies", lambda *a, **k: (tracked.append(list(a[3])), real_track(*a, **k))[1])
@@ -81,6 +84,17 @@ def test_an_interrupted_run_resumes_after_the_last_fitted_chunk(video, tmp_path,
     assert sum(tracked, []) == [index for index in range(6, FRAMES) if index not in BLANK]
     info = json.loads((tmp_path / "smpls" / "walker" / "info.json").read_text())
     assert info["frames"] == FRAMES and info["filled_frames"] == {str(index): "no person" for index in BLANK}
+    # The resumed run tracked on with the saved shape: one body for the whole video.
+    assert np.abs(read_pose_shape(tmp_path / "smpls" / "walker" / "pose_shape.pkl").shape - video_shape).max() < 1e-5
+
+
+def test_shape_frames_zero_lets_every_frame_fit_its_own_shape(video, tmp_path, monkeypatch):
+    shapes = []
+    real_track = preprocess.track_bodies
+    monkeypatch.setattr(preprocess, "track_bodies", lambda *a, **k: (result := real_track(*a, **k), shapes.append(result.shape))[0])
+    preprocess.run(config_for(video, tmp_path, "shape_frames=0", "preview=false", "clothing=false"))
+    shapes = np.concatenate(shapes)
+    assert len(shapes) == FRAMES - len(BLANK) and np.ptp(shapes, axis=0).max() > 1e-4
 
 
 def test_shards_split_the_inputs(video, tmp_path):
