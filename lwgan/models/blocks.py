@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,132 @@ class ConfigurableModule(nn.Module):
     def config(self) -> dict[str, Any]:
         """The constructor's keyword arguments (JSON-serialisable); cls(**config) rebuilds the architecture."""
         return dict(self._config)
+
+
+def check_int_arguments(*, positive: bool, **arguments: Any) -> None:
+    """ValueError naming the first of the constructor's `arguments` that is not a positive (else non-negative) int."""
+    minimum, kind = (1, "positive") if positive else (0, "non-negative")
+    for name, value in arguments.items():
+        if not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be a {kind} int, got {value!r}")
+
+
+class ThreeStreamGenerator(ConfigurableModule):
+    """What the generators share: the background stream's call, forward's order of the three streams, the checks of their inputs.
+
+    A subclass stores its arguments in self._config (among them background_channels and the three
+    below) and defines background_network (its background stream, under the original's attribute
+    name), size_multiple, source_feature_counts, encode_source, reconstruct_source and transfer;
+    forward runs them.
+
+    Constructor arguments every generator takes:
+        keep_known_background: the background stream fills only the hole (False: it repaints the whole
+            picture, as the original does).
+        refine: the transfer stream corrects the warped source image and the target mesh's background
+            mask, the background stream the inpainted hole (lwgan.models.blocks.transfer_heads,
+            background_stream); their last convolutions start at zero, so an untrained generator
+            renders what texture warping does. False paints colours and masks, as the original.
+        inputs: the recipe of the inputs it takes, recorded for whoever builds them
+            (lwgan.flow.input_recipes.inputs_for): "warped" (the source warped along the flow
+            with its UV atlas behind, and the source with its body cut out for the background
+            stream) or "classical" (texture warping's body layer and inpainted background:
+            lwgan.flow.input_recipes.classical_inputs), which `lwgan personalize` trains.
+    """
+
+    source_limit: int | None = None
+    """The most sources per target it takes (None: any number)."""
+
+    @property
+    def background_network(self) -> nn.Module:
+        """The background stream's network: (B, background_channels, H, W) -> (B, 3, H, W) tanh image."""
+        raise NotImplementedError
+
+    @property
+    def size_multiple(self) -> int:
+        """Image heights and widths must be multiples of this."""
+        raise NotImplementedError
+
+    @property
+    def source_feature_counts(self) -> tuple[int, int]:
+        """How many encoder and residual maps encode_source returns."""
+        raise NotImplementedError
+
+    def inpaint_background(self, background_input: torch.Tensor) -> torch.Tensor:
+        """(B, background_channels, H, W) [image * background mask, background mask] -> (B, 3, H, W) in [-1, 1];
+        with refine, the image's hole comes prefilled (lwgan.flow.inputs.prefilled).
+
+        With keep_known_background (the default) only the hole is generated and the known source
+        pixels are kept; the original networks repaint the whole image (False reproduces them).
+        """
+        self._check_input("background", background_input)
+        return background_stream(self.background_network, background_input, self._config["refine"], self._config["keep_known_background"])
+
+    def forward(
+        self,
+        background_input: torch.Tensor,
+        source_input: torch.Tensor,
+        transfer_input: torch.Tensor,
+        grid: torch.Tensor,
+    ) -> GeneratorOutput:
+        """All three streams for B targets.
+
+        Args:
+            background_input: (B, background_channels, H, W) [source image * background mask, background mask] (the hole
+                prefilled with refine: GeneratorInputs.prefilled_background_input).
+            source_input: [source image * body mask, source condition] as encode_source takes it:
+                (B, source_channels, H, W) for one source per target, (B, ns, source_channels, H, W) for ns.
+            transfer_input: (B, transfer_channels, H, W) [warped source image, target condition].
+            grid: the transfer flow (target pixel -> source NDC), OUTSIDE where none, as transfer takes
+                it: (B, H, W, 2) for one source, (B, ns, H, W, 2) one per source.
+        Returns:
+            GeneratorOutput: image, colour (B, 3, H, W), mask (B, 1, H, W), background (B, 3, H, W);
+            source_reconstruction and source_colour (B, 3, H, W) or (B, ns, 3, H, W), source_background_mask
+            (B, 1, H, W) or (B, ns, 1, H, W).
+        """
+        background = self.inpaint_background(background_input)
+        source_features = self.encode_source(source_input)
+        source = self.reconstruct_source(source_features, background)
+        target = self.transfer(source_features, transfer_input, grid, background)
+        return GeneratorOutput(
+            image=target.image,
+            colour=target.colour,
+            background_mask=target.background_mask,
+            background=background,
+            source_reconstruction=source.image,
+            source_colour=source.colour,
+            source_background_mask=source.background_mask,
+        )
+
+    def _check_input(self, stream: str, tensor: torch.Tensor, per_source: bool = False) -> None:
+        """Check a stream's input "<stream>_input": (B, [ns,] <stream>_channels, H, W), H and W multiples of size_multiple."""
+        sources = (None,) if per_source else ()
+        check_shape(f"{stream}_input", tensor, (None, *sources, self._config[f"{stream}_channels"], None, None))
+        check_divisible(f"{stream}_input", tensor, self.size_multiple)
+
+    def _check_transfer_arguments(self, source_features: Any, transfer_input: torch.Tensor) -> tuple[int, int, int]:
+        """Check transfer()'s source features and (B, transfer_channels, H, W) input; returns B, H, W."""
+        self._check_features(source_features)
+        self._check_input("transfer", transfer_input)
+        batch, _, height, width = transfer_input.shape
+        return batch, height, width
+
+    def _check_features(self, source_features: Any) -> None:
+        """ValueError unless source_features (with .encoder and .residual) holds source_feature_counts maps."""
+        levels, res_blocks = self.source_feature_counts
+        if len(source_features.encoder) != levels or len(source_features.residual) != res_blocks:
+            raise ValueError(
+                f"source_features must hold {levels} encoder and {res_blocks} residual maps, got "
+                f"{len(source_features.encoder)} and {len(source_features.residual)}"
+            )
+
+
+def stage_outputs(stages: Iterable[nn.Module], features: torch.Tensor) -> list[torch.Tensor]:
+    """Run `features` through `stages` in turn; every stage's output, in order (the last is the end result)."""
+    outputs = []
+    for stage in stages:
+        features = stage(features)
+        outputs.append(features)
+    return outputs
 
 
 INPUT_RECIPES = ("warped", "classical")

@@ -6,7 +6,11 @@ import torch
 from torch import nn
 
 from lwgan.checks import check_shape
-from lwgan.models.blocks import ConfigurableModule, initialize_weights
+from lwgan.models.blocks import (
+    ConfigurableModule,
+    check_int_arguments,
+    initialize_weights,
+)
 
 PRESETS: dict[str, dict[str, int]] = {
     "original": {"input_channels": 6, "ndf": 64, "n_layers": 4},
@@ -29,9 +33,7 @@ class PatchDiscriminator(ConfigurableModule):
 
     def __init__(self, input_channels: int = 6, ndf: int = 64, n_layers: int = 4) -> None:
         super().__init__()
-        for name, value in (("input_channels", input_channels), ("ndf", ndf), ("n_layers", n_layers)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int_arguments(positive=True, input_channels=input_channels, ndf=ndf, n_layers=n_layers)
         self._config = {"input_channels": input_channels, "ndf": ndf, "n_layers": n_layers}
         layers: list[nn.Module] = [nn.Conv2d(input_channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
         channels = ndf

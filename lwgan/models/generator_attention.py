@@ -15,19 +15,18 @@ from lwgan.checks import check_shape
 from lwgan.flow.warp import grid_valid, warp
 from lwgan.models.blocks import (
     SPADE,
-    ConfigurableModule,
-    GeneratorOutput,
     GridPyramid,
     ResidualBlock,
     StreamOutput,
+    ThreeStreamGenerator,
     background_argument,
-    background_stream,
-    check_divisible,
     check_input_recipe,
+    check_int_arguments,
     composite,
     conv_block,
     initialize_weights,
     match_batch,
+    stage_outputs,
     transfer_heads,
     zero_initialize,
 )
@@ -203,7 +202,7 @@ class AttentionalLiquidWarpingBlock(nn.Module):
         return self.spade(target, attended)
 
 
-class AttentionalLiquidWarpingGenerator(ConfigurableModule):
+class AttentionalLiquidWarpingGenerator(ThreeStreamGenerator):
     """The TPAMI'21 multi-source generator (iPERCore `AttentionLWBGenerator`, config AttLWB-SPADE).
 
     - bg_net (ResNetInpaintor) inpaints the background from [image * background mask, background mask].
@@ -232,22 +231,10 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         spade_hidden: hidden width of each SPADE (128 in the original).
         mask_unseen_sources: exclude sources that do not see a pixel from its attention (see
             AttentionalLiquidWarpingBlock); False reproduces the original.
-        keep_known_background: the background stream fills only the hole (False: it repaints the whole
-            picture, as the original does).
-        refine: the transfer stream corrects the warped source image and the target mesh's background
-            mask, the background stream the inpainted hole (lwgan.models.blocks.transfer_heads,
-            background_stream); their last convolutions start at zero, so an untrained generator
-            renders what texture warping does. False paints colours and masks, as the original.
-        inputs: the recipe of the inputs it takes, recorded for whoever builds them
-            (lwgan.flow.input_recipes.inputs_for): "warped" (the source warped along the flow
-            with its UV atlas behind, and the source with its body cut out for the background
-            stream) or "classical" (texture warping's body layer and inpainted background:
-            lwgan.flow.input_recipes.classical_inputs), which `lwgan personalize` trains.
+        keep_known_background, refine, inputs: as every generator takes them (ThreeStreamGenerator).
     """
 
     PRESETS = PRESETS
-    source_limit: int | None = None
-    """The most sources per target it takes (None: any number)."""
 
     def arguments_from(self, inputs: GeneratorInputs) -> tuple[torch.Tensor, ...]:
         """forward's arguments from GeneratorInputs: all S sources, the first source's background input and warped image."""
@@ -275,13 +262,9 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         background_filters = _positive_ints("background_filters", background_filters, minimum_length=2)
         if len(source_filters) != len(transfer_filters):
             raise ValueError(f"source_filters {source_filters} and transfer_filters {transfer_filters} must have the same length")
-        for name, value in (("background_channels", background_channels), ("source_channels", source_channels),
-                            ("transfer_channels", transfer_channels), ("spade_hidden", spade_hidden)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name, value in (("res_blocks", res_blocks), ("background_res_blocks", background_res_blocks)):
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        check_int_arguments(positive=True, background_channels=background_channels, source_channels=source_channels,
+                            transfer_channels=transfer_channels, spade_hidden=spade_hidden)
+        check_int_arguments(positive=False, res_blocks=res_blocks, background_res_blocks=background_res_blocks)
         self._config = {
             "background_channels": background_channels,
             "source_channels": source_channels,
@@ -317,37 +300,31 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
             zero_initialize(self.tsf_img_reg[0], self.tsf_att_reg[0], self.bg_net.main[-2])
 
     @property
+    def background_network(self) -> nn.Module:
+        """bg_net (ResNetInpaintor)."""
+        return self.bg_net
+
+    @property
     def size_multiple(self) -> int:
         """Image heights and widths must be multiples of this."""
         levels = max(len(self._config["source_filters"]), len(self._config["background_filters"]) - 1)
         return 2**levels
 
-    def inpaint_background(self, background_input: torch.Tensor) -> torch.Tensor:
-        """(B, background_channels, H, W) [image * background mask, background mask] -> (B, 3, H, W) in [-1, 1];
-        with refine, the image's hole comes prefilled (lwgan.flow.inputs.prefilled).
-
-        With keep_known_background (the default) only the hole is generated and the known source
-        pixels are kept; the original networks repaint the whole image (False reproduces them).
-        """
-        check_shape("background_input", background_input, (None, self._config["background_channels"], None, None))
-        check_divisible("background_input", background_input, self.size_multiple)
-        return background_stream(self.bg_net, background_input, self._config["refine"], self._config["keep_known_background"])
+    @property
+    def source_feature_counts(self) -> tuple[int, int]:
+        """len(source_filters) encoder maps and res_blocks residual maps."""
+        return len(self._config["source_filters"]), self._config["res_blocks"]
 
     def encode_source(self, source_input: torch.Tensor) -> MultiSourceFeatures:
         """(B, ns, source_channels, H, W) [each source image * body mask, its condition] -> MultiSourceFeatures."""
-        check_shape("source_input", source_input, (None, None, self._config["source_channels"], None, None))
-        check_divisible("source_input", source_input, self.size_multiple)
+        self._check_input("source", source_input, per_source=True)
         batch, num_sources = source_input.shape[:2]
-        features = source_input.flatten(0, 1)
-        encoder = []
-        for level in self.src_net.encoders.layers:
-            features = level(features)
-            encoder.append(features.unflatten(0, (batch, num_sources)))
-        residual = []
-        for block in self.src_net.res_blocks:
-            features = block(features)
-            residual.append(features.unflatten(0, (batch, num_sources)))
-        return MultiSourceFeatures(encoder=tuple(encoder), residual=tuple(residual))
+        encoder = stage_outputs(self.src_net.encoders.layers, source_input.flatten(0, 1))
+        residual = stage_outputs(self.src_net.res_blocks, encoder[-1])
+        return MultiSourceFeatures(
+            encoder=tuple(features.unflatten(0, (batch, num_sources)) for features in encoder),
+            residual=tuple(features.unflatten(0, (batch, num_sources)) for features in residual),
+        )
 
     def reconstruct_source(self, source_features: MultiSourceFeatures, background: torch.Tensor) -> StreamOutput:
         """Decode every source and composite it on `background` ((B or 1, 3, H, W)) -> StreamOutput (B, ns, ...)."""
@@ -380,10 +357,7 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         Returns:
             StreamOutput with (B, 3, H, W) image and colour and (B, 1, H, W) mask.
         """
-        self._check_features(source_features)
-        check_shape("transfer_input", transfer_input, (None, self._config["transfer_channels"], None, None))
-        check_divisible("transfer_input", transfer_input, self.size_multiple)
-        batch, _, height, width = transfer_input.shape
+        batch, height, width = self._check_transfer_arguments(source_features, transfer_input)
         num_sources = source_features.num_sources
         check_shape("grids", grids, (batch, num_sources, height, width, 2))
         check_shape("background", background, (None, 3, height, width))
@@ -404,47 +378,6 @@ class AttentionalLiquidWarpingGenerator(ConfigurableModule):
         decoded = self.tsf_net_dec(features, encoder)
         colour, mask = transfer_heads(self.tsf_img_reg, self.tsf_att_reg, decoded, transfer_input, self._config["refine"])
         return composite(colour, mask, background)
-
-    def forward(
-        self,
-        background_input: torch.Tensor,
-        source_input: torch.Tensor,
-        transfer_input: torch.Tensor,
-        grids: torch.Tensor,
-    ) -> GeneratorOutput:
-        """All streams for B targets, each with ns sources.
-
-        Args:
-            background_input: (B, background_channels, H, W) [image * background mask, background mask] (the hole prefilled
-                with refine: GeneratorInputs.prefilled_background_input).
-            source_input: (B, ns, source_channels, H, W) [source image * body mask, source condition].
-            transfer_input: (B, transfer_channels, H, W) [warped source image, target condition].
-            grids: (B, ns, H, W, 2) the flow from each source to the target, OUTSIDE where none.
-        Returns:
-            GeneratorOutput: image, colour (B, 3, H, W), mask (B, 1, H, W), background (B, 3, H, W),
-            source_reconstruction and source_colour (B, ns, 3, H, W), source_background_mask (B, ns, 1, H, W).
-        """
-        background = self.inpaint_background(background_input)
-        source_features = self.encode_source(source_input)
-        source = self.reconstruct_source(source_features, background)
-        target = self.transfer(source_features, transfer_input, grids, background)
-        return GeneratorOutput(
-            image=target.image,
-            colour=target.colour,
-            background_mask=target.background_mask,
-            background=background,
-            source_reconstruction=source.image,
-            source_colour=source.colour,
-            source_background_mask=source.background_mask,
-        )
-
-    def _check_features(self, source_features: MultiSourceFeatures) -> None:
-        levels, res_blocks = len(self._config["source_filters"]), self._config["res_blocks"]
-        if len(source_features.encoder) != levels or len(source_features.residual) != res_blocks:
-            raise ValueError(
-                f"source_features must hold {levels} encoder and {res_blocks} residual maps, got "
-                f"{len(source_features.encoder)} and {len(source_features.residual)}"
-            )
 
 
 def _positive_ints(name: str, values: Sequence[int], minimum_length: int) -> tuple[int, ...]:

@@ -10,19 +10,18 @@ from torch import nn
 
 from lwgan.checks import check_shape
 from lwgan.models.blocks import (
-    ConfigurableModule,
-    GeneratorOutput,
     GridPyramid,
     ResidualBlock,
     StreamOutput,
+    ThreeStreamGenerator,
     background_argument,
-    background_stream,
-    check_divisible,
     check_input_recipe,
+    check_int_arguments,
     composite,
     conv_block,
     initialize_weights,
     match_batch,
+    stage_outputs,
     transfer_heads,
     zero_initialize,
 )
@@ -121,7 +120,7 @@ class ResUNetGenerator(nn.Module):
         return self.img_reg(features), self.attetion_reg(features)
 
 
-class LiquidWarpingGenerator(ConfigurableModule):
+class LiquidWarpingGenerator(ThreeStreamGenerator):
     """The ICCV'19 generator (original `ImpersonatorGenerator`): three streams and additive Liquid Warping Blocks.
 
     - bg_model (ResNetGenerator) inpaints the background from image * background_mask and the
@@ -144,22 +143,11 @@ class LiquidWarpingGenerator(ConfigurableModule):
         conv_dim: width of the first level (64 in the original); level l has conv_dim * 2^l channels.
         repeat_num: residual blocks of each stream (6 in the original).
         n_down: stride-2 levels; image sizes must be divisible by 2^n_down (3 in the original).
-        keep_known_background: the background stream fills only the hole (False: it repaints the whole
-            picture, as the original does).
-        refine: the transfer stream corrects the warped source image and the target mesh's background
-            mask, the background stream the inpainted hole (lwgan.models.blocks.transfer_heads,
-            background_stream); their last convolutions start at zero, so an untrained generator
-            renders what texture warping does. False paints colours and masks, as the original.
-        inputs: the recipe of the inputs it takes, recorded for whoever builds them
-            (lwgan.flow.input_recipes.inputs_for): "warped" (the source warped along the flow
-            with its UV atlas behind, and the source with its body cut out for the background
-            stream) or "classical" (texture warping's body layer and inpainted background:
-            lwgan.flow.input_recipes.classical_inputs), which `lwgan personalize` trains.
+        keep_known_background, refine, inputs: as every generator takes them (ThreeStreamGenerator).
     """
 
     PRESETS = PRESETS
-    source_limit: int | None = 1
-    """The most sources per target it takes (None: any number)."""
+    source_limit = 1
 
     def arguments_from(self, inputs: GeneratorInputs) -> tuple[torch.Tensor, ...]:
         """forward's arguments from GeneratorInputs of one source per target (S = 1)."""
@@ -180,12 +168,9 @@ class LiquidWarpingGenerator(ConfigurableModule):
         inputs: str = "warped",
     ) -> None:
         super().__init__()
-        for name, value in (("background_channels", background_channels), ("source_channels", source_channels),
-                            ("transfer_channels", transfer_channels), ("conv_dim", conv_dim), ("n_down", n_down)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not isinstance(repeat_num, int) or repeat_num < 0:
-            raise ValueError(f"repeat_num must be a non-negative int, got {repeat_num!r}")
+        check_int_arguments(positive=True, background_channels=background_channels, source_channels=source_channels,
+                            transfer_channels=transfer_channels, conv_dim=conv_dim, n_down=n_down)
+        check_int_arguments(positive=False, repeat_num=repeat_num)
         self._config = {
             "background_channels": background_channels,
             "source_channels": source_channels,
@@ -207,34 +192,25 @@ class LiquidWarpingGenerator(ConfigurableModule):
             zero_initialize(self.tsf_model.img_reg[0], self.tsf_model.attetion_reg[0], self.bg_model.model[-2])
 
     @property
+    def background_network(self) -> nn.Module:
+        """bg_model (ResNetGenerator)."""
+        return self.bg_model
+
+    @property
     def size_multiple(self) -> int:
         """Image heights and widths must be multiples of this."""
         return 2**self.n_down
 
-    def inpaint_background(self, background_input: torch.Tensor) -> torch.Tensor:
-        """(B, background_channels, H, W) [image * background mask, background mask] -> (B, 3, H, W) in [-1, 1];
-        with refine, the image's hole comes prefilled (lwgan.flow.inputs.prefilled).
-
-        With keep_known_background (the default) only the hole is generated and the known source
-        pixels are kept; the original networks repaint the whole image (False reproduces them).
-        """
-        check_shape("background_input", background_input, (None, self._config["background_channels"], None, None))
-        check_divisible("background_input", background_input, self.size_multiple)
-        return background_stream(self.bg_model, background_input, self._config["refine"], self._config["keep_known_background"])
+    @property
+    def source_feature_counts(self) -> tuple[int, int]:
+        """n_down + 1 encoder maps (full resolution first) and repeat_num residual maps."""
+        return self.n_down + 1, self.repeat_num
 
     def encode_source(self, source_input: torch.Tensor) -> SourceFeatures:
         """(B, source_channels, H, W) [source image * body mask, source condition] -> SourceFeatures."""
-        check_shape("source_input", source_input, (None, self._config["source_channels"], None, None))
-        check_divisible("source_input", source_input, self.size_multiple)
-        encoder = []
-        features = source_input
-        for level in self.src_model.encoders:
-            features = level(features)
-            encoder.append(features)
-        residual = []
-        for block in self.src_model.resnets:
-            features = block(features)
-            residual.append(features)
+        self._check_input("source", source_input)
+        encoder = stage_outputs(self.src_model.encoders, source_input)
+        residual = stage_outputs(self.src_model.resnets, encoder[-1])
         return SourceFeatures(encoder=tuple(encoder), residual=tuple(residual))
 
     def reconstruct_source(self, source_features: SourceFeatures, background: torch.Tensor) -> StreamOutput:
@@ -264,10 +240,7 @@ class LiquidWarpingGenerator(ConfigurableModule):
         Returns:
             StreamOutput with (B, 3, H, W) image and colour and (B, 1, H, W) mask.
         """
-        self._check_features(source_features)
-        check_shape("transfer_input", transfer_input, (None, self._config["transfer_channels"], None, None))
-        check_divisible("transfer_input", transfer_input, self.size_multiple)
-        batch, _, height, width = transfer_input.shape
+        batch, height, width = self._check_transfer_arguments(source_features, transfer_input)
         check_shape("grid", grid, (batch, height, width, 2))
         background = _checked_background(background, batch, height, width)
         pyramid = GridPyramid(grid)
@@ -286,45 +259,6 @@ class LiquidWarpingGenerator(ConfigurableModule):
         decoded = self.tsf_model.decode(features, encoder)
         colour, mask = transfer_heads(self.tsf_model.img_reg, self.tsf_model.attetion_reg, decoded, transfer_input, self._config["refine"])
         return composite(colour, mask, background)
-
-    def forward(
-        self,
-        background_input: torch.Tensor,
-        source_input: torch.Tensor,
-        transfer_input: torch.Tensor,
-        grid: torch.Tensor,
-    ) -> GeneratorOutput:
-        """All three streams for B (source, target) pairs.
-
-        Args:
-            background_input: (B, background_channels, H, W) [source image * background mask, background mask] (the hole prefilled
-                with refine: GeneratorInputs.prefilled_background_input).
-            source_input: (B, source_channels, H, W) [source image * body mask, source condition].
-            transfer_input: (B, transfer_channels, H, W) [warped source image, target condition].
-            grid: (B, H, W, 2) the transfer flow (target pixel -> source NDC), OUTSIDE where none.
-        Returns:
-            GeneratorOutput, every image (B, 3, H, W) and mask (B, 1, H, W).
-        """
-        background = self.inpaint_background(background_input)
-        source_features = self.encode_source(source_input)
-        source = self.reconstruct_source(source_features, background)
-        target = self.transfer(source_features, transfer_input, grid, background)
-        return GeneratorOutput(
-            image=target.image,
-            colour=target.colour,
-            background_mask=target.background_mask,
-            background=background,
-            source_reconstruction=source.image,
-            source_colour=source.colour,
-            source_background_mask=source.background_mask,
-        )
-
-    def _check_features(self, source_features: SourceFeatures) -> None:
-        if len(source_features.encoder) != self.n_down + 1 or len(source_features.residual) != self.repeat_num:
-            raise ValueError(
-                f"source_features must hold {self.n_down + 1} encoder and {self.repeat_num} residual maps, got "
-                f"{len(source_features.encoder)} and {len(source_features.residual)}"
-            )
 
 
 def _checked_background(background: torch.Tensor, batch: int, height: int, width: int) -> torch.Tensor:
