@@ -149,12 +149,15 @@ def crop_and_fit(source: FrameSource, paths: VideoPaths, detections: Detections,
 
     Returns (pose (N, 24, 3), shape (N, K), camera (N, 3)) with NaN on frames without a fit, and
     the frames left unfitted with why ({index: reason}: no person, an unreliable detection, or a
-    fit that does not match its keypoints); adds the seconds spent fitting to timings["fit"].
+    fit that does not match its keypoints); adds the seconds spent fitting to timings["fit"] and
+    those spent on the video's shape to timings["shape"].
     """
     progress_file = paths.work / "fits.npz"
     count = len(detections)
     unfitted = unreliable_frames(detections)
+    shape_start = time.perf_counter()
     fixed_shape = video_shape(paths, detections, crop, body, config, unfitted)
+    timings["shape"] = time.perf_counter() - shape_start
     if progress_file.exists():
         with np.load(progress_file) as saved:
             pose, shape, camera, done = saved["pose"], saved["shape"], saved["camera"], int(saved["done"])
@@ -360,7 +363,7 @@ def preprocess_video(source: FrameSource, output: Path, body, config: Preprocess
     crop = video_crop(detections, config.margin)
     start = time.perf_counter()
     fits, unfitted = crop_and_fit(source, paths, detections, crop, body, config, timings)
-    timings["crop_and_write_frames"] = time.perf_counter() - start - timings.get("fit", 0.0)
+    timings["crop_and_write_frames"] = time.perf_counter() - start - timings.get("fit", 0.0) - timings["shape"]
     info = write_outputs(source, paths, detections, crop, fits, unfitted, body, config, timings)
     for leftover in paths.work.glob("*"):
         leftover.unlink()
