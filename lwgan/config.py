@@ -60,7 +60,7 @@ COMMANDS = {
     "swap": Command("lwgan.tasks.swap", "SwapConfig", "appearance transfer: source=PHOTO reference=DONOR_PHOTO parts=upper|lower|whole output=OUT.png/"),
     "view": Command("lwgan.tasks.view", "ViewConfig", "novel views: source=PHOTO yaw=[...] or turn=N output=OUT.gif"),
     "fit": Command("lwgan.tasks.fit", "FitConfig", "fit the body and its clothing to the person in a photo: fit.json, offsets.npy, silhouette.png, overlay.png, mesh.obj"),
-    "preprocess": Command("lwgan.tasks.preprocess", "PreprocessConfig", "videos -> iPER-format folders (frames, masks, pose_shape.pkl, kps.pkl, previews)"),
+    "preprocess": Command("lwgan.data.preprocess", "PreprocessConfig", "videos -> iPER-format folders (frames, masks, pose_shape.pkl, kps.pkl, previews)"),
     "make-dataset": Command("lwgan.data.synthetic", "MakeDatasetConfig", "a synthetic iPER-format dataset with known fits (free bodies, procedural clothes, CMU motion)"),
     "bench render": Command("lwgan.bench.render", "BenchRenderConfig", "rasterizer speed table"),
     "bench body": Command("lwgan.bench.body", "BenchBodyConfig", "body model forward/backward speed table"),

@@ -18,9 +18,9 @@ import numpy as np
 
 from lwgan.body import BodyConfig, build_body_model
 from lwgan.config import compose
+from lwgan.data import preprocess
 from lwgan.eval.tracking import make_turning_walk, score_tracking
 from lwgan.tables import format_table
-from lwgan.tasks import preprocess
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import torch
 from lwgan.body import BodyConfig, build_body_model
 from lwgan.body.camera import camera_to_fit, project, to_image_frame
 from lwgan.bundled import bundled_motion
+from lwgan.data.preprocess import PreprocessConfig, preprocess_video
 from lwgan.io.images import load_image
 from lwgan.io.media import to_uint8, write_video
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
@@ -24,7 +25,6 @@ from lwgan.recovery.frames import FrameSource
 from lwgan.render import rasterize, render_texture
 from lwgan.render.procedural import background_image, clothing_texture
 from lwgan.tables import format_table
-from lwgan.tasks.preprocess import PreprocessConfig, preprocess_video
 
 logger = logging.getLogger(__name__)
 

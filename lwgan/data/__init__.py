@@ -1,1 +1,1 @@
-"""Datasets: the iPER-format video dataset and the synthetic dataset maker."""
+"""Datasets: the iPER-format video dataset, preprocessing of raw videos into it, and the synthetic dataset maker."""

@@ -1,1 +1,1 @@
-"""The commands users run (imitate, swap, view, fit, preprocess, demo) and the Python API classes they share."""
+"""The commands users run (imitate, swap, view, fit, demo) and the Python API classes they share."""

@@ -1,7 +1,7 @@
 """The reference motion of motion imitation: from a video, a folder of frames, a BVH file, an iPER
 pose_shape.pkl or an npz of SMPL poses; and the target cameras (the camera strategies).
 
-Videos and folders are preprocessed (lwgan.tasks.preprocess: detection, fitting, smoothing) into
+Videos and folders are preprocessed (lwgan.data.preprocess: detection, fitting, smoothing) into
 a work folder, so an interrupted run resumes and the fitted reference stays for reuse.
 """
 
@@ -18,6 +18,12 @@ import torch
 from lwgan.body.camera import UPRIGHT_ORIENTATION, to_image_frame, yaw_of
 from lwgan.body.model import BodyModel
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from lwgan.data.preprocess import (
+    PreprocessConfig,
+    VideoPaths,
+    frame_name,
+    preprocess_video,
+)
 from lwgan.io.images import IMAGE_EXTENSIONS, list_images, load_image
 from lwgan.io.media import check_video
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
@@ -25,12 +31,6 @@ from lwgan.recovery.fitting import FitSettings
 from lwgan.recovery.frames import VIDEO_EXTENSIONS, FrameSource
 from lwgan.recovery.pose_files import SmplMotion, read_pose_npz, read_pose_shape
 from lwgan.recovery.smoothing import low_pass, smooth_poses
-from lwgan.tasks.preprocess import (
-    PreprocessConfig,
-    VideoPaths,
-    frame_name,
-    preprocess_video,
-)
 
 logger = logging.getLogger(__name__)
 

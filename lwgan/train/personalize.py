@@ -1,7 +1,7 @@
 """`lwgan personalize source=VIDEO_OR_FOLDER output=RUN`: a generator that learns one real person from their own video.
 
 Steps:
-    1. fit the video (lwgan.tasks.preprocess into RUN/data; a video already there is reused);
+    1. fit the video (lwgan.data.preprocess into RUN/data; a video already there is reused);
     2. keep the last `holdout` part of the frames out of training (when holdout > 0);
     3. choose `sources` training frames that cover the person's headings (front, back, sides):
        the most frontal first, then each time the frame farthest in heading from those chosen;
@@ -36,6 +36,7 @@ from lwgan.body import BodyConfig, build_body_model
 from lwgan.body.camera import heading_of
 from lwgan.body.rotations import axis_angle_to_matrix
 from lwgan.config import to_yaml
+from lwgan.data import preprocess
 from lwgan.data.iper import Video, load_video
 from lwgan.devices import resolve_device
 from lwgan.eval.evaluate import (
@@ -54,7 +55,6 @@ from lwgan.io.images import IMAGE_EXTENSIONS
 from lwgan.models import check_image_size, from_pretrained
 from lwgan.models.pretrained import read_config
 from lwgan.recovery.frames import find_sources
-from lwgan.tasks import preprocess
 from lwgan.train.loop import GENERATORS, TrainConfig, TrainResult, train
 from lwgan.train.step import TrainingBatch, head_boxes_of
 

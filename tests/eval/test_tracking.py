@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from lwgan.config import compose
+from lwgan.data import preprocess
 from lwgan.eval.tracking import make_turning_walk, score_tracking
-from lwgan.tasks import preprocess
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-import lwgan.tasks.preprocess as preprocess
+import lwgan.data.preprocess as preprocess
 import lwgan.train.personalize as personalize
 from lwgan import Imitator
 from lwgan.bench.fit import render_motion_video

@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-import lwgan.tasks.preprocess as preprocess
+import lwgan.data.preprocess as preprocess
 from lwgan.bench.fit import render_motion_video
 from lwgan.body.clothing import clothing_vertex_mask
 from lwgan.config import compose
