@@ -28,7 +28,7 @@ def video(tmp_path_factory, anny_body):
 
 
 def config_for(video, output, *extra):
-    return compose("preprocess", [f"input={video}", f"output={output}", "image_size=96", "chunk=6", "preview_size=64", *extra])
+    return compose("preprocess", [f"input={video}", f"output={output}", "image_size=96", "chunk=6", "preview_size=64", "shape_frames=3", *extra])
 
 
 def test_writes_iper_outputs_and_reports_lost_frames(video, tmp_path, caplog):
