@@ -1,5 +1,5 @@
 """Shared pytest fixtures: one AnnyBody per test session (the first ever also builds Anny's cache, ~1-2 min),
-and one small synthetic iPER-format dataset."""
+one small synthetic iPER-format dataset, and `cli` to run `lwgan ...` in this process with that body."""
 
 import os
 import shutil
@@ -37,3 +37,17 @@ def broken_dataset(dataset_root, tmp_path):
     root = tmp_path / "broken"
     shutil.copytree(dataset_root, root)
     return root, (root / "train.txt").read_text().split()[0]
+
+
+@pytest.fixture
+def cli(anny_body, monkeypatch, capsys):
+    """Run `lwgan ...` in this process (the body model built once): (exit code, stderr)."""
+    from lwgan.cli import main
+
+    monkeypatch.setattr("lwgan.tasks.pipeline.build_body_model", lambda config: anny_body)
+
+    def run(*arguments):
+        code = main([str(argument) for argument in arguments])
+        return code, capsys.readouterr().err
+
+    return run

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lwgan.cli import main
 from lwgan.io.images import load_image
 from lwgan.io.media import check_output
 from lwgan.tasks.result import SynthesisResult
@@ -82,18 +81,6 @@ def test_a_failed_write_leaves_the_old_picture_and_no_temporary_file(tmp_path, m
     monkeypatch.undo()
     np.testing.assert_array_equal(load_image(path), old)
     assert listing(tmp_path) == ["swap.png"]
-
-
-@pytest.fixture
-def cli(anny_body, monkeypatch, capsys):
-    """Run `lwgan ...` in this process (the body model built once): (exit code, stderr)."""
-    monkeypatch.setattr("lwgan.tasks.pipeline.build_body_model", lambda config: anny_body)
-
-    def run(*arguments):
-        code = main([str(argument) for argument in arguments])
-        return code, capsys.readouterr().err
-
-    return run
 
 
 def test_the_readme_swap_command_writes_a_png(cli, tmp_path):

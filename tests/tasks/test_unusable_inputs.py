@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 import pytest
 
-from lwgan.cli import main
 from lwgan.io.images import load_image
 from lwgan.io.media import check_video, iter_video, read_video, write_image, write_video
 
@@ -21,18 +20,6 @@ WALK = DATA / "cmu_mocap" / "131_01.bvh"
 QUICK = ["image_size=64", "fitting.orientation_iterations=10", "fitting.body_iterations=10", "fitting.silhouette_iterations=0",
          "clothing=false", "previews=false"]
 FRAMES = 30
-
-
-@pytest.fixture
-def cli(anny_body, monkeypatch, capsys):
-    """Run `lwgan ...` in this process (the body model built once): (exit code, stderr)."""
-    monkeypatch.setattr("lwgan.tasks.pipeline.build_body_model", lambda config: anny_body)
-
-    def run(*arguments):
-        code = main([str(argument) for argument in arguments])
-        return code, capsys.readouterr().err
-
-    return run
 
 
 def textured_frames(count: int, size: int = 64) -> list[np.ndarray]:
