@@ -19,7 +19,9 @@ For every input video (a video file, a folder of frames, or each of those inside
                                          body, settings
     DIR/previews/<video>.mp4             the fitted mesh over the frames
 
-Fitting tracks the person: the first fitted frame gets the full cold start; every later frame
+Fitting first finds the person's one body shape (lwgan.recovery.fitting.shared_shape over
+shape_frames frames spread over the video) and keeps it in every frame. Then it tracks the person:
+the first fitted frame gets the full cold start; every later frame
 starts from its own keypoints (camera) and heading (3D landmarks, or a heading search), with the
 articulated pose of the fits before it, and each chunk is refined together with a temporal term
 (lwgan.recovery.fitting.track_bodies), then the whole video is low-passed without lag.
