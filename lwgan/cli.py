@@ -31,6 +31,12 @@ from lwgan.config import (
 EXPECTED_ERRORS = (OSError, ValueError, ImportError, HydraException, OmegaConfBaseException)
 """Errors a user can cause (missing or unwritable files, bad values): one line on stderr, exit code 2, no traceback."""
 
+CFG_PARTS = ("job", "hydra", "all")
+"""What --cfg prints (Hydra's choices); a bare --cfg is the job's config."""
+
+INFO_TOPICS = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+"""What --info prints (Hydra's choices); a bare --info is all of it."""
+
 SHARED_OUTPUT_SWEEPS = {"shard", "input"}
 """Multirun jobs that differ only in these (which inputs they process: preprocess) may share one output folder."""
 
@@ -71,16 +77,15 @@ def parse_options(arguments: Sequence[str]) -> argparse.Namespace:
     --cfg and --info take an optional value: a bare --cfg shows the job's config, a bare --info everything.
     """
     arguments = list(arguments)
-    for flag, bare, values in (("--cfg", "job", ("job", "hydra", "all")),
-                               ("--info", "all", ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath"))):
+    for flag, bare, values in (("--cfg", "job", CFG_PARTS), ("--info", "all", INFO_TOPICS)):
         if flag in arguments:
             index = arguments.index(flag)
             if index + 1 == len(arguments) or arguments[index + 1] not in values:
                 arguments.insert(index + 1, bare)
     parser = _ArgumentParser(prog="lwgan", add_help=False)
-    parser.add_argument("--cfg", choices=("job", "hydra", "all"))
+    parser.add_argument("--cfg", choices=CFG_PARTS)
     parser.add_argument("--resolve", action="store_true")
-    parser.add_argument("--info", choices=("all", "config", "defaults", "defaults-tree", "plugins", "searchpath"))
+    parser.add_argument("--info", choices=INFO_TOPICS)
     parser.add_argument("--multirun", "-m", action="store_true")
     parser.add_argument("--config-dir", "-cd")
     parser.add_argument("overrides", nargs="*")
