@@ -202,6 +202,11 @@ MISMATCH = "the fit does not match the keypoints"
 """Reason given for frames whose fitted body stays far from the detected keypoints."""
 
 
+def spread_evenly(frames: list[int], count: int) -> list[int]:
+    """Up to `count` of `frames` (increasing indices), evenly spread from the first to the last."""
+    return sorted({frames[round(position)] for position in np.linspace(0, len(frames) - 1, min(count, len(frames)))})
+
+
 def video_shape(paths: VideoPaths, detections: Detections, crop, body, config: PreprocessConfig, unfitted: dict[int, str]) -> np.ndarray | None:
     """(K,) the person's shape for the whole video (fitting.shared_shape of config.shape_frames reliable frames spread over it), saved for a resumed run; None with shape_frames=0."""
     saved = paths.work / "shape.npy"
@@ -212,7 +217,7 @@ def video_shape(paths: VideoPaths, detections: Detections, crop, body, config: P
     reliable = [index for index in np.flatnonzero(detections.found) if index not in unfitted]
     if not reliable:
         return None
-    chosen = sorted({reliable[round(position)] for position in np.linspace(0, len(reliable) - 1, min(config.shape_frames, len(reliable)))})
+    chosen = spread_evenly(reliable, config.shape_frames)
     shape = shared_shape(body, [crop_observation(detections, index, crop, config.image_size) for index in chosen], config.fitting)
     paths.work.mkdir(parents=True, exist_ok=True)
     with atomic_path(saved) as temporary:
@@ -332,7 +337,7 @@ def fit_video_clothing(detections: Detections, crop, fits, body, config: Preproc
     if not candidates:
         logger.warning("no frame has a person mask: the body stays naked")
         return np.zeros(len(body.mirror_vertices), np.float32), []
-    chosen = sorted({candidates[round(position)] for position in np.linspace(0, len(candidates) - 1, min(config.clothing_frames, len(candidates)))})
+    chosen = spread_evenly(candidates, config.clothing_frames)
     observations = [crop_observation(detections, index, crop, config.image_size) for index in chosen]
     views = FitResult(pose[chosen], shape[chosen], camera[chosen], np.zeros((len(chosen), 23, 2), np.float32), {})
     return fit_clothing(body, observations, views, config.clothing_fitting), [int(index) for index in chosen]
