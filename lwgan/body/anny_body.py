@@ -190,10 +190,12 @@ class AnnyBody(BodyModel):
 
     def _skin_vertices(self, rest_vertices: torch.Tensor, bone_transforms: torch.Tensor, full_indices: torch.Tensor) -> torch.Tensor:
         """Linear blend skinning of Anny's vertices `full_indices` (n,) alone: (1 or B, V_full, 3) rest, (B, J, 4, 4) bones -> (B, n, 3)."""
-        bones = self.anny.vertex_bone_indices[full_indices].long()  # (n, k): each vertex's few bones
-        weights = self.anny.vertex_bone_weights[full_indices].to(bone_transforms.dtype)  # (n, k)
-        blended = torch.einsum("nk,bnkij->bnij", weights, bone_transforms[:, bones, :3, :])  # (B, n, 3, 4)
-        rest = rest_vertices[:, full_indices].expand(bone_transforms.shape[0], -1, -1)
+        batch_size, bone_count = bone_transforms.shape[:2]
+        weights = torch.zeros(len(full_indices), bone_count, dtype=bone_transforms.dtype, device=bone_transforms.device)
+        weights.scatter_add_(1, self.anny.vertex_bone_indices[full_indices].long(), self.anny.vertex_bone_weights[full_indices].to(weights.dtype))
+        # A dense (n, J) @ (J, B * 12) product: far cheaper to differentiate than gathering each vertex's bones.
+        blended = (weights @ bone_transforms[..., :3, :].permute(1, 0, 2, 3).reshape(bone_count, -1)).view(-1, batch_size, 3, 4).transpose(0, 1)
+        rest = rest_vertices[:, full_indices].expand(batch_size, -1, -1)
         return torch.einsum("bnij,bnj->bni", blended[..., :3], rest) + blended[..., 3]
 
     def _pose_bones(self, pose: torch.Tensor, shape: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -201,7 +203,11 @@ class AnnyBody(BodyModel):
 
         pose (B, 24, 3) SMPL axis-angle, shape (B, 6) -> rest vertices (B, V_full, 3), bone
         transforms (B, J, 4, 4) (rest to posed; what skinning blends) and bone poses (B, J, 4, 4).
+        When every row has the same constant shape (a tracked video's fixed shape), the rest mesh
+        is built once and returned as (1, V_full, 3): most of the forward's cost at batch 32.
         """
+        if shape.shape[0] > 1 and not shape.requires_grad and bool((shape == shape[:1]).all()):
+            shape = shape[:1]
         pose_parameters, phenotypes, local_changes, facial_actions = self.anny.get_tensor_inputs(self.retarget(pose), shape, None, None)
         coefficients = self.anny._get_phenotype_blendshape_coefficients(phenotypes, local_changes, facial_actions)
         rest = self.anny.get_rest_model(coefficients)
@@ -257,10 +263,10 @@ def _blend_skinned(bone_weights: torch.Tensor, rest_vertices: torch.Tensor, bone
     """Points that are fixed blends of skinned vertices: (K * J, V_full) sparse weights (_keypoint_bone_weights),
     (1 or B, V_full, 3) rest vertices and (B, J, 4, 4) bone transforms -> (B, K, 3) in Anny's frame."""
     batch_size, bone_count = bone_transforms.shape[:2]
-    rest = rest_vertices.expand(batch_size, -1, -1)
-    homogeneous = torch.cat([rest, torch.ones_like(rest[..., :1])], dim=-1)  # (B, V, 4)
-    blended = torch.sparse.mm(bone_weights, homogeneous.transpose(0, 1).reshape(rest.shape[1], -1))
-    blended = blended.view(-1, bone_count, batch_size, 4)  # (K, J, B, 4)
+    rest_count, vertex_count = rest_vertices.shape[:2]
+    homogeneous = torch.cat([rest_vertices, torch.ones_like(rest_vertices[..., :1])], dim=-1)  # (1 or B, V, 4)
+    blended = torch.sparse.mm(bone_weights, homogeneous.transpose(0, 1).reshape(vertex_count, -1))
+    blended = blended.view(-1, bone_count, rest_count, 4).expand(-1, -1, batch_size, -1)  # (K, J, B, 4)
     return torch.einsum("bjmn,kjbn->bkm", bone_transforms[..., :3, :], blended)
 
 

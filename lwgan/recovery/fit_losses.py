@@ -288,7 +288,11 @@ def chamfer_silhouette_loss(vertices: torch.Tensor, distances: MaskDistances) ->
     check_shape("vertices", vertices, (None, None, 2))
     outside = torch.nn.functional.grid_sample(distances.outside[:, None], vertices[:, None], align_corners=False, padding_mode="border")
     outside_term = outside[:, 0, 0].pow(2).mean(-1)
-    nearest = torch.cdist(distances.outline, vertices).amin(-1)  # (B, M)
+    # The nearest vertex is found without gradients; the distance to it carries the same gradient
+    # as the minimum over all vertices would, without a backward through the (B, M, V) distances.
+    with torch.no_grad():
+        nearest_index = torch.cdist(distances.outline, vertices).argmin(-1)  # (B, M)
+    nearest = torch.gather(vertices, 1, nearest_index[..., None].expand(-1, -1, 2))
     weight = distances.outline_weight
-    coverage_term = (weight * nearest.pow(2)).sum(-1) / weight.sum(-1).clamp_min(1.0)
+    coverage_term = (weight * (distances.outline - nearest).pow(2).sum(-1)).sum(-1) / weight.sum(-1).clamp_min(1.0)
     return outside_term + coverage_term

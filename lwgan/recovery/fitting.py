@@ -207,7 +207,7 @@ def fit_bodies(
         shape = torch.as_tensor(initial.shape, dtype=dtype, device=device)
         camera = torch.as_tensor(initial.camera, dtype=dtype, device=device)
         iterations = settings.warm_body_iterations
-    state = _State.start(body, body_pose, orientation, shape, camera)
+    state = _State.start(body, body_pose, orientation, shape, camera, settings.fit_shape)
     schedule = ((iterations, False), (silhouette_iterations if use_silhouette else 0, True))
     _optimise(body, state, targets, settings, default_shape, schedule, progress)
     return _result(body, state, targets, settings, default_shape, use_silhouette)
@@ -280,7 +280,7 @@ def track_bodies(
     previous_orientation = axis_angle_to_matrix(last[0]).expand(batch_size, 3, 3)
     bases = with_heading(previous_orientation.expand(5, -1, -1, -1), _candidate_headings(previous_orientation, targets))
     orientation, camera = _fit_orientation(body, targets, body_pose, shape, settings, bases)
-    state = _State.start(body, body_pose, orientation, shape, camera)
+    state = _State.start(body, body_pose, orientation, shape, camera, settings.fit_shape)
     anchors = _camera_points_of(body, previous, device, dtype)[-2:]
     temporal = _Temporal(anchors, torch.as_tensor([*previous_frames[-2:], *frames], device=device))
     schedule = ((settings.warm_body_iterations, False), (settings.track_silhouette_iterations if use_silhouette else 0, True))
@@ -304,7 +304,7 @@ def _optimise(body, state: _State, targets: _Targets, settings: FitSettings, def
     # One Adam for stages 2 and 3, so the silhouette stage keeps the moment estimates (a fresh Adam
     # would take a full-size first step on every parameter, however small its gradient).
     base_rates = (settings.pose_learning_rate, settings.orientation_learning_rate,
-                  settings.shape_learning_rate if settings.fit_shape else 0.0, settings.camera_learning_rate)
+                  settings.shape_learning_rate, settings.camera_learning_rate)
     optimizer = torch.optim.Adam([
         {"params": [state.body_pose]}, {"params": [state.rotation]}, {"params": [state.shape_parameter]},
         {"params": [state.log_scale, state.translation]},
@@ -399,23 +399,24 @@ class _State:
 
     body_pose (B, 23, 3) axis-angle of joints 1..23; rotation (B, 3) axis-angle applied on top of
     base_orientation (B, 3, 3) (the start orientation; the rotation stays small); shape_parameter (B, D)
-    (sigmoid logits for bounded shapes); log_scale (B, 1) and translation (B, 2) of the camera.
+    (sigmoid logits for bounded shapes; a constant when the shape is not fitted, which lets the body
+    build one rest mesh for all rows); log_scale (B, 1) and translation (B, 2) of the camera.
     """
 
-    def __init__(self, body_pose, base_orientation, shape_parameter, bounded_shape, log_scale, translation):
+    def __init__(self, body_pose, base_orientation, shape_parameter, bounded_shape, log_scale, translation, fit_shape: bool = True):
         self.body_pose = body_pose.detach().clone().requires_grad_(True)
         self.base_orientation = base_orientation.detach().clone()
         self.rotation = torch.zeros_like(body_pose[:, 0]).requires_grad_(True)
-        self.shape_parameter = shape_parameter.detach().clone().requires_grad_(True)
+        self.shape_parameter = shape_parameter.detach().clone().requires_grad_(fit_shape)
         self.bounded_shape = bounded_shape
         self.log_scale = log_scale.detach().clone().requires_grad_(True)
         self.translation = translation.detach().clone().requires_grad_(True)
 
     @staticmethod
-    def start(body: BodyModel, body_pose, orientation, shape, camera) -> _State:
-        bounded = body.name in BOUNDED_SHAPE_MODELS
+    def start(body: BodyModel, body_pose, orientation, shape, camera, fit_shape: bool = True) -> _State:
+        bounded = body.name in BOUNDED_SHAPE_MODELS and fit_shape
         shape_parameter = torch.logit(shape.clamp(1e-3, 1 - 1e-3)) if bounded else shape
-        return _State(body_pose, orientation, shape_parameter, bounded, camera[:, :1].clamp_min(1e-6).log(), camera[:, 1:])
+        return _State(body_pose, orientation, shape_parameter, bounded, camera[:, :1].clamp_min(1e-6).log(), camera[:, 1:], fit_shape)
 
     def orientation(self) -> torch.Tensor:
         """(B, 3, 3) global orientation."""

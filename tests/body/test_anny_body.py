@@ -417,3 +417,20 @@ def test_skeleton_skins_a_vertex_sample_exactly_as_the_full_forward(anny_body):
     skeleton = anny_body.skeleton(pose, shape, vertex_indices=sample)
     torch.testing.assert_close(skeleton.vertices, full.vertices[:, sample], atol=1e-5, rtol=0)
     assert anny_body.skeleton(pose, shape).vertices is None
+
+
+def test_a_shared_constant_shape_builds_one_rest_mesh_with_the_same_results(anny_body):
+    """Rows with one constant shape (a tracked video) take the shortcut; a shape that needs gradients does not: same numbers."""
+    generator = torch.Generator().manual_seed(8)
+    pose = 0.3 * torch.randn(3, 24, 3, generator=generator)
+    shape = torch.rand(1, 6, generator=generator).expand(3, -1)
+    sample = torch.arange(0, len(anny_body.mirror_vertices), 53)
+    results = []
+    for shape_needs_gradient in (False, True):
+        inputs = [pose.clone().requires_grad_(True), shape.clone().requires_grad_(shape_needs_gradient)]
+        full = anny_body(*inputs)
+        skeleton = anny_body.skeleton(*inputs, vertex_indices=sample)
+        (full.vertices.sum() + skeleton.keypoints.square().sum() + skeleton.vertices.square().sum()).backward()
+        results.append((full.vertices.detach(), skeleton.keypoints.detach(), skeleton.vertices.detach(), inputs[0].grad))
+    for name, shared, separate in zip(("vertices", "keypoints", "sampled vertices", "pose gradient"), *results, strict=True):
+        torch.testing.assert_close(shared, separate, atol=1e-5, rtol=1e-5, msg=lambda message, name=name: f"{name}: {message}")

@@ -71,6 +71,22 @@ def test_chamfer_silhouette_against_brute_force():
     assert float(fit_losses.chamfer_silhouette_loss(half, distances)) == pytest.approx(float(brute), rel=1e-5)
 
 
+def test_chamfer_silhouette_gradient_against_brute_force():
+    """The nearest vertex is picked without gradients; the gradient is still that of the full minimum over vertices."""
+    mask = torch.zeros(2, 24, 24)
+    mask[0, 4:20, 6:14] = 1.0
+    mask[1, 2:10, 2:22] = 1.0
+    distances = fit_losses.mask_distances(mask, points=64)
+    vertices = (0.8 * torch.rand(2, 150, 2, generator=torch.Generator().manual_seed(5)) - 0.4).requires_grad_(True)
+    fit_losses.chamfer_silhouette_loss(vertices, distances).sum().backward()
+    reference = vertices.detach().clone().requires_grad_(True)
+    outside = torch.nn.functional.grid_sample(distances.outside[:, None], reference[:, None], align_corners=False, padding_mode="border")
+    nearest = torch.cdist(distances.outline, reference).amin(-1)
+    weight = distances.outline_weight
+    (outside[:, 0, 0].pow(2).mean(-1) + (weight * nearest.pow(2)).sum(-1) / weight.sum(-1)).sum().backward()
+    torch.testing.assert_close(vertices.grad, reference.grad, atol=1e-6, rtol=1e-4)
+
+
 def _detections(boxes, torso_confidence):
     count = len(boxes)
     keypoints = np.zeros((count, 23, 3), np.float32)
