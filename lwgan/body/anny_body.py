@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+import roma
 import torch
 
 from lwgan.body import tables
@@ -26,8 +27,6 @@ PHENOTYPE_NAMES = ("gender", "age", "muscle", "weight", "height", "proportions")
 
 DEFAULT_PHENOTYPES = (0.5, 0.67, 0.5, 0.5, 0.5, 0.5)
 """A gender-neutral young adult of average build (about 1.84 m tall)."""
-
-"""Anny's extra keypoints after COCO-17 (names as in its coco.pth regressor)."""
 
 SKINNING_METHODS = ("auto", "lbs", "warp_lbs")
 
@@ -99,7 +98,9 @@ class AnnyBody(BodyModel):
         self.retarget = SmplToAnnyRetarget(bone_labels, list(self.anny.bone_parents), calibration)
         self.register_buffer("joint_weights", joint_regressor(bone_labels), persistent=False)
         self.register_buffer("keypoint_weights", _coco_regressor(self.anny, self.keypoint_names), persistent=False)
-        self.register_buffer("keypoint_bone_weights", _keypoint_bone_weights(self.keypoint_weights, self.anny), persistent=False)
+        template, shapes = _keypoint_blends(_keypoint_bone_weights(self.keypoint_weights, self.anny), self.anny)
+        self.register_buffer("keypoint_blend_template", template, persistent=False)
+        self.register_buffer("keypoint_blend_shapes", shapes, persistent=False)
 
     def _register_mesh(self) -> None:
         """faces, uv and face_uv without the cavities; kept_vertices indexes Anny's full vertex set."""
@@ -157,7 +158,8 @@ class AnnyBody(BodyModel):
             (B, 23, 3) named by keypoint_names, all in the SMPL body frame, in metres.
         """
         pose, shape, translation = self.prepare_inputs(pose, shape, translation, self.default_phenotypes.dtype)
-        rest_vertices, bone_transforms, bone_poses = self._pose_bones(pose, shape)
+        coefficients, bone_transforms, bone_poses = self._pose_bones(pose, shape)
+        rest_vertices = self.anny.get_rest_vertices(coefficients)
         anny_vertices = self.anny.get_skinned_vertices(rest_vertices.expand(bone_transforms.shape[0], -1, -1), bone_transforms)
         offset = translation[:, None]
         vertices = anny_vertices[:, self.kept_vertices] @ self.frame + offset
@@ -174,45 +176,62 @@ class AnnyBody(BodyModel):
         """forward()'s joints and keypoints without skinning the mesh (about 3x faster with its backward at batch 32).
 
         A keypoint is a fixed blend of skinned vertices, and skinning is linear in the rest
-        positions, so keypoint k = sum over bones j of T_j [x; 1]-blend A_kj, where
-        A_kj = sum over vertices v of regressor weight w_kv * bone weight b_vj * [x_v; 1]: one sparse
-        product with the rest vertices, then 23 x 104 small transforms instead of 13,718 x 104.
-        The vertices at vertex_indices (of the rendered mesh) are skinned alone, each from its few bones.
+        positions, so keypoint k = sum over bones j of T_j A_kj, where
+        A_kj = sum over vertices v of regressor weight w_kv * bone weight b_vj * [x_v; 1]. The rest
+        positions x_v are linear in the blendshape coefficients too, so A is precomputed per
+        blendshape (_keypoint_blends): no rest mesh is built, and 23 x 104 small transforms replace
+        13,718 x 104. The vertices at vertex_indices (of the rendered mesh) are skinned alone.
         """
         pose, shape, translation = self.prepare_inputs(pose, shape, translation, self.default_phenotypes.dtype)
-        rest_vertices, bone_transforms, bone_poses = self._pose_bones(pose, shape)
+        coefficients, bone_transforms, bone_poses = self._pose_bones(pose, shape)
         offset = translation[:, None]
-        anny_keypoints = _blend_skinned(self.keypoint_bone_weights, rest_vertices, bone_transforms)
+        blends = self.keypoint_blend_template + torch.einsum("bc,ckjn->bkjn", coefficients, self.keypoint_blend_shapes)  # (1 or B, K, J, 4)
+        anny_keypoints = torch.einsum("bjmn,bkjn->bkm", bone_transforms[..., :3, :], blends.expand(bone_transforms.shape[0], -1, -1, -1))
         vertices = None
         if vertex_indices is not None:
-            vertices = self._skin_vertices(rest_vertices, bone_transforms, self.kept_vertices[vertex_indices]) @ self.frame + offset
+            full_indices = self.kept_vertices[vertex_indices]
+            rest = self.anny.template_vertices[full_indices] + torch.einsum("bc,cnd->bnd", coefficients, self.anny.blendshapes[:, full_indices])
+            vertices = self._skin_vertices(rest, bone_transforms, full_indices) @ self.frame + offset
         return Skeleton(joints=self._joints(bone_poses) + offset, keypoints=anny_keypoints @ self.frame + offset, vertices=vertices)
 
-    def _skin_vertices(self, rest_vertices: torch.Tensor, bone_transforms: torch.Tensor, full_indices: torch.Tensor) -> torch.Tensor:
-        """Linear blend skinning of Anny's vertices `full_indices` (n,) alone: (1 or B, V_full, 3) rest, (B, J, 4, 4) bones -> (B, n, 3)."""
+    def _skin_vertices(self, rest: torch.Tensor, bone_transforms: torch.Tensor, full_indices: torch.Tensor) -> torch.Tensor:
+        """Linear blend skinning of Anny's vertices `full_indices` (n,) alone: (1 or B, n, 3) their rest positions, (B, J, 4, 4) bones -> (B, n, 3)."""
         batch_size, bone_count = bone_transforms.shape[:2]
         weights = torch.zeros(len(full_indices), bone_count, dtype=bone_transforms.dtype, device=bone_transforms.device)
         weights.scatter_add_(1, self.anny.vertex_bone_indices[full_indices].long(), self.anny.vertex_bone_weights[full_indices].to(weights.dtype))
         # A dense (n, J) @ (J, B * 12) product: far cheaper to differentiate than gathering each vertex's bones.
         blended = (weights @ bone_transforms[..., :3, :].permute(1, 0, 2, 3).reshape(bone_count, -1)).view(-1, batch_size, 3, 4).transpose(0, 1)
-        rest = rest_vertices[:, full_indices].expand(batch_size, -1, -1)
+        rest = rest.expand(batch_size, -1, -1)
         return torch.einsum("bnij,bnj->bni", blended[..., :3], rest) + blended[..., 3]
 
     def _pose_bones(self, pose: torch.Tensor, shape: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Anny's shaped rest mesh and posed bones, as its own forward computes them before skinning.
+        """Anny's blendshape coefficients and posed bones, as its own forward computes them before the rest mesh and skinning.
 
-        pose (B, 24, 3) SMPL axis-angle, shape (B, 6) -> rest vertices (B, V_full, 3), bone
+        pose (B, 24, 3) SMPL axis-angle, shape (B, 6) -> blendshape coefficients (B, C), bone
         transforms (B, J, 4, 4) (rest to posed; what skinning blends) and bone poses (B, J, 4, 4).
-        When every row has the same constant shape (a tracked video's fixed shape), the rest mesh
-        is built once and returned as (1, V_full, 3): most of the forward's cost at batch 32.
+        When every row has the same constant shape (a tracked video's fixed shape), the
+        coefficients are (1, C), and the rest bones are built once.
         """
         if shape.shape[0] > 1 and not shape.requires_grad and bool((shape == shape[:1]).all()):
             shape = shape[:1]
         pose_parameters, phenotypes, local_changes, facial_actions = self.anny.get_tensor_inputs(self.retarget(pose), shape, None, None)
         coefficients = self.anny._get_phenotype_blendshape_coefficients(phenotypes, local_changes, facial_actions)
-        rest = self.anny.get_rest_model(coefficients)
-        bone_transforms, bone_poses = self.anny.get_bone_transforms(pose_parameters, rest["rest_bone_poses"])
-        return rest["rest_vertices"], bone_transforms, bone_poses
+        bone_transforms, bone_poses = self.anny.get_bone_transforms(pose_parameters, self._rest_bone_poses(coefficients))
+        return coefficients, bone_transforms, bone_poses
+
+    def _rest_bone_poses(self, coefficients: torch.Tensor) -> torch.Tensor:
+        """(1 or B, C) blendshape coefficients -> (1 or B, J, 4, 4) Anny's rest bone poses, as its get_rest_model() makes them.
+
+        For Anny's "cached" bone orientation (its default) without the rest mesh, which is most of
+        get_rest_model()'s cost: heads and orientation cross-covariances are linear blends, the
+        orientation their special Procrustes rotation.
+        """
+        anny = self.anny
+        if anny.bone_orientation != "cached" or anny.rest_orientation_refiner is not None or anny.root_identity_orientation:
+            return anny.get_rest_model(coefficients)["rest_bone_poses"]
+        heads = anny.template_bone_heads + torch.einsum("bc,cjd->bjd", coefficients, anny.bone_heads_blendshapes)
+        covariances = anny.bone_template_orientation_matrices + torch.einsum("bc,cjmn->bjmn", coefficients, anny.bone_orientation_blendshapes)
+        return roma.Rigid(linear=roma.special_procrustes(covariances), translation=heads).to_homogeneous()
 
     def _joints(self, bone_poses: torch.Tensor) -> torch.Tensor:
         """(B, J, 4, 4) posed Anny bones -> (B, 24, 3) SMPL joints in the SMPL body frame (before translation)."""
@@ -259,15 +278,19 @@ def _vertex_bone_weights(anny_model) -> torch.Tensor:
     return torch.sparse_coo_tensor(torch.stack([vertex.reshape(-1), indices.reshape(-1)]), weights.reshape(-1), size, check_invariants=True).coalesce()
 
 
-def _blend_skinned(bone_weights: torch.Tensor, rest_vertices: torch.Tensor, bone_transforms: torch.Tensor) -> torch.Tensor:
-    """Points that are fixed blends of skinned vertices: (K * J, V_full) sparse weights (_keypoint_bone_weights),
-    (1 or B, V_full, 3) rest vertices and (B, J, 4, 4) bone transforms -> (B, K, 3) in Anny's frame."""
-    batch_size, bone_count = bone_transforms.shape[:2]
-    rest_count, vertex_count = rest_vertices.shape[:2]
-    homogeneous = torch.cat([rest_vertices, torch.ones_like(rest_vertices[..., :1])], dim=-1)  # (1 or B, V, 4)
-    blended = torch.sparse.mm(bone_weights, homogeneous.transpose(0, 1).reshape(vertex_count, -1))
-    blended = blended.view(-1, bone_count, rest_count, 4).expand(-1, -1, batch_size, -1)  # (K, J, B, 4)
-    return torch.einsum("bjmn,kjbn->bkm", bone_transforms[..., :3, :], blended)
+def _keypoint_blends(keypoint_bone_weights: torch.Tensor, anny_model) -> tuple[torch.Tensor, torch.Tensor]:
+    """AnnyBody.skeleton's blends A_kj of the rest vertices: (K * J, V_full) sparse weights (_keypoint_bone_weights) ->
+    (K, J, 4) the template's and (C, K, J, 4) each blendshape's (fourth column 0), in Anny's frame."""
+    vertex_count = anny_model.template_vertices.shape[0]
+    bone_count = len(anny_model.bone_labels)
+    # Summed in float64: the sums run over thousands of vertices.
+    weights = keypoint_bone_weights.double()
+    template = torch.cat([anny_model.template_vertices.double(), torch.ones(vertex_count, 1, dtype=torch.float64)], dim=-1)
+    blendshapes = anny_model.blendshapes.double()  # (C, V_full, 3)
+    shapes = torch.sparse.mm(weights, blendshapes.permute(1, 0, 2).reshape(vertex_count, -1))  # (K * J, C * 3)
+    shapes = shapes.view(-1, bone_count, blendshapes.shape[0], 3).permute(2, 0, 1, 3)
+    blend_template = torch.sparse.mm(weights, template).view(-1, bone_count, 4)
+    return blend_template.float(), torch.cat([shapes, torch.zeros_like(shapes[..., :1])], dim=-1).float().contiguous()
 
 
 def _keypoint_bone_weights(keypoint_weights: torch.Tensor, anny_model) -> torch.Tensor:

@@ -34,7 +34,7 @@ from lwgan.body.model import BodyModel
 from lwgan.recovery.fit_losses import silhouette_loss
 from lwgan.recovery.fitting import FitSettings, _targets
 from lwgan.recovery.observation import FitResult, PersonObservation
-from lwgan.render.silhouette import soft_silhouette
+from lwgan.render.silhouette import faces_facing_the_camera, soft_silhouette
 
 logger = logging.getLogger(__name__)
 
@@ -155,20 +155,8 @@ def _crop_silhouettes(views: _Views, offsets: torch.Tensor, faces: torch.Tensor,
     clothed = views.vertices + offsets[None, :, None] * views.normals
     crop_xy = (project(clothed, views.camera)[..., :2] - views.crop_center[:, None]) / views.crop_half_size[:, None, None]
     crop_ndc = torch.cat([crop_xy, clothed[..., 2:]], dim=-1)
-    return soft_silhouette(crop_ndc, faces[_facing_the_camera(crop_ndc.detach(), faces)], settings.silhouette_resolution,
+    return soft_silhouette(crop_ndc, faces[faces_facing_the_camera(crop_ndc.detach(), faces)], settings.silhouette_resolution,
                            sigma=settings.silhouette_sigma, straight_through=True)
-
-
-def _facing_the_camera(vertices_ndc: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """(F,) bool: faces whose outward normal points towards the camera (depth decreasing) in any of the (B, V, 3) views.
-
-    That is the z of the cross product (corner 1 - corner 0) x (corner 2 - corner 0) <= 0 (edge-on
-    faces count), which only x and y decide, so the weak-perspective camera's scale does not matter.
-    """
-    corners = vertices_ndc[:, faces, :2]  # (B, F, 3, 2)
-    first, second = corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0]
-    normal_z = first[..., 0] * second[..., 1] - first[..., 1] * second[..., 0]
-    return (normal_z <= 0).any(dim=0)
 
 
 def _check_inputs(observations: list[PersonObservation], fit: FitResult, shape_dim: int, settings: ClothingSettings) -> None:

@@ -59,6 +59,18 @@ def soft_silhouette(
     return covered.view_as(silhouette).to(silhouette.dtype) + (silhouette - silhouette.detach())
 
 
+def faces_facing_the_camera(vertices_ndc: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """(F,) bool: faces whose outward normal points towards the camera (depth decreasing) in any of the (B, V, 3) views.
+
+    That is the z of the cross product (corner 1 - corner 0) x (corner 2 - corner 0) <= 0 (edge-on
+    faces count), which only x and y decide, so the weak-perspective camera's scale does not matter.
+    """
+    corners = vertices_ndc[:, faces, :2]  # (B, F, 3, 2)
+    first, second = corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0]
+    normal_z = first[..., 0] * second[..., 1] - first[..., 1] * second[..., 0]
+    return (normal_z <= 0).any(dim=0)
+
+
 def _squared_distance_to_triangle(candidates: Candidates) -> torch.Tensor:
     """(N,) squared distance in pixels from each candidate's pixel centre to its face's edges."""
     start = candidates.corners  # corners relative to the pixel centre, so the pixel is the origin

@@ -434,3 +434,22 @@ def test_a_shared_constant_shape_builds_one_rest_mesh_with_the_same_results(anny
         results.append((full.vertices.detach(), skeleton.keypoints.detach(), skeleton.vertices.detach(), inputs[0].grad))
     for name, shared, separate in zip(("vertices", "keypoints", "sampled vertices", "pose gradient"), *results, strict=True):
         torch.testing.assert_close(shared, separate, atol=1e-5, rtol=1e-5, msg=lambda message, name=name: f"{name}: {message}")
+
+
+def test_forward_matches_annys_own_forward_with_its_gradients(anny_body):
+    """AnnyBody builds Anny's rest bones without its rest mesh (_rest_bone_poses): Anny's own forward is the reference."""
+    pose, shape = random_inputs(2, seed=9)
+    results = []
+    for ours in (True, False):
+        inputs = [pose.clone().requires_grad_(True), shape.clone().requires_grad_(True)]
+        if ours:
+            output = anny_body(*inputs)
+            vertices, bone_heads = output.vertices, output.joints
+        else:
+            output = anny_body.anny(pose_parameters=anny_body.retarget(inputs[0]), phenotype_kwargs=inputs[1])
+            vertices = output["vertices"][:, anny_body.kept_vertices] @ anny_body.frame
+            bone_heads = torch.einsum("jn,bnd->bjd", anny_body.joint_weights, output["bone_poses"][..., :3, 3]) @ anny_body.frame
+        (vertices.square().sum() + bone_heads.sum()).backward()
+        results.append((vertices.detach(), bone_heads.detach(), *(tensor.grad for tensor in inputs)))
+    for name, mine, reference in zip(("vertices", "joints", "pose gradient", "shape gradient"), *results, strict=True):
+        torch.testing.assert_close(mine, reference, atol=1e-5, rtol=1e-4, msg=lambda message, name=name: f"{name}: {message}")

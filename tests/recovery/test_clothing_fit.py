@@ -12,10 +12,11 @@ from lwgan.body.camera import camera_to_fit, orient_for_image, project
 from lwgan.body.clothing import clothed_vertices, clothing_vertex_mask
 from lwgan.body.model import PART_NAMES
 from lwgan.data.synthetic_people import render_synthetic_person
-from lwgan.recovery.clothing import ClothingSettings, _facing_the_camera, fit_clothing
+from lwgan.recovery.clothing import ClothingSettings, fit_clothing
 from lwgan.recovery.fitting import relaxed_pose
 from lwgan.recovery.observation import FitResult
 from lwgan.render import rasterize
+from lwgan.render.silhouette import faces_facing_the_camera
 
 SIZE = 256
 GARMENT_OFFSET = 0.05  # metres: a jacket with long sleeves, 5 cm off the body
@@ -134,12 +135,12 @@ def test_faces_facing_the_camera_are_the_nearest_surface(anny_body, front, side)
     for view in range(2):
         one_view = vertices_ndc[view : view + 1]
         every_face = rasterize(one_view, anny_body.faces, SIZE)
-        facing_only = rasterize(one_view, anny_body.faces[_facing_the_camera(one_view, anny_body.faces)], SIZE)
+        facing_only = rasterize(one_view, anny_body.faces[faces_facing_the_camera(one_view, anny_body.faces)], SIZE)
         both = every_face.mask & facing_only.mask
         assert torch.equal(facing_only.depth[both], every_face.depth[both]) and not (facing_only.mask & ~every_face.mask).any()
         missed = every_face.face_index[every_face.mask & ~facing_only.mask]
         assert len(missed) <= 3 and (anny_body.face_part[missed] == PART_NAMES.index("head")).all()
-    assert 0.4 < _facing_the_camera(vertices_ndc, anny_body.faces).float().mean() < 0.9  # the two views together
+    assert 0.4 < faces_facing_the_camera(vertices_ndc, anny_body.faces).float().mean() < 0.9  # the two views together
 
 
 def test_bad_inputs_are_rejected(anny_body, front, side):
