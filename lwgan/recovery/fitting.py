@@ -63,6 +63,9 @@ SWAPPABLE_LIMBS = (("knee", "ankle", "heel", "big_toe", "small_toe"), ("elbow", 
 """Limbs whose left and right labels a detector confuses (legs seen from the side, crossed arms):
 track_bodies matches each pair to the body under whichever labelling lies nearer, per frame."""
 
+SOFT, CHAMFER = "soft", "chamfer"
+"""The silhouette terms of a stage: the soft silhouette against the mask, or the chamfer distances to it (no rendering)."""
+
 BOUNDED_SHAPE_MODELS = ("anny",)
 """Body models whose shape entries live in [0, 1] (Anny's phenotypes): optimised through a sigmoid."""
 
@@ -136,7 +139,7 @@ class _Targets:
     frame_side: torch.Tensor  # (B,) square frame side in pixels
     frame_offset: torch.Tensor  # (B, 2) image offset in the square frame, pixels
     relabel_limbs: bool = False  # match SWAPPABLE_LIMBS under the nearer labelling (relabel_limbs())
-    mask_distances: fit_losses.MaskDistances | None = None  # when set, the silhouette term is the chamfer one (track_bodies)
+    mask_distances: fit_losses.MaskDistances | None = None  # what the CHAMFER silhouette term needs (track_bodies)
 
 
 def relaxed_pose(batch_size: int = 1, dtype=torch.float32, device=None) -> torch.Tensor:
@@ -209,9 +212,9 @@ def fit_bodies(
         camera = torch.as_tensor(initial.camera, dtype=dtype, device=device)
         iterations = settings.warm_body_iterations
     state = _State.start(body, body_pose, orientation, shape, camera, settings.fit_shape)
-    schedule = ((iterations, False), (silhouette_iterations if use_silhouette else 0, True))
+    schedule = ((iterations, None), (silhouette_iterations if use_silhouette else 0, SOFT))
     _optimise(body, state, targets, settings, default_shape, schedule, progress)
-    return _result(body, state, targets, settings, default_shape, use_silhouette)
+    return _result(body, state, targets, settings, default_shape, SOFT if use_silhouette else None)
 
 
 def shared_shape(body: BodyModel, observations: list[PersonObservation], settings: FitSettings | None = None) -> np.ndarray:
@@ -284,9 +287,9 @@ def track_bodies(
     state = _State.start(body, body_pose, orientation, shape, camera, settings.fit_shape)
     anchors = _camera_points_of(body, previous, device, dtype)[-2:]
     temporal = _Temporal(anchors, torch.as_tensor([*previous_frames[-2:], *frames], device=device))
-    schedule = ((settings.warm_body_iterations, False), (settings.track_silhouette_iterations if use_silhouette else 0, True))
+    schedule = ((settings.warm_body_iterations, None), (settings.track_silhouette_iterations if use_silhouette else 0, CHAMFER))
     _optimise(body, state, targets, settings, default_shape, schedule, progress, temporal)
-    return _result(body, state, targets, settings, default_shape, use_silhouette, temporal)
+    return _result(body, state, targets, settings, default_shape, CHAMFER if use_silhouette else None, temporal)
 
 
 def _candidate_headings(previous_orientation: torch.Tensor, targets: _Targets) -> torch.Tensor:
@@ -300,7 +303,7 @@ def _candidate_headings(previous_orientation: torch.Tensor, targets: _Targets) -
 
 def _optimise(body, state: _State, targets: _Targets, settings: FitSettings, default_shape, schedule, progress: bool,
               temporal: _Temporal | None = None) -> None:
-    """Stages 2 and 3: Adam on `state` in place, for each (iterations, with_silhouette) of `schedule`."""
+    """Stages 2 and 3: Adam on `state` in place, for each (iterations, silhouette term: None, SOFT or CHAMFER) of `schedule`."""
     schedule = tuple((count, silhouette) for count, silhouette in schedule if count > 0)
     # One Adam for stages 2 and 3, so the silhouette stage keeps the moment estimates (a fresh Adam
     # would take a full-size first step on every parameter, however small its gradient).
@@ -311,28 +314,28 @@ def _optimise(body, state: _State, targets: _Targets, settings: FitSettings, def
         {"params": [state.log_scale, state.translation]},
     ], lr=settings.pose_learning_rate)
     with tqdm(total=sum(count for count, _ in schedule), desc="fitting bodies", unit="step", disable=not progress) as bar:
-        for iterations, with_silhouette in schedule:
+        for iterations, silhouette in schedule:
             # The soft silhouette's gradients are rough (see FitSettings); the chamfer term's are not and runs at full rates.
-            slowed = with_silhouette and targets.mask_distances is None
+            slowed = silhouette == SOFT
             scale = settings.silhouette_learning_rate_scale if slowed else 1.0
             pose_scale = scale * settings.silhouette_pose_learning_rate_scale if slowed else 1.0
             for group, rate, group_scale in zip(optimizer.param_groups, base_rates, (pose_scale, pose_scale, scale, scale)):
                 group["lr"] = rate * group_scale
             for _ in range(iterations):
                 optimizer.zero_grad(set_to_none=True)
-                terms = _terms(body, state, targets, settings, default_shape, with_silhouette, temporal=temporal)
-                _weighted_total(terms, settings, targets).sum().backward()
+                terms = _terms(body, state, targets, settings, default_shape, silhouette, temporal=temporal)
+                _weighted_total(terms, settings, silhouette).sum().backward()
                 optimizer.step()
                 bar.update(1)
-            logger.debug("stage with %d steps%s done", iterations, " (silhouette)" if with_silhouette else "")
+            logger.debug("stage with %d steps (silhouette term %s) done", iterations, silhouette)
 
 
-def _result(body, state: _State, targets: _Targets, settings: FitSettings, default_shape, with_silhouette: bool,
+def _result(body, state: _State, targets: _Targets, settings: FitSettings, default_shape, silhouette: str | None,
             temporal: _Temporal | None = None) -> FitResult:
-    """The FitResult of the optimised `state`, with its final loss terms."""
+    """The FitResult of the optimised `state`, with its final loss terms (those of the last stage's silhouette term)."""
     with torch.no_grad():
-        terms = _terms(body, state, targets, settings, default_shape, with_silhouette, need_projection=True, temporal=temporal)
-        total = _weighted_total(terms, settings, targets)
+        terms = _terms(body, state, targets, settings, default_shape, silhouette, need_projection=True, temporal=temporal)
+        total = _weighted_total(terms, settings, silhouette)
         projected = terms.pop("projected")
         if targets.relabel_limbs:
             targets = relabel_limbs(targets, projected)
@@ -454,20 +457,20 @@ def _terms(
     targets: _Targets,
     settings: FitSettings,
     default_shape: torch.Tensor,
-    with_silhouette: bool,
+    silhouette: str | None,
     need_projection: bool = False,
     temporal: _Temporal | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Every loss term for the current state, each (B,) (zeros for terms that are off)."""
+    """Every loss term for the current state, each (B,) (zeros for terms that are off); `silhouette` picks the silhouette term (None, SOFT, CHAMFER)."""
     pose = state.full_pose()
     shape = state.shape()
     # The mesh only for the silhouette: all of it for the soft silhouette, a sample of it for the chamfer term.
-    if with_silhouette and targets.mask_distances is not None:
+    if silhouette == CHAMFER:
         vertex_count = len(body.mirror_vertices)
         sample = torch.arange(0, vertex_count, max(1, vertex_count // settings.chamfer_vertices), device=pose.device)
         output = body.skeleton(pose, shape, vertex_indices=sample)
     else:
-        output = body(pose, shape) if with_silhouette else body.skeleton(pose, shape)
+        output = body(pose, shape) if silhouette == SOFT else body.skeleton(pose, shape)
     orientation = state.orientation()
     pivot = output.joints[:, :1]
     keypoints = _orient(output.keypoints, orientation, pivot)
@@ -485,12 +488,12 @@ def _terms(
         "shape_prior": fit_losses.shape_prior_loss(shape, default_shape),
         "temporal": zeros if temporal is None else temporal_loss(_camera_points(keypoints, state.log_scale, state.translation), temporal, targets.box_size),
     }
-    if with_silhouette:
+    if silhouette is not None:
         rows = targets.has_mask.nonzero().squeeze(1)
         vertices = _orient(output.vertices[rows], orientation[rows], pivot[rows])
         crop_xy = (_project(vertices, state.log_scale[rows], state.translation[rows]) - targets.box_center[rows, None]) / targets.crop_half_size[rows, None, None]
         crop_ndc = torch.cat([crop_xy, vertices[..., 2:]], dim=-1)
-        if targets.mask_distances is None:
+        if silhouette == SOFT:
             faces = body.faces[faces_facing_the_camera(crop_ndc.detach(), body.faces)]
             silhouette = soft_silhouette(crop_ndc, faces, settings.silhouette_resolution, sigma=settings.silhouette_sigma)
             loss = fit_losses.silhouette_loss(silhouette, targets.silhouette[rows])
@@ -536,12 +539,12 @@ def relabel_limbs(targets: _Targets, projected: torch.Tensor) -> _Targets:
     return replace(targets, keypoints=keypoints, confidence=confidence, landmarks=landmarks, landmark_confidence=landmark_confidence)
 
 
-def _weighted_total(terms: dict[str, torch.Tensor], settings: FitSettings, targets: _Targets) -> torch.Tensor:
-    """(B,) the weighted sum of the loss terms."""
+def _weighted_total(terms: dict[str, torch.Tensor], settings: FitSettings, silhouette: str | None) -> torch.Tensor:
+    """(B,) the weighted sum of the loss terms (the silhouette term weighted as the `silhouette` kind)."""
     return (
         settings.keypoint_weight * terms["keypoints"]
         + settings.landmark_weight * terms["landmarks"]
-        + (settings.silhouette_weight if targets.mask_distances is None else settings.chamfer_weight) * terms["silhouette"]
+        + (settings.chamfer_weight if silhouette == CHAMFER else settings.silhouette_weight) * terms["silhouette"]
         + settings.joint_limit_weight * terms["joint_limits"]
         + settings.pose_prior_weight * terms["pose_prior"]
         + settings.shape_prior_weight * terms["shape_prior"]
