@@ -13,8 +13,8 @@ Cases:
         clip, resized to `size` pixels high. BlazePose (lwgan.recovery.detector) finds the real
         person; that person's own hole is moved sideways, on the same floor line, into the middle
         of the wider free stretch beside the person's hole, so the truth under it is background.
-        Frames where no such place exists are left out (logged). The videos are only read, never
-        copied.
+        Frames where no such place exists, or where it is flat (a letterbox bar), are left out
+        (logged). The videos are only read, never copied.
 Every method sees the image with the hole's pixels set to 0, so none can peek at the truth.
 
 Table: per case set, method and radius (telea and navier_stokes are scored at every --radii), the
@@ -141,6 +141,9 @@ def video_cases(paths: list[Path], frames: int, size: int) -> list[tuple[str, to
                     logger.info("%s: no room beside the person for a second hole, left out", name)
                     continue
                 truth = torch.from_numpy(frame).permute(2, 0, 1).float() / 127.5 - 1
+                if float(truth[:, hole].std(dim=1).max()) < 2 / 127.5:  # any fill scores an infinite PSNR there
+                    logger.info("%s: the second hole lies on a flat area (a letterbox bar?), left out", name)
+                    continue
                 cases.append((name, truth, hole))
     return cases
 
