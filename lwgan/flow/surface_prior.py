@@ -74,9 +74,9 @@ def _cached_counterparts(body: BodyModel, size: int) -> SurfaceCounterparts:
         drawings = rasterize(torch.stack([rest, rest * rest.new_tensor([1.0, 1.0, -1.0])]), body.faces, size * DRAWING_RESOLUTION_FACTOR)
         atlas = rasterize_uv_atlas(body.uv, body.face_uv, size)
         point = interpolate_vertex_attributes(atlas, body.faces, rest)[0]  # (T, T, 3) each texel's rest position
-        texel_part = torch.where(atlas.mask[0], body.face_part[atlas.face_index[0].clamp_min(0)], -1)
+        texel_part = atlas.face_values(body.face_part)[0]
         drawn_uv = interpolate_corner_attributes(drawings, body.uv[body.face_uv])  # (2, R, R, 2)
-        drawn_part = torch.where(drawings.mask, body.face_part[drawings.face_index.clamp_min(0)], -2)
+        drawn_part = drawings.face_values(body.face_part, background=-2)
         tolerance = DEPTH_TOLERANCE * scale
         seen_front = _seen_in(drawings.depth[0], point, point[..., 2], tolerance)
         seen_back = _seen_in(drawings.depth[1], point, -point[..., 2], tolerance)

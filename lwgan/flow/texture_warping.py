@@ -13,7 +13,7 @@ make_bank() prepares one person's sources once:
         shadow under the feet removed (lwgan.render.inpaint.background_hole) and the hole inpainted.
 warped_frames() then colours each target body pixel from the first source that sees its surface
 point at a trusted pixel; a point sources see only near an edge takes the colour of the trusted
-pixels around it; a point no source sees, the atlas's. The body goes over the background with a
+pixels of its own body part around it; a point no source sees, the atlas's. The body goes over the background with a
 feathered edge. Where a source sees the surface point off the person (the fitted mesh is a little
 wider than the person, or loose hair and clothes make it narrower), the point stays transparent:
 the body's opacity is the source's person mask carried along the flow, so the person keeps their
@@ -59,8 +59,8 @@ class SourceBank:
 
     images: (S, 3, H, W) float in [0, 1]; vertices: (S, V, 3) the source meshes in NDC;
     trusted: (S, H, W) bool, the source pixels that may colour the body; inward: (S, 3, H, W) the
-    images with every untrusted pixel replaced by a smooth fill from the trusted ones around it
-    (what a surface point the source sees only near an edge takes); person: (S, H, W) float
+    images with every untrusted pixel replaced by a smooth fill from the trusted ones of its body
+    part around it (fill_within_parts: what a surface point the source sees only near an edge takes); person: (S, H, W) float
     in [0, 1], the segmented person (the mesh's coverage when there is no mask); atlas: (1, 3, T, T) the
     sources unwrapped and fused in UV space, hidden surface filled; background: (1, 3, H, W) in
     [0, 1]; offsets: (V,) the person's clothing (lwgan.body.clothing), which target meshes carry too.
@@ -103,7 +103,7 @@ def trusted_source_pixels(fragments: Fragments, face_part: torch.Tensor, person_
     kernel = torch.ones(2 * margin + 1, 2 * margin + 1, device=covered.device)
     inside = kornia.morphology.erosion(covered.unsqueeze(1).float(), kernel)[:, 0] > 0.5
     depth = torch.where(fragments.mask, fragments.depth, torch.zeros_like(fragments.depth))
-    part = torch.where(fragments.mask, face_part[fragments.face_index.clamp_min(0)], -1)
+    part = fragments.face_values(face_part)
     edge = torch.zeros_like(covered)
     for axis in (1, 2):  # rows, then columns
         length = covered.shape[axis] - 1
@@ -135,7 +135,32 @@ def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, per
     if background is None:
         background = inpainted_background(images[:1], None if person_masks is None else person_masks[:1], fragments.mask[:1])
     person = (fragments.mask if person_masks is None else person_masks).float()
-    return SourceBank(images, vertices, trusted, fill_holes(images, trusted), person, atlas, background, offsets)
+    inward = fill_within_parts(images, trusted, fragments.face_values(body.face_part), fragments.mask if person_masks is None else fragments.mask & person_masks)
+    return SourceBank(images, vertices, trusted, inward, person, atlas, background, offsets)
+
+
+def fill_within_parts(images: torch.Tensor, trusted: torch.Tensor, part: torch.Tensor, covered: torch.Tensor) -> torch.Tensor:
+    """(S, 3, H, W) `images` with every untrusted pixel replaced by a smooth fill from the trusted pixels of its own body part.
+
+    A thin limb against the body (an arm hanging beside a dress) has few trusted pixels of its
+    own, and a fill from every trusted pixel around it would paint it in the garment's colour.
+    A part with no trusted pixel in a source fills from its own covered pixels; pixels of no part
+    (off the mesh) fill from every trusted pixel.
+
+    Args:
+        images: (S, 3, H, W); trusted, covered: (S, H, W) bool (covered: the mesh and the person
+            mask); part: (S, H, W) int64, each pixel's body part (PART_NAMES index), -1 off the mesh.
+    """
+    filled = fill_holes(images, trusted)
+    for index in part.unique().tolist():
+        if index < 0:
+            continue
+        region = part == index
+        known = trusted & region
+        known = torch.where(known.flatten(1).any(1)[:, None, None], known, covered & region)
+        usable = known.flatten(1).any(1)[:, None, None]
+        filled = torch.where((region & ~trusted & usable).unsqueeze(1), fill_holes(images, known), filled)
+    return filled
 
 
 def inpainted_background(image: torch.Tensor, person_mask: torch.Tensor | None, body_mask: torch.Tensor) -> torch.Tensor:

@@ -28,3 +28,7 @@ class Fragments:
     @property
     def image_size(self) -> tuple[int, int]:
         return tuple(self.face_index.shape[1:3])
+
+    def face_values(self, values: torch.Tensor, background: int = -1) -> torch.Tensor:
+        """(B, H, W): each pixel's entry of (F,) per-face `values` (e.g. body parts), `background` where no face covers it."""
+        return torch.where(self.mask, values[self.face_index.clamp_min(0)], background)

@@ -9,7 +9,7 @@ from lwgan.body.model import PART_NAMES
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.flow.atlas import unwrap_to_atlas
 from lwgan.flow.inputs import posed_vertices_ndc
-from lwgan.flow.texture_warping import ATLAS_SIZE, make_bank, warped_frames
+from lwgan.flow.texture_warping import ATLAS_SIZE, fill_within_parts, make_bank, warped_frames
 from lwgan.render import interpolate_vertex_attributes, rasterize, render_texture
 from lwgan.render.inpaint import fill_holes
 from lwgan.render.texture import rasterize_uv_atlas
@@ -106,3 +106,24 @@ def test_a_body_on_white_warped_to_a_new_pose_has_no_white_on_it(anny_body):
     beside = rasterize(fitted_target, anny_body.faces, SIZE).mask[0] & ~target_fragments.mask[0]
     assert beside.sum() > 100
     assert (frame[0] > 0.9).all(0)[beside].float().mean() > 0.5
+
+
+def test_untrusted_pixels_fill_from_their_own_body_part():
+    """A thin arm (part 4) against a cyan dress (part 1) with only a few trusted arm pixels: its untrusted pixels take the arm's colour."""
+    skin, dress, white = torch.tensor([0.9, 0.7, 0.6]), torch.tensor([0.5, 1.0, 1.0]), torch.ones(3)
+    part = torch.full((1, 32, 32), -1)
+    part[0, 4:28, 8:20] = PART_NAMES.index("torso")
+    part[0, 4:28, 20:23] = PART_NAMES.index("left_arm")
+    images = white[None, :, None, None].expand(1, 3, 32, 32).clone()
+    images[0, :, 4:28, 8:20] = dress[:, None, None]
+    images[0, :, 4:28, 20:23] = skin[:, None, None]
+    covered = part >= 0
+    trusted = torch.zeros_like(covered)
+    trusted[0, 6:26, 10:18] = True  # the dress, away from its edges
+    trusted[0, 15, 21] = True  # one arm pixel
+    filled = fill_within_parts(images, trusted, part, covered)
+    torch.testing.assert_close(filled[0, :, 4:28, 20:23], skin[:, None, None].expand(3, 24, 3))
+    torch.testing.assert_close(filled[0, :, 4:28, 8:10], dress[:, None, None].expand(3, 24, 2))
+    # A part with no trusted pixel at all keeps its own colour too.
+    trusted[0, 15, 21] = False
+    torch.testing.assert_close(fill_within_parts(images, trusted, part, covered)[0, :, 4:28, 20:23], skin[:, None, None].expand(3, 24, 3))
