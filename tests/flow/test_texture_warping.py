@@ -9,7 +9,12 @@ from lwgan.body.model import PART_NAMES
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.flow.atlas import unwrap_to_atlas
 from lwgan.flow.inputs import posed_vertices_ndc
-from lwgan.flow.texture_warping import ATLAS_SIZE, fill_within_parts, make_bank, warped_frames
+from lwgan.flow.texture_warping import (
+    ATLAS_SIZE,
+    fill_within_parts,
+    make_bank,
+    warped_frames,
+)
 from lwgan.render import interpolate_vertex_attributes, rasterize, render_texture
 from lwgan.render.inpaint import fill_holes
 from lwgan.render.texture import rasterize_uv_atlas
