@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
+from tqdm import tqdm
 
 from lwgan.bundled import MOTIONS, bundled_photo
 from lwgan.io.images import IMAGE_EXTENSIONS
@@ -26,6 +27,9 @@ CAMERA_HELP = ("smooth: the photo's camera, moved as the reference's moves; sour
                "copy: the reference video's own camera per frame")
 PROGRESS = gr.Progress(track_tqdm=True)
 """The handlers' progress default: gradio gives each click its own tracker, fed by the pipelines' tqdm bars."""
+# gradio's patched tqdm methods read each bar's _progress, which bars made before the patch lack: closing
+# them (at the latest when the process exits) raised AttributeError. A class default gives them None.
+tqdm._progress = None
 INTRODUCTION = """# lwgan
 Motion imitation, appearance transfer and novel views from 1 to 8 photos of one person, on your own
 machine. Upload photos of the whole person (front and back help), or use the bundled one, then pick a tab."""

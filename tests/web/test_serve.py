@@ -5,6 +5,7 @@ import ipaddress
 import re
 import shutil
 import socket
+import subprocess
 import sys
 from urllib.parse import urljoin
 
@@ -178,3 +179,10 @@ def test_serve_command_listens_on_loopback_by_default():
     config = compose("serve", [])
     assert (config.host, config.port) == ("127.0.0.1", 7860)
     assert compose("serve", ["port=8080", "host=0.0.0.0"]).port == 8080
+
+
+def test_progress_bars_made_before_the_page_close_quietly():
+    """gradio patches tqdm when the page module loads; a bar made before that used to raise AttributeError when closed."""
+    script = "from tqdm import tqdm\nbar = tqdm(total=1, disable=True)\nimport lwgan.web.page\nbar.close()\n"
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0 and "AttributeError" not in finished.stderr, finished.stderr[-2000:]
