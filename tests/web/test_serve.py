@@ -122,6 +122,24 @@ def test_page_imitates_the_bundled_photo_in_chromium(served, tmp_path):
             preview = page.request.get(urljoin(url, page.locator("#imitate-fits img").get_attribute("src")))
             assert Image.open(io.BytesIO(preview.body())).size == (128, 128)
 
+            # The other tabs share the photos and the size: a swap with the same person as donor, then 2 views.
+            page.get_by_role("tab", name="Swap").click()
+            page.locator("#donors input[type=file]").set_input_files(str(bundled_photo()))
+            expect(page.locator("#donors")).to_contain_text(bundled_photo().stem)
+            page.locator("#swap-run").click()
+            expect(page.locator("#swap-image img")).to_have_attribute("src", re.compile(r"\.png$"), timeout=240_000)
+            expect(page.locator("#swap-summary")).to_contain_text("1 frame at 128×128 px")
+            swapped = page.request.get(urljoin(url, page.locator("#swap-image img").get_attribute("src")))
+            assert Image.open(io.BytesIO(swapped.body())).size == (128, 128)
+            page.get_by_role("tab", name="View").click()
+            views = page.locator("#view-count input[type=number]")
+            views.fill("2")
+            views.press("Enter")
+            expect(page.locator("#view-count input[type=range]")).to_have_value("2")  # the slider took it before the click
+            page.locator("#view-run").click()
+            expect(page.locator("#view-video video")).to_have_attribute("src", re.compile(r"\.mp4$"), timeout=240_000)
+            expect(page.locator("#view-summary")).to_contain_text("2 frames at 128×128 px")
+
             page.screenshot(path=str(tmp_path / "serve_screenshot.png"), full_page=True)
         finally:
             browser.close()
