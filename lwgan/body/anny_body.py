@@ -173,7 +173,7 @@ class AnnyBody(BodyModel):
         translation: torch.Tensor | None = None,
         vertex_indices: torch.Tensor | None = None,
     ) -> Skeleton:
-        """forward()'s joints and keypoints without skinning the mesh (about 3x faster with its backward at batch 32).
+        """forward()'s joints and keypoints without skinning the mesh (with its backward at batch 32, one fixed shape: 24 ms against forward()'s 114 ms on 2 CPU threads).
 
         A keypoint is a fixed blend of skinned vertices, and skinning is linear in the rest
         positions, so keypoint k = sum over bones j of T_j A_kj, where
