@@ -495,8 +495,8 @@ def _terms(
         crop_ndc = torch.cat([crop_xy, vertices[..., 2:]], dim=-1)
         if silhouette == SOFT:
             faces = body.faces[faces_facing_the_camera(crop_ndc.detach(), body.faces)]
-            silhouette = soft_silhouette(crop_ndc, faces, settings.silhouette_resolution, sigma=settings.silhouette_sigma)
-            loss = fit_losses.silhouette_loss(silhouette, targets.silhouette[rows])
+            drawn = soft_silhouette(crop_ndc, faces, settings.silhouette_resolution, sigma=settings.silhouette_sigma)
+            loss = fit_losses.silhouette_loss(drawn, targets.silhouette[rows])
         else:
             loss = fit_losses.chamfer_silhouette_loss(crop_xy, targets.mask_distances.select(rows))
         terms["silhouette"] = zeros.index_put((rows,), loss)
