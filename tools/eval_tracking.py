@@ -4,7 +4,11 @@ Renders lwgan.eval.tracking's turning walk (a make-dataset subject walking acros
 profile, a 180-degree U-turn, back), fits it with `lwgan preprocess`, and prints per-frame
 silhouette IoU and MPJPE with their mean and worst values.
 
-    .venv/bin/python tools/eval_tracking.py [--size 256] [--fps 15] [--seeds 0 1 2] [--output outputs/tracking]
+With --true-keypoints the detector's 2D keypoints are replaced by the true body's (all 23, seen
+or not, at full confidence; its masks and 3D landmarks stay): what the tracker reaches when the
+keypoints are exact, to tell the detector's errors from the fitting's.
+
+    .venv/bin/python tools/eval_tracking.py [--size 256] [--fps 15] [--seeds 0 1 2] [--output outputs/tracking] [--true-keypoints]
 """
 
 from __future__ import annotations
@@ -15,12 +19,30 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from lwgan.body import BodyConfig, build_body_model
+from lwgan.body.camera import project
 from lwgan.config import compose
 from lwgan.data import preprocess
-from lwgan.eval.tracking import make_turning_walk, score_tracking
+from lwgan.eval.tracking import TrackingClip, make_turning_walk, score_tracking
+from lwgan.recovery.frames import FrameSource
+from lwgan.recovery.video import Detections
 from lwgan.tables import format_table
+
+
+def save_true_keypoint_detections(body, clip: TrackingClip, dataset: Path) -> None:
+    """Detect the clip as `lwgan preprocess` would, then save the detections with the true keypoints for preprocess to reuse."""
+    paths = preprocess.VideoPaths(dataset, clip.video.stem)
+    detections = preprocess.detect_video(FrameSource(clip.video.stem, clip.video), paths)
+    count = len(detections)
+    with torch.no_grad():
+        keypoints = body(torch.from_numpy(clip.pose), torch.from_numpy(clip.shape).expand(count, -1)).keypoints
+        ndc = project(keypoints, torch.from_numpy(clip.camera))[..., :2].numpy()
+    height, width = detections.image_size
+    true_keypoints = np.concatenate([(ndc + 1.0) / 2.0 * [width, height], np.ones((*ndc.shape[:2], 1))], axis=-1).astype(np.float32)
+    Detections(detections.found, true_keypoints, detections.world_landmarks, detections.boxes, detections.masks,
+               detections.image_size).save(paths.work / "detections.npz")
 
 
 def main() -> None:
@@ -30,6 +52,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--output", default="outputs/tracking")
     parser.add_argument("--per-frame", action="store_true", help="print every frame's scores")
+    parser.add_argument("--true-keypoints", action="store_true", help="fit the true body's 2D keypoints instead of the detector's")
     parser.add_argument("overrides", nargs="*", help="extra `lwgan preprocess` overrides, e.g. fitting.warm_body_iterations=50")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -38,6 +61,8 @@ def main() -> None:
     for seed in arguments.seeds:
         folder = Path(arguments.output) / f"seed{seed}"
         clip = make_turning_walk(body, folder, size=arguments.size, fps=arguments.fps, seed=seed)
+        if arguments.true_keypoints:
+            save_true_keypoint_detections(body, clip, folder / "dataset")
         config = compose("preprocess", [f"input={clip.video}", f"output={folder / 'dataset'}", f"image_size={arguments.size}", *arguments.overrides])
         start = time.perf_counter()
         preprocess.run(config)
