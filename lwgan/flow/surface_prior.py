@@ -2,18 +2,22 @@
 
 A person photographed from the front shows the front of the torso, arms and legs; their back,
 in a new view, is most likely the same garment in the same colour. For every texel of the UV
-atlas this module finds two counterparts on the body at rest (arms out, seen straight on):
+atlas this module finds two counterparts on the body at rest (arms out, seen straight on), and
+marks the scalp:
     opposite: the surface point straight through the body part (front <-> back): the rest body
         is drawn orthographically from the front and from behind; a texel seen in one of the two
         drawings takes the point the other drawing shows at the same pixel, when it is on the
         same body part (the head is left out: the back of the head is hair, not a face);
     mirror: the point at the mirrored position (left <-> right) in the drawing that sees the
         texel, on the mirrored body part; a second choice where the opposite side is unseen too.
+    scalp: the head off the front of the face, from the height of the nose up (hair, or a bald
+        head's skin): an unseen scalp texel takes the colour of the nearest seen one on the rest
+        body, so the back of a head seen from the front shows the hair around the face.
 fill_hidden_surface() gives unseen texels their opposite counterpart's colour where that was
-seen, else their mirror's; what is left is filled smoothly by the caller. Before that, the seen
-region of each body part grows by a few texels (a smooth fill from the nearest seen texels): the
-front of a thin limb is seen only along its middle (its edges are not trusted), and its back
-should show the whole front, edges included.
+seen, else their mirror's, else on the scalp the nearest seen scalp's; what is left is filled
+smoothly. Before that, the seen region of each body part grows by a few texels (a smooth fill
+from the nearest seen texels): the front of a thin limb is seen only along its middle (its edges
+are not trusted), and its back should show the whole front, edges included.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from functools import lru_cache
 import kornia
 import torch
 import torch.nn.functional as F
+from scipy.spatial import cKDTree
 
 from lwgan.body.camera import OUTSIDE
 from lwgan.body.model import PART_NAMES, BodyModel
@@ -54,12 +59,16 @@ class SurfaceCounterparts:
     """Where each texel's counterparts lie in the atlas, as grid_sample positions (uv_to_grid).
 
     opposite, mirror: (1, T, T, 2), OUTSIDE where a texel has none; part: (1, T, T) int64 each
-    texel's body part (PART_NAMES), -1 between the atlas's islands.
+    texel's body part (PART_NAMES), -1 between the atlas's islands; scalp: (1, T, T) bool, the
+    scalp's texels (see the module docstring); point: (1, T, T, 3) each texel's position on the
+    rest body (centred and scaled as _rest_vertices).
     """
 
     opposite: torch.Tensor
     mirror: torch.Tensor
     part: torch.Tensor
+    scalp: torch.Tensor
+    point: torch.Tensor
 
 
 def surface_counterparts(body: BodyModel, size: int) -> SurfaceCounterparts:
@@ -95,7 +104,18 @@ def _cached_counterparts(body: BodyModel, size: int) -> SurfaceCounterparts:
         )
         known = (atlas.mask[0] & (seen_front | seen_back)).unsqueeze(-1)
         outside = torch.full_like(opposite, OUTSIDE)
-        return SurfaceCounterparts(torch.where(known, opposite, outside)[None], torch.where(known, mirror, outside)[None], texel_part[None])
+        scalp = _scalp(body, atlas, point)
+        return SurfaceCounterparts(torch.where(known, opposite, outside)[None], torch.where(known, mirror, outside)[None], texel_part[None],
+                                   scalp[None], point[None])
+
+
+def _scalp(body: BodyModel, atlas, point: torch.Tensor) -> torch.Tensor:
+    """(T, T) bool: texels of the head off the front of the face (body.face_masks["front_face"]), at or above the face's mean height (about the nose)."""
+    face = atlas.face_index[0].clamp_min(0)
+    on_head = atlas.mask[0] & (body.face_part[face] == PART_NAMES.index("head"))
+    front_face = on_head & body.face_masks["front_face"][face]
+    nose_height = point[..., 1][front_face].mean()  # the rest body's y points up
+    return on_head & ~front_face & (point[..., 1] >= nose_height)
 
 
 def fill_hidden_surface(atlas: torch.Tensor, seen: torch.Tensor, counterparts: SurfaceCounterparts) -> torch.Tensor:
@@ -103,8 +123,9 @@ def fill_hidden_surface(atlas: torch.Tensor, seen: torch.Tensor, counterparts: S
 
     In order: each part's seen texels grow by SEEN_GROWTH (a smooth fill from the nearest seen
     texels); unseen texels take their opposite counterpart's colour where it is known, else their
-    mirror's; the rest is filled smoothly within its own body part (so the back of the head takes
-    the head's colours, not the torso's across the atlas).
+    mirror's; unseen scalp texels the colour of the nearest known scalp texel; the rest is filled
+    smoothly within its own body part (so the neck takes the head's colours, not the torso's
+    across the atlas).
     """
     check_shape("atlas", atlas, (None, None, *counterparts.opposite.shape[1:3]))
     check_shape("seen", seen, (atlas.shape[0], *atlas.shape[-2:]))
@@ -118,12 +139,28 @@ def fill_hidden_surface(atlas: torch.Tensor, seen: torch.Tensor, counterparts: S
         take = ~known & counterpart_known
         atlas = torch.where(take.unsqueeze(1), colour, atlas)
         known = known | take
+    atlas, known = _fill_scalp(atlas, known, counterparts)
     filled = fill_holes(atlas, known)  # parts nothing is known of take the colours around them
     for index in range(len(PART_NAMES)):
         on_part = counterparts.part == index
         if bool((known & on_part).any()):
             filled = torch.where(on_part.unsqueeze(1), fill_holes(atlas, known & on_part), filled)
     return filled
+
+
+def _fill_scalp(atlas: torch.Tensor, known: torch.Tensor, counterparts: SurfaceCounterparts) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unseen scalp texels of the (B, C, T, T) atlas take the colour of the nearest known scalp texel on the rest body; returns (atlas, known)."""
+    scalp, point = counterparts.scalp[0], counterparts.point[0]
+    atlas, known = atlas.clone(), known.clone()
+    for row in range(atlas.shape[0]):
+        source, wanted = known[row] & scalp, ~known[row] & scalp
+        if not bool(source.any()) or not bool(wanted.any()):
+            continue
+        _, nearest = cKDTree(point[source].double().cpu().numpy()).query(point[wanted].double().cpu().numpy())
+        colours = atlas[row][:, source][:, torch.from_numpy(nearest).to(atlas.device)]  # (C, wanted texels)
+        atlas[row][:, wanted] = colours
+        known[row] |= wanted
+    return atlas, known
 
 
 def _near_seen(seen: torch.Tensor, part: torch.Tensor, growth: int) -> torch.Tensor:

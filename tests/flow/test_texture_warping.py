@@ -91,6 +91,40 @@ def test_the_back_takes_the_colours_of_the_front(anny_body):
     assert grey.float().mean() < 0.02
 
 
+HAIR, SKIN = (0.25, 0.12, 0.05), (0.85, 0.65, 0.5)
+
+
+def haired_texture(body) -> torch.Tensor:
+    """garment_texture with dark hair over the head off the front of the face from the nose's height up (a head of short hair), skin on the face and neck."""
+    texture = garment_texture(body)
+    with torch.no_grad():
+        rest = body(torch.zeros(1, 24, 3)).vertices[0]
+    atlas = rasterize_uv_atlas(body.uv, body.face_uv, ATLAS_SIZE)
+    point = interpolate_vertex_attributes(atlas, body.faces, rest)[0]
+    face = atlas.face_index[0].clamp_min(0)
+    head = atlas.mask[0] & (body.face_part[face] == PART_NAMES.index("head"))
+    front_face = body.face_masks["front_face"][face]
+    nose = point[..., 1][head & front_face].mean()  # the face's middle height
+    hair = head & ~front_face & (point[..., 1] > nose)
+    colour = torch.where(hair.unsqueeze(-1), torch.tensor(HAIR), torch.tensor(SKIN))
+    return torch.where(head.unsqueeze(0).unsqueeze(0), colour.permute(2, 0, 1)[None], texture)
+
+
+def test_the_back_of_the_head_takes_the_hair_around_the_face(anny_body):
+    texture = haired_texture(anny_body)
+    source_vertices, source_fragments, source_image = render(anny_body, standing(), texture)
+    target_vertices, target_fragments, truth = render(anny_body, standing(math.pi), texture)
+    bank = make_bank(anny_body, source_image, source_vertices, source_fragments.mask, torch.zeros(source_vertices.shape[1]))
+    with torch.no_grad():
+        frame = warped_frames(bank, target_vertices, anny_body)
+    on_head = target_fragments.face_values(anny_body.face_part)[0] == PART_NAMES.index("head")
+    inside = -torch.nn.functional.max_pool2d(-on_head[None, None].float(), 5, 1, 2)[0, 0] > 0.5
+    back_hair = inside & ((truth[0] - torch.tensor(HAIR)[:, None, None]).abs().amax(0) < 0.02)
+    assert back_hair.sum() > 100  # the back of the head, seen from behind
+    error = (frame[0] - truth[0]).abs().amax(0)[back_hair]
+    assert (error < 0.1).float().mean() > 0.9, f"only {(error < 0.1).float().mean():.2f} of the back of the head is hair"
+
+
 def test_a_body_on_white_warped_to_a_new_pose_has_no_white_on_it(anny_body):
     texture = garment_texture(anny_body)
     source_vertices, source_fragments, source_image = render(anny_body, standing(), texture)
