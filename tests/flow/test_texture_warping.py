@@ -71,13 +71,21 @@ def side_pixels(body, fragments, margin: int = 2) -> torch.Tensor:
     return inside > 0.5
 
 
-def test_the_back_takes_the_colours_of_the_front(anny_body):
-    texture = garment_texture(anny_body)
-    source_vertices, source_fragments, source_image = render(anny_body, standing(), texture)
-    target_vertices, target_fragments, truth = render(anny_body, standing(math.pi), texture)
-    bank = make_bank(anny_body, source_image, source_vertices, source_fragments.mask, torch.zeros(source_vertices.shape[1]))
+def seen_from_behind(body, texture):
+    """The textured body photographed from the front, warped to a view from behind.
+
+    Returns the frame and the truth (1, 3, H, W), the target's fragments, and the source's (vertices, image).
+    """
+    source_vertices, source_fragments, source_image = render(body, standing(), texture)
+    target_vertices, target_fragments, truth = render(body, standing(math.pi), texture)
+    bank = make_bank(body, source_image, source_vertices, source_fragments.mask, torch.zeros(source_vertices.shape[1]))
     with torch.no_grad():
-        frame = warped_frames(bank, target_vertices, anny_body)
+        frame = warped_frames(bank, target_vertices, body)
+    return frame, truth, target_fragments, (source_vertices, source_image)
+
+
+def test_the_back_takes_the_colours_of_the_front(anny_body):
+    frame, truth, target_fragments, (source_vertices, source_image) = seen_from_behind(anny_body, garment_texture(anny_body))
     region = side_pixels(anny_body, target_fragments)
     error = (frame[0] - truth[0]).abs().amax(0)[region]
     # A smooth fill alone (what the atlas had before the prior): the seen texels pushed into the unseen.
@@ -111,12 +119,7 @@ def haired_texture(body) -> torch.Tensor:
 
 
 def test_the_back_of_the_head_takes_the_hair_around_the_face(anny_body):
-    texture = haired_texture(anny_body)
-    source_vertices, source_fragments, source_image = render(anny_body, standing(), texture)
-    target_vertices, target_fragments, truth = render(anny_body, standing(math.pi), texture)
-    bank = make_bank(anny_body, source_image, source_vertices, source_fragments.mask, torch.zeros(source_vertices.shape[1]))
-    with torch.no_grad():
-        frame = warped_frames(bank, target_vertices, anny_body)
+    frame, truth, target_fragments, _ = seen_from_behind(anny_body, haired_texture(anny_body))
     on_head = target_fragments.face_values(anny_body.face_part)[0] == PART_NAMES.index("head")
     inside = -torch.nn.functional.max_pool2d(-on_head[None, None].float(), 5, 1, 2)[0, 0] > 0.5
     back_hair = inside & ((truth[0] - torch.tensor(HAIR)[:, None, None]).abs().amax(0) < 0.02)
