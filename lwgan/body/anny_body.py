@@ -210,9 +210,10 @@ class AnnyBody(BodyModel):
         pose (B, 24, 3) SMPL axis-angle, shape (B, 6) -> blendshape coefficients (B, C), bone
         transforms (B, J, 4, 4) (rest to posed; what skinning blends) and bone poses (B, J, 4, 4).
         When every row has the same constant shape (a tracked video's fixed shape), the
-        coefficients are (1, C), and the rest bones are built once.
+        coefficients are (1, C), and the rest bones are built once. Only on the CPU: on a GPU the
+        comparison would wait for the device in every call, and building B rest bones costs it little.
         """
-        if shape.shape[0] > 1 and not shape.requires_grad and bool((shape == shape[:1]).all()):
+        if shape.shape[0] > 1 and not shape.requires_grad and shape.device.type == "cpu" and bool((shape == shape[:1]).all()):
             shape = shape[:1]
         pose_parameters, phenotypes, local_changes, facial_actions = self.anny.get_tensor_inputs(self.retarget(pose), shape, None, None)
         coefficients = self.anny._get_phenotype_blendshape_coefficients(phenotypes, local_changes, facial_actions)
