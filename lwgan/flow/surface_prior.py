@@ -33,6 +33,7 @@ from scipy.spatial import cKDTree
 from lwgan.body.camera import OUTSIDE
 from lwgan.body.model import PART_NAMES, BodyModel
 from lwgan.checks import check_shape
+from lwgan.render.fragments import Fragments
 from lwgan.render.inpaint import fill_holes
 from lwgan.render.interpolate import (
     interpolate_corner_attributes,
@@ -109,8 +110,11 @@ def _cached_counterparts(body: BodyModel, size: int) -> SurfaceCounterparts:
                                    scalp[None], point[None])
 
 
-def _scalp(body: BodyModel, atlas, point: torch.Tensor) -> torch.Tensor:
-    """(T, T) bool: texels of the head off the front of the face (body.face_masks["front_face"]), at or above the face's mean height (about the nose)."""
+def _scalp(body: BodyModel, atlas: Fragments, point: torch.Tensor) -> torch.Tensor:
+    """(T, T) bool: texels of the head off the front of the face (body.face_masks["front_face"]), at or above the face's mean height (about the nose).
+
+    atlas: the body's UV atlas rasterized at T x T; point: (T, T, 3) each texel's rest position.
+    """
     face = atlas.face_index[0].clamp_min(0)
     on_head = atlas.mask[0] & (body.face_part[face] == PART_NAMES.index("head"))
     front_face = on_head & body.face_masks["front_face"][face]
