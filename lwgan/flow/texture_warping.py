@@ -93,24 +93,23 @@ class SourceBank:
         return unit_to_signed_range(self.images)
 
 
-def trusted_source_pixels(fragments: Fragments, face_part: torch.Tensor, person_masks: torch.Tensor | None, margin: int,
+def trusted_source_pixels(fragments: Fragments, part: torch.Tensor, covered: torch.Tensor, margin: int,
                           depth_jump: float = OCCLUSION_DEPTH_JUMP) -> torch.Tensor:
-    """(S, H, W) bool: pixels covered by the mesh (and the person mask) at least `margin` pixels inside, and as far from occlusion edges.
+    """(S, H, W) bool: `covered` pixels at least `margin` pixels inside it, and as far from occlusion edges.
 
     An occlusion edge lies between two neighbouring pixels that show different body parts at
     depths more than `depth_jump` apart (a limb in front of the body, crossed legs).
 
     Args:
-        fragments: the S source meshes rasterized at H x W; face_part: (F,) each face's body part;
-        person_masks: (S, H, W) bool or None; margin: pixels; depth_jump: metres.
+        fragments: the S source meshes rasterized at H x W; part: (S, H, W) int64 each pixel's body
+            part (Fragments.face_values of the faces' parts), -1 off the mesh; covered: (S, H, W)
+            bool, the mesh and the person mask; margin: pixels; depth_jump: metres.
     """
-    covered = fragments.mask if person_masks is None else fragments.mask & person_masks
     if margin <= 0:
         return covered
     kernel = torch.ones(2 * margin + 1, 2 * margin + 1, device=covered.device)
     inside = kornia.morphology.erosion(covered.unsqueeze(1).float(), kernel)[:, 0] > 0.5
     depth = torch.where(fragments.mask, fragments.depth, torch.zeros_like(fragments.depth))
-    part = fragments.face_values(face_part)
     edge = torch.zeros_like(covered)
     for axis in (1, 2):  # rows, then columns
         length = covered.shape[axis] - 1
@@ -134,7 +133,9 @@ def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, per
     check_shape("images", images, (vertices.shape[0], 3, None, None))
     size = images.shape[-2:]
     fragments = rasterize(vertices, body.faces, size)
-    trusted = trusted_source_pixels(fragments, body.face_part, person_masks, max(1, round(TRUST_MARGIN * size[0])))
+    part = fragments.face_values(body.face_part)
+    covered = fragments.mask if person_masks is None else fragments.mask & person_masks
+    trusted = trusted_source_pixels(fragments, part, covered, max(1, round(TRUST_MARGIN * size[0])))
     textures, seen = unwrap_to_atlas(images, vertices, body.faces, body.uv, body.face_uv, size=ATLAS_SIZE, trusted=trusted)
     weight = seen.unsqueeze(1).float()
     fused = (textures * weight).sum(0, keepdim=True) / weight.sum(0, keepdim=True).clamp_min(1e-6)
@@ -142,7 +143,7 @@ def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, per
     if background is None:
         background = inpainted_background(images[:1], None if person_masks is None else person_masks[:1], fragments.mask[:1])
     person = (fragments.mask if person_masks is None else person_masks).float()
-    inward = fill_within_parts(images, trusted, fragments.face_values(body.face_part), fragments.mask if person_masks is None else fragments.mask & person_masks)
+    inward = fill_within_parts(images, trusted, part, covered)
     return SourceBank(images, vertices, trusted, inward, person, atlas, background, offsets)
 
 
