@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from lwgan.body import BodyConfig, build_body_model
-from lwgan.body.camera import project
+from lwgan.body.camera import ndc_to_pixels, project
 from lwgan.config import compose
 from lwgan.data import preprocess
 from lwgan.eval.tracking import TrackingClip, make_turning_walk, score_tracking
@@ -38,9 +38,8 @@ def save_true_keypoint_detections(body, clip: TrackingClip, dataset: Path) -> No
     count = len(detections)
     with torch.no_grad():
         keypoints = body(torch.from_numpy(clip.pose), torch.from_numpy(clip.shape).expand(count, -1)).keypoints
-        ndc = project(keypoints, torch.from_numpy(clip.camera))[..., :2].numpy()
-    height, width = detections.image_size
-    true_keypoints = np.concatenate([(ndc + 1.0) / 2.0 * [width, height], np.ones((*ndc.shape[:2], 1))], axis=-1).astype(np.float32)
+        pixels = ndc_to_pixels(project(keypoints, torch.from_numpy(clip.camera))[..., :2], detections.image_size).numpy()
+    true_keypoints = np.concatenate([pixels, np.ones((*pixels.shape[:2], 1))], axis=-1).astype(np.float32)
     Detections(detections.found, true_keypoints, detections.world_landmarks, detections.boxes, detections.masks,
                detections.image_size).save(paths.work / "detections.npz")
 
