@@ -132,10 +132,8 @@ def test_page_imitates_the_bundled_photo_in_chromium(served, tmp_path):
             swapped = page.request.get(urljoin(url, page.locator("#swap-image img").get_attribute("src")))
             assert Image.open(io.BytesIO(swapped.body())).size == (128, 128)
             page.get_by_role("tab", name="View").click()
-            views = page.locator("#view-count input[type=range]")
-            expect(views).to_be_visible()
-            views.fill("2")  # the slider itself: a number typed into its box right after the tab opened was sometimes lost
-            expect(page.locator("#view-count input[type=number]")).to_have_value("2")
+            expect(page.locator("#view-count input[type=range]")).to_be_visible()
+            set_slider(page, "view-count", "2")
             page.locator("#view-run").click()
             expect(page.locator("#view-video video")).to_have_attribute("src", re.compile(r"\.mp4$"), timeout=240_000)
             expect(page.locator("#view-summary")).to_contain_text("2 frames at 128×128 px")
@@ -147,6 +145,25 @@ def test_page_imitates_the_bundled_photo_in_chromium(served, tmp_path):
     foreign = [address for address in requested if not address.startswith(url) and not address.startswith(("data:", "blob:"))]
     assert not foreign, foreign
     assert not outward, outward
+
+
+def set_slider(page, element_id: str, value: str) -> None:
+    """Move the gradio slider `element_id` to `value` until its number box shows it.
+
+    Right after a tab opens, the page sometimes drops the first input (typed into the box or set on the slider), so the
+    slider is set again until the box reads the value, for at most 10 tries.
+    """
+    from playwright.sync_api import expect
+
+    shown = page.locator(f"#{element_id} input[type=number]")
+    for attempt in range(10):
+        page.locator(f"#{element_id} input[type=range]").fill(value)
+        try:
+            expect(shown).to_have_value(value, timeout=1000)
+            return
+        except AssertionError:
+            if attempt == 9:
+                raise
 
 
 def test_uploads_over_the_limit_are_refused_naming_the_file_and_setting(tmp_path):
