@@ -1,15 +1,31 @@
 """The pieces of video tracking: the temporal term, limb relabelling, the chamfer silhouette, unreliable detections."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from lwgan.body.camera import orient_for_image
+from lwgan.body.rotations import axis_angle_to_matrix
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES
 from lwgan.recovery import fit_losses
-from lwgan.recovery.fitting import _Targets, _Temporal, relabel_limbs, temporal_loss
+from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
+from lwgan.recovery.fitting import (
+    FitSettings,
+    _orient,
+    _State,
+    _Targets,
+    _Temporal,
+    _turn_limbs_to_landmarks,
+    label_limbs_in_order,
+    relabel_limbs,
+    temporal_loss,
+)
 from lwgan.recovery.video import Detections, unreliable_frames
+
+CMU_WALK = Path(__file__).resolve().parents[1] / "data" / "cmu_mocap" / "131_01.bvh"
 
 
 def test_temporal_loss_is_the_squared_acceleration_of_consecutive_frames():
@@ -112,3 +128,75 @@ def test_unreliable_detections_are_named_and_a_steady_walk_is_not():
     assert sorted(reasons) == [2, 4, 7, 9]
     assert reasons[9] == "no person"
     assert "torso" in reasons[2] and "jumps" in reasons[4] and "size" in reasons[7]
+
+
+LIMB_BONES = [bone for bone in fit_losses.BONES if bone[0].endswith(("upper_arm", "forearm", "thigh", "shin"))]
+
+
+def _bone_cosines(keypoints: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+    """(B, N) cosine between each LIMB_BONES bone of two (B, 23, 3) keypoint sets."""
+    names = list(BODY_KEYPOINT_NAMES)
+    def directions(points):
+        return torch.stack([points[:, names.index(end[0])] - points[:, names.index(start[0])] for _, start, end in LIMB_BONES], dim=1)
+    return torch.nn.functional.cosine_similarity(directions(keypoints), directions(landmarks), dim=-1)
+
+
+def test_the_landmark_stage_turns_each_frames_limbs_to_its_own_landmarks(anny_body):
+    """From one standing start, two walking frames reach their own limb directions; a frame without landmarks keeps the start."""
+    motion = bvh_to_smpl(read_bvh(CMU_WALK), fps=30.0, rest_joints=anny_body(torch.zeros(1, 24, 3)).joints[0].numpy())
+    truth = torch.stack([orient_for_image(torch.from_numpy(motion.pose[frame]), yaw) for frame, yaw in ((40, 0.4), (55, -1.2), (70, 2.0))])
+    with torch.no_grad():
+        landmarks = anny_body(truth).keypoints  # (3, 23, 3) in the camera axes, as the detector's world landmarks
+    orientation = axis_angle_to_matrix(truth[:, 0])
+    start = torch.zeros(3, 23, 3)
+    landmark_confidence = torch.ones(3, 23)
+    landmark_confidence[2] = 0.0  # frame 2: no landmarks
+    targets = _Targets(torch.zeros(3, 23, 2), torch.ones(3, 23), torch.ones(3), torch.zeros(3, 2), landmarks, landmark_confidence,
+                       torch.zeros(3, 4, 4), torch.zeros(3, dtype=torch.bool), torch.ones(3), torch.ones(3), torch.zeros(3, 2))
+    state = _State.start(anny_body, start, orientation, anny_body.default_shape(3), torch.tensor([[1.0, 0.0, 0.0]] * 3), fit_shape=False)
+
+    def cosines():
+        with torch.no_grad():
+            output = anny_body.skeleton(state.full_pose(), state.shape())
+            return _bone_cosines(_orient(output.keypoints, state.orientation(), output.joints[:, :1]), landmarks)
+
+    assert float(cosines()[:2].min()) < 0.9  # the standing start is far from the walking limbs
+    _turn_limbs_to_landmarks(anny_body, state, targets, FitSettings(), 40)
+    assert float(cosines()[:2].min()) > 0.98  # within 11 degrees
+    assert torch.equal(state.body_pose.detach()[2], start[2])
+
+
+def test_leg_labels_keep_their_identity_through_detector_swaps_and_a_crossing():
+    """Two legs pass each other at constant speed; the detector swaps their labels in three frames, and the arms' in one."""
+    names = list(BODY_KEYPOINT_NAMES)
+    leg_parts = ("knee", "ankle", "heel", "big_toe", "small_toe")
+    frames = torch.arange(2, 10)
+    def true_keypoints(frame):  # the left leg walks right, the right leg left: they cross between frames 4 and 5
+        points = torch.zeros(23, 2)
+        for part in leg_parts:
+            points[names.index(f"left_{part}"), 0] = -0.43 + 0.1 * frame
+            points[names.index(f"right_{part}"), 0] = 0.45 - 0.1 * frame
+        points[names.index("left_wrist")] = torch.tensor([-0.3, 0.0])
+        points[names.index("right_wrist")] = torch.tensor([0.3, 0.0])
+        return points
+    truth = torch.stack([true_keypoints(int(frame)) for frame in frames])
+    observed = truth.clone()
+    for row in (1, 4, 5):  # frames 3, 6 and 7: the legs' labels swapped
+        for part in leg_parts:
+            left, right = names.index(f"left_{part}"), names.index(f"right_{part}")
+            observed[row, [left, right]] = truth[row, [right, left]]
+    left_wrist, right_wrist = names.index("left_wrist"), names.index("right_wrist")
+    observed[2, [left_wrist, right_wrist]] = truth[2, [right_wrist, left_wrist]]  # frame 4: the arms' labels swapped (crossed arms)
+    count = len(frames)
+    targets = _Targets(observed, torch.ones(count, 23), torch.ones(count), torch.zeros(count, 2), observed.new_zeros(count, 23, 3),
+                       torch.zeros(count, 23), torch.zeros(count, 4, 4), torch.zeros(count, dtype=torch.bool), torch.ones(count),
+                       torch.ones(count), torch.zeros(count, 2))
+    earlier = torch.stack([true_keypoints(0), true_keypoints(1)])
+    labelled = label_limbs_in_order(targets, frames, earlier, torch.tensor([0, 1])).keypoints
+    arms = [left_wrist, right_wrist, names.index("left_elbow"), names.index("right_elbow")]
+    legs = [index for index in range(23) if index not in arms]
+    assert torch.equal(labelled[:, legs], truth[:, legs])
+    assert torch.equal(labelled[:, arms], observed[:, arms])  # the arms keep the detector's labels (ORDERED_LIMBS)
+    # The nearest position alone (no velocity) would follow the swap after the crossing: the test needs the prediction.
+    nearest = relabel_limbs(targets, torch.cat([earlier[-1:], truth[:-1]])).keypoints
+    assert not torch.equal(nearest[:, legs], truth[:, legs])
