@@ -169,3 +169,30 @@ def test_untrusted_pixels_fill_from_their_own_body_part():
     # A part with no trusted pixel at all keeps its own colour too.
     trusted[0, 15, 21] = False
     torch.testing.assert_close(fill_within_parts(images, trusted, part, covered)[0, :, 4:28, 20:23], skin[:, None, None].expand(3, 24, 3))
+
+
+def arms_hanging(angle: float) -> torch.Tensor:
+    """standing() with both arms lowered by `angle` radians from the T pose, towards the body."""
+    pose = standing()
+    pose[0, 16, 2], pose[0, 17, 2] = -angle, angle
+    return pose
+
+
+def test_an_arm_beside_the_body_does_not_carry_the_garment_into_a_new_pose(anny_body):
+    """Arms hang close to a red top; the fit lowers them a little too far, onto the top; raised, they must stay green."""
+    texture = garment_texture(anny_body)
+    raised = arms_hanging(0.3)
+    target_vertices, target_fragments, _ = render(anny_body, raised, texture)
+    part = target_fragments.face_values(anny_body.face_part)[0]
+    arms = torch.isin(part, torch.tensor([PART_NAMES.index("left_arm"), PART_NAMES.index("right_arm")])) & target_fragments.mask[0]
+    shape = anny_body.default_shape(1)
+    no_offsets = torch.zeros(target_vertices.shape[1])
+    for fitted_angle in (1.25, 1.3):  # the true arms hang at 1.2
+        source_vertices, source_fragments, source_image = render(anny_body, arms_hanging(1.2), texture)
+        with torch.no_grad():
+            fitted_source, fitted_target = (posed_vertices_ndc(anny_body, pose, shape, CAMERA, no_offsets) for pose in (arms_hanging(fitted_angle), raised))
+            bank = make_bank(anny_body, source_image, fitted_source, source_fragments.mask, no_offsets)
+            frame = warped_frames(bank, fitted_target, anny_body)
+        red = (frame[0, 0] - frame[0, 1] > 0.3) & arms  # the top's colour (the arms are green, a checker halves both)
+        assert arms.sum() > 1000
+        assert red.sum() <= 2, f"{int(red.sum())} pixels of the top on the arms (fitted at {fitted_angle})"  # 12 and 7 when an arm's edge beside the body was trusted
