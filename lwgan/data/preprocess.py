@@ -55,7 +55,13 @@ from lwgan.io.atomic_files import atomic_path, write_bytes_atomic
 from lwgan.io.media import write_image, write_video
 from lwgan.recovery.clothing import ClothingSettings, fit_clothing
 from lwgan.recovery.detector import NoPersonError, PoseDetector
-from lwgan.recovery.fitting import FitSettings, fit_bodies, shared_shape, track_bodies
+from lwgan.recovery.fitting import (
+    FitSettings,
+    fit_bodies,
+    refit_poor_silhouettes,
+    shared_shape,
+    track_bodies,
+)
 from lwgan.recovery.frames import FrameSource, find_sources, select_shard
 from lwgan.recovery.observation import FitResult
 from lwgan.recovery.pose_files import write_pose_shape
@@ -286,6 +292,8 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
     pose, camera = fill_missing(pose, camera, found)
     pose, camera = smooth_motion(pose, camera, fps, config.pose_cutoff_hz, config.camera_cutoff_hz)
     video_shape = np.repeat(np.median(shape[found], axis=0, keepdims=True), len(pose), axis=0)
+    if config.fitting.refit_silhouette_iterations > 0:
+        pose, camera = refit_smoothed(detections, crop, (pose, video_shape, camera), found, body, config)
     write_pose_shape(paths.smpls / "pose_shape.pkl", cams=camera, pose=pose.reshape(len(pose), 72), shape=video_shape)
 
     x0, y0, side = (float(v) for v in crop)
@@ -319,6 +327,21 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
     }
     write_bytes_atomic(paths.info, json.dumps(info, indent=1).encode())
     return info
+
+
+def refit_smoothed(detections: Detections, crop, fits, fitted: np.ndarray, body, config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The smoothed (pose (N, 24, 3), camera (N, 3)) with the fitted frames (`fitted` (N,) bool) whose body covers their mask poorly re-fitted (fitting.refit_poor_silhouettes).
+
+    fits: the smoothed (pose, shape, camera). It runs after the smoothing, so that a re-fitted frame,
+    which may differ from its neighbours, is not averaged with them.
+    """
+    pose, shape, camera = (array.copy() for array in fits)
+    frames = np.flatnonzero(detections.found & fitted)
+    observations = [crop_observation(detections, index, crop, config.image_size) for index in frames]
+    smoothed = FitResult(pose[frames], shape[frames], camera[frames], np.zeros((len(frames), len(BODY_KEYPOINT_NAMES), 2), np.float32), {})
+    refitted = refit_poor_silhouettes(body, observations, smoothed, replace(config.fitting, fit_shape=False))
+    pose[frames], camera[frames] = refitted.pose, refitted.camera
+    return pose, camera
 
 
 def _listing(items, limit: int = 20) -> str:

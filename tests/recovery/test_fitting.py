@@ -21,7 +21,12 @@ from lwgan.recovery.fit_losses import (
     joint_limit_loss,
     keypoint_loss,
 )
-from lwgan.recovery.fitting import FitSettings, fit_bodies
+from lwgan.recovery.fitting import (
+    FitSettings,
+    fit_bodies,
+    refit_poor_silhouettes,
+    silhouette_coverage,
+)
 from lwgan.recovery.observation import FitResult
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "cmu_mocap"
@@ -235,3 +240,24 @@ def test_fit_checks_the_initial_batch(anny_body, front_and_back):
     truth = truth_of(front_and_back)
     with pytest.raises(ValueError, match="initial.pose"):
         fit_bodies(anny_body, [front_and_back[0].observation], initial=truth)
+
+
+def test_a_frame_whose_body_misses_its_mask_is_refitted_and_the_others_are_kept(anny_body, front_and_back):
+    """Three fits of one render: two true, one with a thigh swung far off; only that one is re-fitted, and it covers the person again."""
+    walker = front_and_back[0]
+    truth = truth_of([walker] * 3)
+    swung = truth.pose.copy()
+    swung[1, SMPL_JOINT_NAMES.index("right_hip"), 0] -= 1.2  # the thigh lifted forward
+    start = FitResult(swung, truth.shape, truth.camera, truth.keypoints_2d, {"total": np.ones(3, np.float32)})
+    observations = [walker.observation] * 3
+    # The threshold: min(refit_iou, the median coverage 0.93 less refit_margin) = 0.88; the swung frame covers 0.81.
+    settings = replace(FitSettings(), refit_silhouette_iterations=30, refit_iou=0.9, fit_shape=False)
+    before = silhouette_coverage(anny_body, observations, start)
+    assert before[0] == before[2] > 0.9 and before[1] < before[0] - 0.1
+    refitted = refit_poor_silhouettes(anny_body, observations, start, settings)
+    after = silhouette_coverage(anny_body, observations, refitted)
+    assert after[1] > 0.88 and after[1] > before[1] + 0.05
+    np.testing.assert_array_equal(refitted.pose[[0, 2]], start.pose[[0, 2]])
+    assert refitted.losses["total"][0] == 1.0 and refitted.losses["total"][1] != 1.0
+    # Off (the default), nothing changes.
+    assert refit_poor_silhouettes(anny_body, observations, start, FitSettings()) is start
