@@ -359,8 +359,9 @@ def refit_poor_silhouettes(body: BodyModel, observations: list[PersonObservation
 
 def silhouette_coverage(body: BodyModel, observations: list[PersonObservation], fits: FitResult) -> np.ndarray:
     """(B,) IoU of each fitted body's silhouette with its observation's mask (thresholded at one half), NaN without a mask."""
+    device = body.faces.device
     with torch.no_grad():
-        vertices = body(torch.as_tensor(fits.pose), torch.as_tensor(fits.shape)).vertices.cpu()
+        vertices = body(torch.as_tensor(fits.pose, device=device), torch.as_tensor(fits.shape, device=device)).vertices.cpu()
     coverage = np.full(len(observations), np.nan)
     for row, observation in enumerate(observations):
         if observation.mask is None:
