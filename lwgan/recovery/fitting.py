@@ -104,8 +104,9 @@ class FitSettings:
     # seeds 0-2 go from IoU 0.77 / 0.63, 0.81 / 0.62, 0.76 / 0.48 (mean / min) to 0.78 / 0.68,
     # 0.82 / 0.74, 0.80 / 0.59, but each re-fitted frame costs about 1 s on 2 CPU threads (lwgan
     # bench fit's video: 0.29 -> 0.71 s per frame, over its 0.3 target). Real videos re-fit few frames:
-    # 0.02-0.05 s per frame more on three; a fashion model turning out of profile gains (lwgan evaluate:
-    # body PSNR 17.86 -> 18.12, mask IoU min 0.733 -> 0.823), two dancers are unchanged.
+    # 0.02-0.09 s per frame more on four. A fashion model turning out of profile gains (lwgan evaluate:
+    # body PSNR 17.86 -> 18.12, mask IoU min 0.733 -> 0.823), so does a basketball dribble (13.74 ->
+    # 13.77, 0.706 -> 0.784); two dancers are unchanged.
     refit_silhouette_iterations: int = 0
     refit_iou: float = 0.75
     refit_margin: float = 0.05
