@@ -336,7 +336,7 @@ def refit_smoothed(detections: Detections, crop, fits, fitted: np.ndarray, body,
     which may differ from its neighbours, is not averaged with them.
     """
     pose, shape, camera = (array.copy() for array in fits)
-    frames = np.flatnonzero(detections.found & fitted)
+    frames = np.flatnonzero(fitted)  # fitted frames all had a detection
     observations = [crop_observation(detections, index, crop, config.image_size) for index in frames]
     smoothed = FitResult(pose[frames], shape[frames], camera[frames], np.zeros((len(frames), len(BODY_KEYPOINT_NAMES), 2), np.float32), {})
     refitted = refit_poor_silhouettes(body, observations, smoothed, replace(config.fitting, fit_shape=False))

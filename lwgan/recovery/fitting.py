@@ -45,6 +45,7 @@ from lwgan.body.camera import (
 from lwgan.body.model import BodyModel
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES, SMPL_JOINT_NAMES
+from lwgan.eval.metrics import mask_iou
 from lwgan.recovery import fit_losses
 from lwgan.recovery.observation import FitResult, PersonObservation
 from lwgan.recovery.preview import fitted_silhouette
@@ -279,12 +280,13 @@ def track_bodies(
     legs' left and right labels are first made to follow each other from frame to frame
     (label_limbs_in_order), and each frame's limbs then turn towards the bone directions of its own
     3D landmarks (settings.track_landmark_iterations steps), so that a leg that has swung since the
-    previous chunk does not start from where it was. Then the warm body stage refines all frames together with a temporal term: the squared
-    acceleration of the body's keypoints in the camera's space (the previous fits anchor the
-    first frames), between frames whose indices follow each other. The left and right labels of
-    each limb pair (SWAPPABLE_LIMBS) are matched to the body whichever way lies nearer, per frame
-    and step: a detector often swaps the legs of a person seen from the side, and the body would
-    otherwise have to pass one leg through the other to follow.
+    previous chunk does not start from where it was. Then the warm body stage refines all frames
+    together with a temporal term: the squared acceleration of the body's keypoints in the
+    camera's space (the previous fits anchor the first frames), between frames whose indices
+    follow each other. The left and right labels of each limb pair (SWAPPABLE_LIMBS) are matched
+    to the body whichever way lies nearer, per frame and step: a detector often swaps the legs of a
+    person seen from the side, and the body would otherwise have to pass one leg through the other
+    to follow.
 
     Args:
         observations: B observations of frames `frames` (B increasing indices).
@@ -307,7 +309,7 @@ def track_bodies(
     targets = _targets(observations, settings, device, dtype, use_silhouette)
     targets = replace(targets, relabel_limbs=True, mask_distances=fit_losses.mask_distances(targets.silhouette, settings.chamfer_points) if use_silhouette else None)
     anchors = _camera_points_of(body, previous, device, dtype)[-2:]
-    targets = label_limbs_in_order(targets, torch.as_tensor(list(frames)), anchors[..., :2], torch.as_tensor(list(previous_frames)))
+    targets = label_limbs_in_order(targets, frames, anchors[..., :2], previous_frames)
     default_shape = body.default_shape(batch_size).to(device=device, dtype=dtype)
     last = torch.as_tensor(previous.pose[-1], dtype=dtype, device=device)
     body_pose = last[1:].expand(batch_size, -1, -1).clone()
@@ -336,9 +338,11 @@ def refit_poor_silhouettes(body: BodyModel, observations: list[PersonObservation
     Returns a FitResult like `fits` (its losses keep their keys; a re-fitted frame's come from the re-fit, 0 where it has none).
     """
     settings = FitSettings() if settings is None else settings
+    if settings.refit_silhouette_iterations <= 0:
+        return fits
     coverage = silhouette_coverage(body, observations, fits)
     known = np.isfinite(coverage)
-    if settings.refit_silhouette_iterations <= 0 or not known.any():
+    if not known.any():
         return fits
     threshold = min(settings.refit_iou, float(np.median(coverage[known])) - settings.refit_margin)
     rows = np.flatnonzero(known & (coverage < threshold))
@@ -364,14 +368,13 @@ def silhouette_coverage(body: BodyModel, observations: list[PersonObservation], 
     device = body.faces.device
     with torch.no_grad():
         vertices = body(torch.as_tensor(fits.pose, device=device), torch.as_tensor(fits.shape, device=device)).vertices.cpu()
+    faces = body.faces.cpu()
     coverage = np.full(len(observations), np.nan)
     for row, observation in enumerate(observations):
         if observation.mask is None:
             continue
-        drawn = fitted_silhouette(observation.image_size, vertices[row], body.faces.cpu(), torch.as_tensor(fits.camera[row]), max_render_size=128)
-        person = observation.mask > 0.5
-        union = (drawn | person).sum()
-        coverage[row] = (drawn & person).sum() / union if union else 1.0
+        drawn = fitted_silhouette(observation.image_size, vertices[row], faces, torch.as_tensor(fits.camera[row]), max_render_size=128)
+        coverage[row] = float(mask_iou(torch.from_numpy(drawn)[None], torch.from_numpy(observation.mask > 0.5)[None]))
     return coverage
 
 
@@ -633,7 +636,7 @@ def relabel_limbs(targets: _Targets, projected: torch.Tensor) -> _Targets:
     return _with_swaps(targets, _limb_swaps(targets.keypoints, targets.confidence, projected))
 
 
-def label_limbs_in_order(targets: _Targets, frames: torch.Tensor, earlier: torch.Tensor, earlier_frames: torch.Tensor) -> _Targets:
+def label_limbs_in_order(targets: _Targets, frames: Sequence[int], earlier: torch.Tensor, earlier_frames: Sequence[int]) -> _Targets:
     """`targets` relabelled frame by frame so that each limb keeps its identity from one frame to the next.
 
     A detector's left and right labels of a leg seen from the side flip back and forth; a fit that
@@ -649,10 +652,10 @@ def label_limbs_in_order(targets: _Targets, frames: torch.Tensor, earlier: torch
             frame indices earlier_frames (A,); the last ones count.
     """
     history = list(earlier[-2:])
-    history_frames = earlier_frames[-2:].tolist()
+    history_frames = list(earlier_frames[-2:])
     keypoints, confidence = targets.keypoints, targets.confidence
     all_swaps = []
-    for row, frame in enumerate(frames.tolist()):
+    for row, frame in enumerate(frames):
         follows = len(history) >= 2 and frame - history_frames[-1] == 1 and history_frames[-1] - history_frames[-2] == 1
         predicted = 2 * history[-1] - history[-2] if follows else history[-1]
         swaps = [swap if limb in ORDERED_LIMBS else torch.zeros_like(swap)
@@ -666,19 +669,16 @@ def label_limbs_in_order(targets: _Targets, frames: torch.Tensor, earlier: torch
 
 
 def _limb_swaps(keypoints: torch.Tensor, confidence: torch.Tensor, reference: torch.Tensor) -> list[torch.Tensor]:
-    """For each SWAPPABLE_LIMBS pair in turn, (B,) bool: True where its swapped labels lie nearer `reference` (B, K, 2) than its own labels.
+    """For each SWAPPABLE_LIMBS pair, (B,) bool: True where its swapped labels lie nearer `reference` (B, K, 2) than its own labels.
 
-    Nearness: the confidence-weighted squared distance over the pair's keypoints; each pair is
-    judged after the swaps of the pairs before it.
+    Nearness: the confidence-weighted squared distance over the pair's keypoints (the pairs share
+    no keypoint, so each is judged on its own).
     """
     swaps = []
     for permutation, members in limb_permutations():
         def distance(points, weights):
             return (weights[:, members] * (reference[:, members] - points[:, members]).pow(2).sum(-1)).sum(-1)
-        swap = distance(keypoints[:, permutation], confidence[:, permutation]) < distance(keypoints, confidence)
-        keypoints = torch.where(swap[:, None, None], keypoints[:, permutation], keypoints)
-        confidence = torch.where(swap[:, None], confidence[:, permutation], confidence)
-        swaps.append(swap)
+        swaps.append(distance(keypoints[:, permutation], confidence[:, permutation]) < distance(keypoints, confidence))
     return swaps
 
 

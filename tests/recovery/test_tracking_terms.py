@@ -28,6 +28,16 @@ from lwgan.recovery.video import Detections, unreliable_frames
 CMU_WALK = Path(__file__).resolve().parents[1] / "data" / "cmu_mocap" / "131_01.bvh"
 
 
+def keypoint_targets(keypoints: torch.Tensor, confidence: torch.Tensor, landmarks: torch.Tensor | None = None,
+                     landmark_confidence: torch.Tensor | None = None) -> _Targets:
+    """_Targets of B frames with these (B, 23, 2) keypoints and (B, 23) confidences (and landmarks when given); box size 1, no mask."""
+    count = len(keypoints)
+    landmarks = torch.zeros(count, 23, 3) if landmarks is None else landmarks
+    landmark_confidence = torch.zeros(count, 23) if landmark_confidence is None else landmark_confidence
+    return _Targets(keypoints, confidence, torch.ones(count), torch.zeros(count, 2), landmarks, landmark_confidence,
+                    torch.zeros(count, 4, 4), torch.zeros(count, dtype=torch.bool), torch.ones(count), torch.ones(count), torch.zeros(count, 2))
+
+
 def test_temporal_loss_is_the_squared_acceleration_of_consecutive_frames():
     generator = torch.Generator().manual_seed(0)
     anchors = torch.randn(2, 23, 3, generator=generator)
@@ -58,8 +68,7 @@ def test_swapped_leg_labels_are_matched_to_the_body():
         a, b = BODY_KEYPOINT_NAMES.index(left), BODY_KEYPOINT_NAMES.index(right)
         observed[0, [a, b]] = projected[0, [b, a]]
     confidence = torch.ones(2, 23)
-    targets = _Targets(observed, confidence, torch.ones(2), torch.zeros(2, 2), torch.zeros(2, 23, 3), torch.zeros(2, 23),
-                       torch.zeros(2, 4, 4), torch.zeros(2, dtype=torch.bool), torch.ones(2), torch.ones(2), torch.zeros(2, 2))
+    targets = keypoint_targets(observed, confidence)
     relabelled = relabel_limbs(targets, projected)
     assert torch.allclose(relabelled.keypoints, projected)
     assert torch.equal(relabel_limbs(replace(targets, keypoints=projected), projected).keypoints, projected)
@@ -151,8 +160,7 @@ def test_the_landmark_stage_turns_each_frames_limbs_to_its_own_landmarks(anny_bo
     start = torch.zeros(3, 23, 3)
     landmark_confidence = torch.ones(3, 23)
     landmark_confidence[2] = 0.0  # frame 2: no landmarks
-    targets = _Targets(torch.zeros(3, 23, 2), torch.ones(3, 23), torch.ones(3), torch.zeros(3, 2), landmarks, landmark_confidence,
-                       torch.zeros(3, 4, 4), torch.zeros(3, dtype=torch.bool), torch.ones(3), torch.ones(3), torch.zeros(3, 2))
+    targets = keypoint_targets(torch.zeros(3, 23, 2), torch.ones(3, 23), landmarks, landmark_confidence)
     state = _State.start(anny_body, start, orientation, anny_body.default_shape(3), torch.tensor([[1.0, 0.0, 0.0]] * 3), fit_shape=False)
 
     def cosines():
@@ -170,7 +178,7 @@ def test_leg_labels_keep_their_identity_through_detector_swaps_and_a_crossing():
     """Two legs pass each other at constant speed; the detector swaps their labels in three frames, and the arms' in one."""
     names = list(BODY_KEYPOINT_NAMES)
     leg_parts = ("knee", "ankle", "heel", "big_toe", "small_toe")
-    frames = torch.arange(2, 10)
+    frames = list(range(2, 10))
     def true_keypoints(frame):  # the left leg walks right, the right leg left: they cross between frames 4 and 5
         points = torch.zeros(23, 2)
         for part in leg_parts:
@@ -179,7 +187,7 @@ def test_leg_labels_keep_their_identity_through_detector_swaps_and_a_crossing():
         points[names.index("left_wrist")] = torch.tensor([-0.3, 0.0])
         points[names.index("right_wrist")] = torch.tensor([0.3, 0.0])
         return points
-    truth = torch.stack([true_keypoints(int(frame)) for frame in frames])
+    truth = torch.stack([true_keypoints(frame) for frame in frames])
     observed = truth.clone()
     for row in (1, 4, 5):  # frames 3, 6 and 7: the legs' labels swapped
         for part in leg_parts:
@@ -187,12 +195,9 @@ def test_leg_labels_keep_their_identity_through_detector_swaps_and_a_crossing():
             observed[row, [left, right]] = truth[row, [right, left]]
     left_wrist, right_wrist = names.index("left_wrist"), names.index("right_wrist")
     observed[2, [left_wrist, right_wrist]] = truth[2, [right_wrist, left_wrist]]  # frame 4: the arms' labels swapped (crossed arms)
-    count = len(frames)
-    targets = _Targets(observed, torch.ones(count, 23), torch.ones(count), torch.zeros(count, 2), observed.new_zeros(count, 23, 3),
-                       torch.zeros(count, 23), torch.zeros(count, 4, 4), torch.zeros(count, dtype=torch.bool), torch.ones(count),
-                       torch.ones(count), torch.zeros(count, 2))
+    targets = keypoint_targets(observed, torch.ones(len(frames), 23))
     earlier = torch.stack([true_keypoints(0), true_keypoints(1)])
-    labelled = label_limbs_in_order(targets, frames, earlier, torch.tensor([0, 1])).keypoints
+    labelled = label_limbs_in_order(targets, frames, earlier, [0, 1]).keypoints
     arms = [left_wrist, right_wrist, names.index("left_elbow"), names.index("right_elbow")]
     legs = [index for index in range(23) if index not in arms]
     assert torch.equal(labelled[:, legs], truth[:, legs])
