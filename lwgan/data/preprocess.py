@@ -13,8 +13,9 @@ For every input video (a video file, a folder of frames, or each of those inside
                                          their confidence; names: BODY_KEYPOINT_NAMES
     DIR/smpls/<video>/info.json          source, fps, frame count, lost frames (no person) and filled
                                          frames (each with why: no person, an unreliable detection,
-                                         a fit that misses its keypoints; their bodies are
-                                         interpolated from the neighbours), crop (the square in
+                                         a fit that misses its keypoints, a fit turned half round
+                                         against its neighbours; their bodies are interpolated from
+                                         the neighbours), crop (the square in
                                          frame pixels and how its part beyond the frame is padded),
                                          body, settings
     DIR/previews/<video>.mp4             the fitted mesh over the frames
@@ -24,7 +25,10 @@ shape_frames frames spread over the video) and keeps it in every frame. Then it 
 the first fitted frame gets the full cold start; every later frame
 starts from its own keypoints (camera) and heading (3D landmarks, or a heading search), with the
 articulated pose of the fits before it, and each chunk is refined together with a temporal term
-(lwgan.recovery.fitting.track_bodies), then the whole video is low-passed without lag.
+(lwgan.recovery.fitting.track_bodies). Fits that face the other way from the frames around them
+(smoothing.flipped_headings) are dropped and filled from their neighbours, the whole video is
+low-passed without lag, and then the frames whose body covers the person's mask worst are re-fitted
+(fitting.refit_poor_silhouettes; the filled flipped frames too, from their own detections).
 
 info.json is written last: a video that has it is done and is skipped on the next run. An
 interrupted video resumes from its saved detections and from the last fitted chunk. shard=i/n
@@ -56,6 +60,7 @@ from lwgan.io.media import write_image, write_video
 from lwgan.recovery.clothing import ClothingSettings, fit_clothing
 from lwgan.recovery.detector import NoPersonError, PoseDetector
 from lwgan.recovery.fitting import (
+    CHAMFER,
     FitSettings,
     fit_bodies,
     refit_poor_silhouettes,
@@ -66,7 +71,7 @@ from lwgan.recovery.frames import FrameSource, find_sources, select_shard
 from lwgan.recovery.observation import FitResult
 from lwgan.recovery.pose_files import write_pose_shape
 from lwgan.recovery.preview import overlay_fit
-from lwgan.recovery.smoothing import fill_missing, smooth_motion
+from lwgan.recovery.smoothing import fill_missing, flipped_headings, smooth_motion
 from lwgan.recovery.video import (
     CROP_PADDING,
     CROP_PADDING_COLOUR,
@@ -207,6 +212,9 @@ def crop_and_fit(source: FrameSource, paths: VideoPaths, detections: Detections,
 MISMATCH = "the fit does not match the keypoints"
 """Reason given for frames whose fitted body stays far from the detected keypoints."""
 
+HEADING_FLIP = "the fit faces the other way from the frames around it"
+"""Reason given for frames whose fitted body turned half round against its neighbours (smoothing.flipped_headings)."""
+
 
 def spread_evenly(frames: list[int], count: int) -> list[int]:
     """Up to `count` of `frames` (increasing indices), evenly spread from the first to the last."""
@@ -262,7 +270,8 @@ def _fit_chunk(frames, detections, crop, body, config, paths, outputs, unfitted:
         previous = FitResult(pose[previous_frames], shape[previous_frames], camera[previous_frames], np.zeros((len(previous_frames), 23, 2)), {})
     else:
         # The video's first fit: the cold start (heading search, silhouette stage) on its first frame alone.
-        previous = fit_bodies(body, observations[:1], settings, shape=fixed_shape)
+        # Tracking refits that frame from it, so the cheap chamfer silhouette term does (1 s less than the soft one).
+        previous = fit_bodies(body, observations[:1], settings, shape=fixed_shape, silhouette_term=CHAMFER)
         previous_frames = indices[:1]
     result = track_bodies(body, observations, previous, indices, previous_frames, settings)
     box_sizes = np.array([max(o.box[2] - o.box[0], o.box[3] - o.box[1]) for o in observations])
@@ -282,6 +291,9 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
     found = ~np.isnan(camera).any(axis=1)
     if not found.any():
         raise NoPersonError(f"{source.path}: no frame could be fitted ({_listing(unfitted)})")
+    flipped = flipped_headings(pose, found)
+    unfitted = dict(sorted({**unfitted, **{int(index): HEADING_FLIP for index in np.flatnonzero(flipped)}}.items()))
+    found &= ~flipped
     lost = np.flatnonzero(~detections.found).tolist()
     if lost:
         logger.warning("%s: no person in %d frame(s) (%s); their bodies are interpolated", source.path, len(lost), _listing(lost))
@@ -293,7 +305,7 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
     pose, camera = smooth_motion(pose, camera, fps, config.pose_cutoff_hz, config.camera_cutoff_hz)
     video_shape = np.repeat(np.median(shape[found], axis=0, keepdims=True), len(pose), axis=0)
     if config.fitting.refit_silhouette_iterations > 0:
-        pose, camera = refit_smoothed(detections, crop, (pose, video_shape, camera), found, body, config)
+        pose, camera = refit_smoothed(detections, crop, (pose, video_shape, camera), found | flipped, body, config)
     write_pose_shape(paths.smpls / "pose_shape.pkl", cams=camera, pose=pose.reshape(len(pose), 72), shape=video_shape)
 
     x0, y0, side = (float(v) for v in crop)
@@ -329,14 +341,15 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
     return info
 
 
-def refit_smoothed(detections: Detections, crop, fits, fitted: np.ndarray, body, config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The smoothed (pose (N, 24, 3), camera (N, 3)) with the fitted frames (`fitted` (N,) bool) whose body covers their mask poorly re-fitted (fitting.refit_poor_silhouettes).
+def refit_smoothed(detections: Detections, crop, fits, candidates: np.ndarray, body, config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The smoothed (pose (N, 24, 3), camera (N, 3)) with the `candidates` ((N,) bool) whose body covers their mask poorly re-fitted (fitting.refit_poor_silhouettes).
 
-    fits: the smoothed (pose, shape, camera). It runs after the smoothing, so that a re-fitted frame,
-    which may differ from its neighbours, is not averaged with them.
+    fits: the smoothed (pose, shape, camera). candidates: frames with a detection to re-fit from
+    (the fitted frames, and those filled because their fit faced the wrong way). It runs after the
+    smoothing, so that a re-fitted frame, which may differ from its neighbours, is not averaged with them.
     """
     pose, shape, camera = (array.copy() for array in fits)
-    frames = np.flatnonzero(fitted)  # fitted frames all had a detection
+    frames = np.flatnonzero(candidates)
     observations = [crop_observation(detections, index, crop, config.image_size) for index in frames]
     smoothed = FitResult(pose[frames], shape[frames], camera[frames], np.zeros((len(frames), len(BODY_KEYPOINT_NAMES), 2), np.float32), {})
     refitted = refit_poor_silhouettes(body, observations, smoothed, replace(config.fitting, fit_shape=False))

@@ -95,20 +95,26 @@ class FitSettings:
     # Without it every frame of a chunk starts from the previous chunk's last pose, and a leg that has
     # swung since settles in the wrong basin: on the turning walk with exact keypoints and masks,
     # starting from the true poses gives IoU 0.898 / 0.778 (mean / min) against 0.810 / 0.638; 40 steps
-    # on landmarks with 8 cm of noise give 0.809 / 0.725 against 0.754 / 0.565 without them.
+    # on landmarks with 8 cm of noise give 0.809 / 0.725 against 0.754 / 0.565 without them. 25 steps
+    # save 0.013 s per frame and do as well on the turning walk, but lose 0.7 dB of body PSNR on a
+    # real dance video (lwgan evaluate, dance_aerobic: 17.16 -> 16.45) and 0.2 dB on taiji.
     track_landmark_iterations: int = 40
     # refit_poor_silhouettes (lwgan preprocess runs it after the smoothing when this is > 0): a frame
     # whose body covers its person mask with an IoU under refit_iou, and under the batch's median IoU
     # less refit_margin (clothes lower every frame's IoU on real videos; only the outliers are
-    # re-fitted), is re-fitted warm with this many steps of the soft silhouette, and keeps whichever
-    # fit covers its mask better. Off by default for its cost: with 30, tools/eval_tracking.py's
-    # seeds 0-2 go from IoU 0.77 / 0.63, 0.81 / 0.62, 0.76 / 0.48 (mean / min) to 0.78 / 0.68,
-    # 0.82 / 0.74, 0.80 / 0.59, but each re-fitted frame costs about 1 s on 2 CPU threads (lwgan
-    # bench fit's video: 0.29 -> 0.71 s per frame, over its 0.3 target). Real videos re-fit few frames:
-    # 0.02-0.09 s per frame more on four. A fashion model turning out of profile gains (lwgan evaluate:
-    # body PSNR 17.86 -> 18.12, mask IoU min 0.733 -> 0.823), so does a basketball dribble (13.74 ->
-    # 13.77, 0.706 -> 0.784); two dancers are unchanged.
-    refit_silhouette_iterations: int = 0
+    # re-fitted), is re-fitted warm (refit_body_iterations keypoint steps, then this many steps of the
+    # chamfer silhouette term) and keeps whichever fit covers its mask better. On
+    # tools/eval_tracking.py's seeds 0-2 it takes the IoU from 0.77 / 0.62, 0.80 / 0.68, 0.79 / 0.58
+    # (mean / min) to 0.78 / 0.70, 0.83 / 0.77, 0.81 / 0.76, as the rendered soft silhouette did
+    # (0.78 / 0.70, 0.82 / 0.72, 0.81 / 0.76) at a tenth of its cost; 15 keypoint steps do as well as
+    # 35 (0.78 / 0.69, 0.82 / 0.76, 0.81 / 0.76), none does worse (minimum 0.67, 0.70, 0.67); with all
+    # of lwgan preprocess's defaults, 0.78 / 0.68, 0.81 / 0.74, 0.81 / 0.74 (runs differ by 0.02). On four
+    # real videos (lwgan evaluate) the worst frame's mask IoU rises (0.784 -> 0.789, 0.824 -> 0.832,
+    # 0.733 -> 0.788, 0.706 -> 0.785) and body PSNR stays within 0.15 dB. It costs 0.03 s per frame
+    # on lwgan bench fit's video, whose deep kneels leave a third of its frames poorly covered after
+    # the smoothing (IoU 0.42-0.70; 0.69-0.89 after), and less on real videos. 0 turns it off.
+    refit_silhouette_iterations: int = 30
+    refit_body_iterations: int = 15  # the re-fit's keypoint steps before its silhouette steps
     refit_iou: float = 0.75
     refit_margin: float = 0.05
     orientation_candidates: tuple[float, ...] = (0.0, math.pi / 2, math.pi, -math.pi / 2)  # stage 1 start headings (yaw; 0 faces the camera)
@@ -134,6 +140,12 @@ class FitSettings:
     # distances, in crop half-sides, of the body's vertices outside the mask and of the mask's
     # outline to the nearest vertex. On tools/eval_tracking.py, 30 steps at weight 300 raise the
     # mean IoU of the raw fits from 0.64 to 0.79 (0.68 at weight 30, 0.77 at 1000).
+    # track_bodies ignores a keypoint (and its 3D landmark) that lies farther than this, in box
+    # sizes, outside its frame's person mask: a detector that loses a leg seen from the side puts
+    # both ankles between the legs, where the body would follow them. On tools/eval_tracking.py the
+    # worst frame of seed 2 goes from IoU 0.48 to 0.58 (MPJPE 148 -> 109 mm), of seed 1 from 0.62 to
+    # 0.68; seed 0 is unchanged, and so are four real videos (lwgan evaluate, within 0.2 dB).
+    keypoint_mask_tolerance: float = 0.04
     chamfer_points: int = 256  # points of the mask's outline
     chamfer_vertices: int = 800  # body vertices (every k-th of the mesh) the term uses (1500 fit no better, at 1.5x the cost)
     chamfer_weight: float = 300.0
@@ -186,6 +198,7 @@ def fit_bodies(
     initial: FitResult | None = None,
     progress: bool = False,
     shape: np.ndarray | None = None,
+    silhouette_term: str = SOFT,
 ) -> FitResult:
     """Fit pose, shape and camera of `body` to each observation (all at once, as one batch).
 
@@ -202,6 +215,9 @@ def fit_bodies(
         progress: show a progress bar over the iterations.
         shape: (K,) the person's known shape (e.g. a video's shared_shape) to start from instead of
             body.default_shape(); with settings.fit_shape False it stays fixed. Not with initial=.
+        silhouette_term: the silhouette stage's term: SOFT (the rendered soft silhouette) or CHAMFER
+            (distances between the body's vertices and the mask's outline; no rendering, several
+            times cheaper, and as good from a warm start).
     Returns:
         FitResult with pose (B, 24, 3) in the image orientation, shape (B, shape_dim), camera (B, 3)
         in each image's square frame, keypoints_2d (B, 23, 2) image pixels, and losses: the final
@@ -217,7 +233,11 @@ def fit_bodies(
     batch_size = len(observations)
     silhouette_iterations = settings.silhouette_iterations if initial is None else settings.warm_silhouette_iterations
     use_silhouette = settings.use_silhouette and silhouette_iterations > 0 and any(o.mask is not None for o in observations)
+    if silhouette_term not in (SOFT, CHAMFER):
+        raise ValueError(f"silhouette_term must be {SOFT!r} or {CHAMFER!r}, got {silhouette_term!r}")
     targets = _targets(observations, settings, device, dtype, use_silhouette)
+    if use_silhouette and silhouette_term == CHAMFER:
+        targets = replace(targets, mask_distances=fit_losses.mask_distances(targets.silhouette, settings.chamfer_points))
     default_shape = body.default_shape(batch_size).to(device=device, dtype=dtype)
 
     if initial is None:
@@ -239,9 +259,9 @@ def fit_bodies(
         camera = torch.as_tensor(initial.camera, dtype=dtype, device=device)
         iterations = settings.warm_body_iterations
     state = _State.start(body, body_pose, orientation, shape, camera, settings.fit_shape)
-    schedule = ((iterations, None), (silhouette_iterations if use_silhouette else 0, SOFT))
+    schedule = ((iterations, None), (silhouette_iterations if use_silhouette else 0, silhouette_term))
     _optimise(body, state, targets, settings, default_shape, schedule, progress)
-    return _result(body, state, targets, settings, default_shape, SOFT if use_silhouette else None)
+    return _result(body, state, targets, settings, default_shape, silhouette_term if use_silhouette else None)
 
 
 def shared_shape(body: BodyModel, observations: list[PersonObservation], settings: FitSettings | None = None) -> np.ndarray:
@@ -286,7 +306,8 @@ def track_bodies(
     follow each other. The left and right labels of each limb pair (SWAPPABLE_LIMBS) are matched
     to the body whichever way lies nearer, per frame and step: a detector often swaps the legs of a
     person seen from the side, and the body would otherwise have to pass one leg through the other
-    to follow.
+    to follow. With the silhouette on, keypoints farther than settings.keypoint_mask_tolerance
+    outside their frame's person mask are ignored first (drop_keypoints_off_the_mask).
 
     Args:
         observations: B observations of frames `frames` (B increasing indices).
@@ -309,6 +330,8 @@ def track_bodies(
     targets = _targets(observations, settings, device, dtype, use_silhouette)
     targets = replace(targets, relabel_limbs=True, mask_distances=fit_losses.mask_distances(targets.silhouette, settings.chamfer_points) if use_silhouette else None)
     anchors = _camera_points_of(body, previous, device, dtype)[-2:]
+    if use_silhouette:
+        targets = drop_keypoints_off_the_mask(targets, settings.keypoint_mask_tolerance)
     targets = label_limbs_in_order(targets, frames, anchors[..., :2], previous_frames)
     default_shape = body.default_shape(batch_size).to(device=device, dtype=dtype)
     last = torch.as_tensor(previous.pose[-1], dtype=dtype, device=device)
@@ -331,7 +354,8 @@ def refit_poor_silhouettes(body: BodyModel, observations: list[PersonObservation
 
     The coverage is the IoU of the fitted (naked) body's silhouette with the observation's mask, at
     the observation's size (rendered at most 128 px a side). The re-fit is fit_bodies' warm start
-    from the frame's own fit with settings.refit_silhouette_iterations soft-silhouette steps; each
+    from the frame's own fit with settings.refit_silhouette_iterations steps of the chamfer
+    silhouette term (CHAMFER); each
     re-fitted frame keeps the fit, old or new, that covers its mask better. Frames without a mask
     are left as they are.
 
@@ -349,8 +373,8 @@ def refit_poor_silhouettes(body: BodyModel, observations: list[PersonObservation
     if len(rows) == 0:
         return fits
     start = FitResult(fits.pose[rows], fits.shape[rows], fits.camera[rows], fits.keypoints_2d[rows], {})
-    refits = fit_bodies(body, [observations[row] for row in rows], replace(settings, warm_silhouette_iterations=settings.refit_silhouette_iterations),
-                        initial=start)
+    refits = fit_bodies(body, [observations[row] for row in rows], replace(settings, warm_body_iterations=settings.refit_body_iterations, warm_silhouette_iterations=settings.refit_silhouette_iterations),
+                        initial=start, silhouette_term=CHAMFER)
     better = silhouette_coverage(body, [observations[row] for row in rows], refits) > coverage[rows]
     logger.debug("re-fitted %d frames with a poor silhouette, %d improved", len(rows), int(better.sum()))
     chosen, replaced = rows[better], np.flatnonzero(better)
@@ -363,18 +387,24 @@ def refit_poor_silhouettes(body: BodyModel, observations: list[PersonObservation
     return FitResult(**merged, losses=losses)
 
 
-def silhouette_coverage(body: BodyModel, observations: list[PersonObservation], fits: FitResult) -> np.ndarray:
-    """(B,) IoU of each fitted body's silhouette with its observation's mask (thresholded at one half), NaN without a mask."""
+def silhouette_coverage(body: BodyModel, observations: list[PersonObservation], fits: FitResult, batch_size: int = 32) -> np.ndarray:
+    """(B,) IoU of each fitted body's silhouette with its observation's mask (thresholded at one half), NaN without a mask.
+
+    The silhouettes of observations of one image size are rendered batch_size at a time.
+    """
     device = body.faces.device
-    with torch.no_grad():
-        vertices = body(torch.as_tensor(fits.pose, device=device), torch.as_tensor(fits.shape, device=device)).vertices.cpu()
-    faces = body.faces.cpu()
     coverage = np.full(len(observations), np.nan)
-    for row, observation in enumerate(observations):
-        if observation.mask is None:
-            continue
-        drawn = fitted_silhouette(observation.image_size, vertices[row], faces, torch.as_tensor(fits.camera[row]), max_render_size=128)
-        coverage[row] = float(mask_iou(torch.from_numpy(drawn)[None], torch.from_numpy(observation.mask > 0.5)[None]))
+    rows = [row for row, observation in enumerate(observations) if observation.mask is not None]
+    faces = body.faces.cpu()
+    for size in {observations[row].image_size for row in rows}:
+        same_size = [row for row in rows if observations[row].image_size == size]
+        for start in range(0, len(same_size), batch_size):
+            chunk = same_size[start : start + batch_size]
+            with torch.no_grad():
+                vertices = body(torch.as_tensor(fits.pose[chunk], device=device), torch.as_tensor(fits.shape[chunk], device=device)).vertices.cpu()
+            drawn = torch.from_numpy(fitted_silhouette(size, vertices, faces, torch.as_tensor(fits.camera[chunk]), max_render_size=128))
+            masks = torch.from_numpy(np.stack([observations[row].mask > 0.5 for row in chunk]))
+            coverage[chunk] = mask_iou(drawn, masks).numpy()
     return coverage
 
 
@@ -666,6 +696,18 @@ def label_limbs_in_order(targets: _Targets, frames: Sequence[int], earlier: torc
         history_frames.append(frame)
         all_swaps.append(swaps)
     return _with_swaps(targets, [torch.cat(limb) for limb in zip(*all_swaps)])
+
+
+def drop_keypoints_off_the_mask(targets: _Targets, tolerance: float) -> _Targets:
+    """`targets` without the keypoints (and their 3D landmarks) farther than `tolerance` box sizes outside their frame's person mask.
+
+    Needs targets.mask_distances; frames without a mask keep all their keypoints.
+    """
+    crop_xy = (targets.keypoints - targets.box_center[:, None]) / targets.crop_half_size[:, None, None]
+    outside = F.grid_sample(targets.mask_distances.outside[:, None], crop_xy[:, None], align_corners=False, padding_mode="border")[:, 0, 0]
+    off = (outside * (targets.crop_half_size / targets.box_size)[:, None] > tolerance) & targets.has_mask[:, None]
+    logger.debug("dropped %d keypoints off the mask", int(off.sum()))
+    return replace(targets, confidence=targets.confidence.masked_fill(off, 0.0), landmark_confidence=targets.landmark_confidence.masked_fill(off, 0.0))
 
 
 def _limb_swaps(keypoints: torch.Tensor, confidence: torch.Tensor, reference: torch.Tensor) -> list[torch.Tensor]:

@@ -36,7 +36,7 @@ def overlay_fit(
     def shaded_and_mask(fragments, ndc):
         return torch.cat([render_shaded(fragments, ndc, faces, colour=(0.55, 0.75, 1.0)), fragments.mask[:, None].float()], dim=1)
 
-    layers = _render_over_image(image.shape[:2], vertices, faces, camera, max_render_size, shaded_and_mask)
+    layers = _render_over_image(image.shape[:2], vertices[None], faces, camera[None], max_render_size, shaded_and_mask)[0]
     colour, alpha = layers[..., :3] * 255.0, opacity * layers[..., 3:]
     return np.clip(image * (1 - alpha) + colour * alpha + 0.5, 0, 255).astype(np.uint8)
 
@@ -46,11 +46,17 @@ def fitted_silhouette(
 ) -> np.ndarray:
     """(H, W) bool: the pixels of an (H, W) image that the fitted mesh covers (arguments as overlay_fit's).
 
-    Exact (rasterize()'s coverage of each pixel centre) for images up to max_render_size pixels a
-    side; larger ones are rendered smaller and the mask resized bilinearly and thresholded at one half.
+    Given (B, V, 3) vertices and (B, 3) cameras, (B, H, W): B meshes over images of one size, in one
+    rasterization. Exact (rasterize()'s coverage of each pixel centre) for images up to
+    max_render_size pixels a side; larger ones are rendered smaller and the mask resized bilinearly
+    and thresholded at one half.
     """
+    batched = vertices.dim() == 3
+    if not batched:
+        vertices, camera = vertices[None], camera[None]
     coverage = _render_over_image(image_size, vertices, faces, camera, max_render_size, lambda fragments, ndc: fragments.mask[:, None].float())
-    return coverage[..., 0] >= 0.5
+    masks = coverage[..., 0] >= 0.5
+    return masks if batched else masks[0]
 
 
 def _render_over_image(
@@ -61,11 +67,11 @@ def _render_over_image(
     max_render_size: int,
     paint: Callable[[Fragments, torch.Tensor], torch.Tensor],
 ) -> np.ndarray:
-    """Rasterize the (V, 3) mesh over an (H, W) image: paint's layers as (H, W, C) float numpy.
+    """Rasterize B (B, V, 3) meshes with (B, 3) cameras over (H, W) images: paint's layers as (B, H, W, C) float numpy.
 
     The camera refers to the image's square frame, but the mesh is rasterized in the image's own
     frame: a cut from a square render would sit half a pixel off wherever the sides differ by an
-    odd count. paint(fragments, vertices_ndc) gives (1, C, h, w) layers, vertices_ndc in the square
+    odd count. paint(fragments, vertices_ndc) gives (B, C, h, w) layers, vertices_ndc in the square
     frame's NDC (x and y to one scale, for normals); (h, w) is (H, W) shrunk to at most
     max_render_size pixels a side, the layers then resized bilinearly to (H, W).
     """
@@ -73,9 +79,9 @@ def _render_over_image(
     scale = min(1.0, max_render_size / max(height, width))
     render_size = (max(1, round(height * scale)), max(1, round(width * scale)))
     with torch.no_grad():
-        square_ndc = project(vertices[None].float(), camera[None].float())
+        square_ndc = project(vertices.float(), camera.float())
         image_ndc = square_to_image_ndc(square_ndc, SquareFrame.around(image_size), image_size)
         layers = paint(rasterize(image_ndc, faces, render_size), square_ndc)
         if render_size != (height, width):
             layers = F.interpolate(layers, size=(height, width), mode="bilinear", align_corners=False)
-    return layers[0].permute(1, 2, 0).numpy()
+    return layers.permute(0, 2, 3, 1).numpy()

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from scipy.signal import butter, filtfilt
 
+from lwgan.body.camera import heading_of
 from lwgan.body.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
@@ -53,6 +54,36 @@ def fill_missing(pose: np.ndarray, camera: np.ndarray, found: np.ndarray) -> tup
     filled_pose = matrix_to_axis_angle(blended).numpy().astype(np.float32)
     filled_camera = (camera[low] * (1 - weight[:, None]) + camera[high] * weight[:, None]).astype(np.float32)
     return filled_pose, filled_camera
+
+
+def flipped_headings(pose: np.ndarray, found: np.ndarray, window: int = 9) -> np.ndarray:
+    """(N,) bool: the found frames whose body faces the opposite way to most of the frames around them.
+
+    A crouching or bending person's keypoints fit a body seen from the front nearly as well as one
+    seen from the back, so a tracked fit can turn half round for a frame or a few; the low-pass
+    would then blend it with its neighbours into a body that faces neither way. The headings'
+    local axis (modulo a half turn) is the mean of their doubled angles over `window` frames, which
+    a half turn leaves unchanged; each frame faces one way or the other along it, and a frame is
+    flipped when it faces against the majority of its window and lies more than 60 degrees off
+    the axis's nearer direction (a sideways frame is left alone). A person who turns keeps a
+    consistent side, however fast, while the window's headings span less than a half turn.
+
+    Args:
+        pose: (N, 24, 3) axis-angle image-oriented poses (rows not found are ignored); found: (N,) bool.
+    Returns:
+        (N,) bool, False where found is False.
+    """
+    found = np.asarray(found, dtype=bool)
+    roots = torch.from_numpy(np.where(found[:, None], pose[:, 0], 0.0).astype(np.float64))
+    headings = heading_of(axis_angle_to_matrix(roots)).numpy()
+    flipped = np.zeros(len(found), dtype=bool)
+    for index in np.flatnonzero(found):
+        near = np.arange(max(0, index - window // 2), min(len(found), index + window // 2 + 1))
+        near = headings[near[found[near]]]
+        axis = 0.5 * np.arctan2(np.sin(2.0 * near).sum(), np.cos(2.0 * near).sum())
+        alignment = np.cos(headings[index] - axis)
+        flipped[index] = np.sign(alignment) * np.sign(np.cos(near - axis)).sum() < 0 and abs(alignment) > 0.5
+    return flipped
 
 
 def low_pass(signal: np.ndarray, fps: float, cutoff_hz: float, order: int = 4) -> np.ndarray:

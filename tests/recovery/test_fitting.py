@@ -240,6 +240,8 @@ def test_fit_checks_the_initial_batch(anny_body, front_and_back):
     truth = truth_of(front_and_back)
     with pytest.raises(ValueError, match="initial.pose"):
         fit_bodies(anny_body, [front_and_back[0].observation], initial=truth)
+    with pytest.raises(ValueError, match="silhouette_term"):
+        fit_bodies(anny_body, [front_and_back[0].observation], silhouette_term="outline")
 
 
 def test_a_frame_whose_body_misses_its_mask_is_refitted_and_the_others_are_kept(anny_body, front_and_back):
@@ -259,5 +261,5 @@ def test_a_frame_whose_body_misses_its_mask_is_refitted_and_the_others_are_kept(
     assert after[1] > 0.88 and after[1] > before[1] + 0.05
     np.testing.assert_array_equal(refitted.pose[[0, 2]], start.pose[[0, 2]])
     assert refitted.losses["total"][0] == 1.0 and refitted.losses["total"][1] != 1.0
-    # Off (the default), nothing changes.
-    assert refit_poor_silhouettes(anny_body, observations, start, FitSettings()) is start
+    # Off, nothing changes.
+    assert refit_poor_silhouettes(anny_body, observations, start, replace(settings, refit_silhouette_iterations=0)) is start

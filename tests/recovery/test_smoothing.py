@@ -4,8 +4,16 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from lwgan.recovery.smoothing import fill_missing, low_pass, smooth_motion
+from lwgan.body.camera import UPRIGHT_ORIENTATION, with_heading
+from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from lwgan.recovery.smoothing import (
+    fill_missing,
+    flipped_headings,
+    low_pass,
+    smooth_motion,
+)
 
 
 def rotation_about_z(angles: np.ndarray) -> np.ndarray:
@@ -52,3 +60,27 @@ def test_smooth_motion_denoises_rotations():
     assert error_after < 0.6 * error_before
     assert np.abs(pose[..., :2]).max() < 1e-5  # still rotations about z only
     assert smoothed_camera.shape == (120, 3) and np.abs(smoothed_camera[:, 0] - 1).mean() < 0.01
+
+
+def upright_poses(headings_degrees: np.ndarray) -> np.ndarray:
+    """(N, 24, 3) poses standing upright in the image at these headings (lwgan.body.camera's convention), other joints zero."""
+    upright = axis_angle_to_matrix(torch.tensor(UPRIGHT_ORIENTATION, dtype=torch.float64))
+    roots = with_heading(upright.expand(len(headings_degrees), 3, 3), torch.from_numpy(np.radians(headings_degrees)))
+    pose = np.zeros((len(headings_degrees), 24, 3))
+    pose[:, 0] = matrix_to_axis_angle(roots).numpy()
+    return pose
+
+
+def test_fits_turned_half_round_against_their_neighbours_are_found():
+    """A turn at 15 degrees per frame (a walker's U-turn at 15 fps is 23 at most) with fits turned half round in frames
+    10-12 and 25, one fit sideways (frame 18) and one frame not found (30): only the half turns are flagged."""
+    headings = 15.0 * np.arange(40)
+    headings[[10, 11, 12, 25]] += 180.0
+    headings[18] += 90.0
+    pose = upright_poses(headings)
+    pose[30] = np.nan
+    found = np.ones(40, dtype=bool)
+    found[30] = False
+    assert np.flatnonzero(flipped_headings(pose, found)).tolist() == [10, 11, 12, 25]
+    # The same turn without the flips: nothing, even where a window spans 120 degrees of it.
+    assert not flipped_headings(upright_poses(15.0 * np.arange(40)), np.ones(40, dtype=bool)).any()

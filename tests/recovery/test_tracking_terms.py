@@ -19,6 +19,7 @@ from lwgan.recovery.fitting import (
     _Targets,
     _Temporal,
     _turn_limbs_to_landmarks,
+    drop_keypoints_off_the_mask,
     label_limbs_in_order,
     relabel_limbs,
     temporal_loss,
@@ -72,6 +73,31 @@ def test_swapped_leg_labels_are_matched_to_the_body():
     relabelled = relabel_limbs(targets, projected)
     assert torch.allclose(relabelled.keypoints, projected)
     assert torch.equal(relabel_limbs(replace(targets, keypoints=projected), projected).keypoints, projected)
+
+
+def test_keypoints_off_the_person_mask_are_dropped_with_their_landmarks():
+    """A rectangular mask: keypoints farther outside it than the tolerance (closed-form distance) lose their confidence; a frame without a mask keeps all."""
+    resolution, tolerance = 256, 0.04
+    mask = torch.zeros(resolution, resolution)
+    mask[24:232, 64:192] = 1.0  # x in [-0.5, 0.5], y in [-0.8125, 0.8125] of the crop
+    points = torch.tensor([[0.0, 0.0], [0.505, 0.3], [-0.5, -0.815], [0.5467, 0.0], [0.7, 0.0], [-0.6, 0.2], [0.0, 0.95], [0.6, 0.9], [0.3, -0.81]])
+    distance = torch.stack([(points[:, 0].abs() - 0.5).clamp_min(0), (points[:, 1].abs() - 0.8125).clamp_min(0)], -1).norm(dim=-1)
+    # The crop's half side is 1.5 square-frame units and the box's size 2: a crop unit is 0.75 box sizes.
+    far = distance * 0.75 > tolerance
+    assert far.tolist() == [False, False, False, False, True, True, True, True, False]  # the fourth is 0.035 box sizes out
+    keypoints = torch.zeros(2, 23, 2)
+    keypoints[:, : len(points)] = points * 1.5
+    targets = keypoint_targets(keypoints, torch.ones(2, 23), torch.randn(2, 23, 3), torch.ones(2, 23))
+    silhouette = torch.stack([mask, mask])
+    targets = replace(targets, box_size=torch.full((2,), 2.0), crop_half_size=torch.full((2,), 1.5), silhouette=silhouette,
+                      has_mask=torch.tensor([True, False]), mask_distances=fit_losses.mask_distances(silhouette, 64))
+    vetted = drop_keypoints_off_the_mask(targets, tolerance)
+    expected = torch.ones(23)
+    expected[: len(points)][far] = 0.0
+    torch.testing.assert_close(vetted.confidence[0], expected)
+    torch.testing.assert_close(vetted.landmark_confidence[0], expected)
+    torch.testing.assert_close(vetted.confidence[1], torch.ones(23))
+    torch.testing.assert_close(vetted.keypoints, targets.keypoints)
 
 
 def test_chamfer_silhouette_against_brute_force():
