@@ -136,16 +136,16 @@ class FitSettings:
     # at 15-30 fps are a few times smaller than that jitter).
     temporal_weight: float = 30.0
     silhouette_weight: float = 30.0  # blurred squared silhouette difference over the crop (strong: clothes widen the mask)
-    # track_bodies' silhouette term (far cheaper than rendering a batch of soft silhouettes): squared
-    # distances, in crop half-sides, of the body's vertices outside the mask and of the mask's
-    # outline to the nearest vertex. On tools/eval_tracking.py, 30 steps at weight 300 raise the
-    # mean IoU of the raw fits from 0.64 to 0.79 (0.68 at weight 30, 0.77 at 1000).
     # track_bodies ignores a keypoint (and its 3D landmark) that lies farther than this, in box
     # sizes, outside its frame's person mask: a detector that loses a leg seen from the side puts
     # both ankles between the legs, where the body would follow them. On tools/eval_tracking.py the
     # worst frame of seed 2 goes from IoU 0.48 to 0.58 (MPJPE 148 -> 109 mm), of seed 1 from 0.62 to
     # 0.68; seed 0 is unchanged, and so are four real videos (lwgan evaluate, within 0.2 dB).
     keypoint_mask_tolerance: float = 0.04
+    # track_bodies' silhouette term (far cheaper than rendering a batch of soft silhouettes): squared
+    # distances, in crop half-sides, of the body's vertices outside the mask and of the mask's
+    # outline to the nearest vertex. On tools/eval_tracking.py, 30 steps at weight 300 raise the
+    # mean IoU of the raw fits from 0.64 to 0.79 (0.68 at weight 30, 0.77 at 1000).
     chamfer_points: int = 256  # points of the mask's outline
     chamfer_vertices: int = 800  # body vertices (every k-th of the mesh) the term uses (1500 fit no better, at 1.5x the cost)
     chamfer_weight: float = 300.0
@@ -354,8 +354,8 @@ def refit_poor_silhouettes(body: BodyModel, observations: list[PersonObservation
 
     The coverage is the IoU of the fitted (naked) body's silhouette with the observation's mask, at
     the observation's size (rendered at most 128 px a side). The re-fit is fit_bodies' warm start
-    from the frame's own fit with settings.refit_silhouette_iterations steps of the chamfer
-    silhouette term (CHAMFER); each
+    from the frame's own fit: settings.refit_body_iterations keypoint steps, then
+    settings.refit_silhouette_iterations steps of the chamfer silhouette term (CHAMFER). Each
     re-fitted frame keeps the fit, old or new, that covers its mask better. Frames without a mask
     are left as they are.
 
@@ -373,8 +373,8 @@ def refit_poor_silhouettes(body: BodyModel, observations: list[PersonObservation
     if len(rows) == 0:
         return fits
     start = FitResult(fits.pose[rows], fits.shape[rows], fits.camera[rows], fits.keypoints_2d[rows], {})
-    refits = fit_bodies(body, [observations[row] for row in rows], replace(settings, warm_body_iterations=settings.refit_body_iterations, warm_silhouette_iterations=settings.refit_silhouette_iterations),
-                        initial=start, silhouette_term=CHAMFER)
+    refit_settings = replace(settings, warm_body_iterations=settings.refit_body_iterations, warm_silhouette_iterations=settings.refit_silhouette_iterations)
+    refits = fit_bodies(body, [observations[row] for row in rows], refit_settings, initial=start, silhouette_term=CHAMFER)
     better = silhouette_coverage(body, [observations[row] for row in rows], refits) > coverage[rows]
     logger.debug("re-fitted %d frames with a poor silhouette, %d improved", len(rows), int(better.sum()))
     chosen, replaced = rows[better], np.flatnonzero(better)

@@ -78,11 +78,11 @@ def flipped_headings(pose: np.ndarray, found: np.ndarray, window: int = 9) -> np
     headings = heading_of(axis_angle_to_matrix(roots)).numpy()
     flipped = np.zeros(len(found), dtype=bool)
     for index in np.flatnonzero(found):
-        near = np.arange(max(0, index - window // 2), min(len(found), index + window // 2 + 1))
-        near = headings[near[found[near]]]
-        axis = 0.5 * np.arctan2(np.sin(2.0 * near).sum(), np.cos(2.0 * near).sum())
+        rows = np.arange(max(0, index - window // 2), min(len(found), index + window // 2 + 1))
+        around = headings[rows[found[rows]]]
+        axis = 0.5 * np.arctan2(np.sin(2.0 * around).sum(), np.cos(2.0 * around).sum())
         alignment = np.cos(headings[index] - axis)
-        flipped[index] = np.sign(alignment) * np.sign(np.cos(near - axis)).sum() < 0 and abs(alignment) > 0.5
+        flipped[index] = np.sign(alignment) * np.sign(np.cos(around - axis)).sum() < 0 and abs(alignment) > 0.5
     return flipped
 
 
