@@ -64,9 +64,12 @@ def flipped_headings(pose: np.ndarray, found: np.ndarray, window: int = 9) -> np
     would then blend it with its neighbours into a body that faces neither way. The headings'
     local axis (modulo a half turn) is the mean of their doubled angles over `window` frames, which
     a half turn leaves unchanged; each frame faces one way or the other along it, and a frame is
-    flipped when it faces against the majority of its window and lies more than 60 degrees off
-    the axis's nearer direction (a sideways frame is left alone). A person who turns keeps a
-    consistent side, however fast, while the window's headings span less than a half turn.
+    flipped when at least two thirds of its window's found frames face the other way and it lies
+    more than 60 degrees off the axis's nearer direction (a sideways frame is left alone). So a
+    run of up to 3 turned frames in a window of 9 is found; where the two ways are closer to even
+    (say a chunk tracked turned round after a gap), nothing says which is right, and nothing is
+    flagged. A person who turns keeps a consistent side, however fast, while the window's headings
+    span less than a half turn.
 
     Args:
         pose: (N, 24, 3) axis-angle image-oriented poses (rows not found are ignored); found: (N,) bool.
@@ -82,7 +85,8 @@ def flipped_headings(pose: np.ndarray, found: np.ndarray, window: int = 9) -> np
         around = headings[rows[found[rows]]]
         axis = 0.5 * np.arctan2(np.sin(2.0 * around).sum(), np.cos(2.0 * around).sum())
         alignment = np.cos(headings[index] - axis)
-        flipped[index] = np.sign(alignment) * np.sign(np.cos(around - axis)).sum() < 0 and abs(alignment) > 0.5
+        against = np.mean(np.sign(np.cos(around - axis)) != np.sign(alignment))
+        flipped[index] = against >= 2.0 / 3.0 and abs(alignment) > 0.5
     return flipped
 
 
