@@ -373,9 +373,10 @@ def refit_poor_silhouettes(body: BodyModel, observations: list[PersonObservation
     if len(rows) == 0:
         return fits
     start = FitResult(fits.pose[rows], fits.shape[rows], fits.camera[rows], fits.keypoints_2d[rows], {})
+    poor = [observations[row] for row in rows]
     refit_settings = replace(settings, warm_body_iterations=settings.refit_body_iterations, warm_silhouette_iterations=settings.refit_silhouette_iterations)
-    refits = fit_bodies(body, [observations[row] for row in rows], refit_settings, initial=start, silhouette_term=CHAMFER)
-    better = silhouette_coverage(body, [observations[row] for row in rows], refits) > coverage[rows]
+    refits = fit_bodies(body, poor, refit_settings, initial=start, silhouette_term=CHAMFER)
+    better = silhouette_coverage(body, poor, refits) > coverage[rows]
     logger.debug("re-fitted %d frames with a poor silhouette, %d improved", len(rows), int(better.sum()))
     chosen, replaced = rows[better], np.flatnonzero(better)
     merged = {name: getattr(fits, name).copy() for name in ("pose", "shape", "camera", "keypoints_2d")}
