@@ -27,8 +27,9 @@ starts from its own keypoints (camera) and heading (3D landmarks, or a heading s
 articulated pose of the fits before it, and each chunk is refined together with a temporal term
 (lwgan.recovery.fitting.track_bodies). Fits that face the other way from the frames around them
 (smoothing.flipped_headings) are dropped and filled from their neighbours, the whole video is
-low-passed without lag, and then the frames whose body covers the person's mask worst are re-fitted
-(fitting.refit_poor_silhouettes; the filled flipped frames too, from their own detections).
+low-passed without lag, and then every frame is re-fitted from its smoothed fit on its keypoints and
+mask, keeping whichever fit covers the mask better (fitting.refit_silhouettes; the filled flipped
+frames too, from their own detections).
 
 info.json is written last: a video that has it is done and is skipped on the next run. An
 interrupted video resumes from its saved detections and from the last fitted chunk. shard=i/n
@@ -63,7 +64,7 @@ from lwgan.recovery.fitting import (
     CHAMFER,
     FitSettings,
     fit_bodies,
-    refit_poor_silhouettes,
+    refit_silhouettes,
     shared_shape,
     track_bodies,
 )
@@ -342,7 +343,7 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
 
 
 def refit_smoothed(detections: Detections, crop, fits, candidates: np.ndarray, body, config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The smoothed (pose (N, 24, 3), camera (N, 3)) with the `candidates` ((N,) bool) whose body covers their mask poorly re-fitted (fitting.refit_poor_silhouettes).
+    """The smoothed (pose (N, 24, 3), camera (N, 3)) with the `candidates` ((N,) bool) re-fitted (fitting.refit_silhouettes).
 
     fits: the smoothed (pose, shape, camera). candidates: frames with a detection to re-fit from
     (the fitted frames, and those filled because their fit faced the wrong way). It runs after the
@@ -352,7 +353,7 @@ def refit_smoothed(detections: Detections, crop, fits, candidates: np.ndarray, b
     frames = np.flatnonzero(candidates)
     observations = [crop_observation(detections, index, crop, config.image_size) for index in frames]
     smoothed = FitResult(pose[frames], shape[frames], camera[frames], np.zeros((len(frames), len(BODY_KEYPOINT_NAMES), 2), np.float32), {})
-    refitted = refit_poor_silhouettes(body, observations, smoothed, replace(config.fitting, fit_shape=False))
+    refitted = refit_silhouettes(body, observations, smoothed, replace(config.fitting, fit_shape=False))
     pose[frames], camera[frames] = refitted.pose, refitted.camera
     return pose, camera
 

@@ -18,9 +18,10 @@ A warm start (initial=...) skips stage 1 and runs shorter schedules (FitSettings
 
 track_bodies() fits consecutive video frames after the fits of the frames before them: stage 1
 per frame (its own camera and heading, with the previous articulated pose), the limbs turned to
-each frame's own 3D landmarks, then stages 2 and 3
-for all frames together with a temporal term (keypoint acceleration), limb labels matched to the
-body, and a chamfer silhouette (distances to the mask, no rendering) instead of the soft one.
+each frame's own 3D landmarks, then stage 2 for all frames together with a temporal term
+(keypoint acceleration) and limb labels matched to the body. refit_silhouettes() re-fits each frame
+of a smoothed video warm, with a chamfer silhouette term (distances to the mask, no rendering)
+instead of the soft one.
 """
 
 from __future__ import annotations
@@ -90,7 +91,11 @@ class FitSettings:
     silhouette_iterations: int = 25  # stage 3 steps, cold start
     warm_body_iterations: int = 35  # stage 2 steps when initial= is given
     warm_silhouette_iterations: int = 0  # stage 3 steps when initial= is given
-    track_silhouette_iterations: int = 30  # track_bodies' stage 3 steps (the chamfer silhouette term)
+    # track_bodies' stage 3 steps (the chamfer silhouette term). Off: the re-fit after the smoothing
+    # (refit_silhouette_iterations) does this work better for the same time. With 30 steps here and
+    # the re-fit of poorly covered frames only, tools/eval_tracking.py's seeds 0-2 gave IoU 0.78 / 0.68,
+    # 0.81 / 0.74, 0.81 / 0.74 (mean / min) and MPJPE 210, 173, 113 mm.
+    track_silhouette_iterations: int = 0
     # track_bodies' landmark stage, before stage 2: each frame's limbs turn towards its own 3D landmarks.
     # Without it every frame of a chunk starts from the previous chunk's last pose, and a leg that has
     # swung since settles in the wrong basin: on the turning walk with exact keypoints and masks,
@@ -99,24 +104,19 @@ class FitSettings:
     # save 0.013 s per frame and do as well on the turning walk, but lose 0.7 dB of body PSNR on a
     # real dance video (lwgan evaluate, dance_aerobic: 17.16 -> 16.45) and 0.2 dB on taiji.
     track_landmark_iterations: int = 40
-    # refit_poor_silhouettes (lwgan preprocess runs it after the smoothing when this is > 0): a frame
-    # whose body covers its person mask with an IoU under refit_iou, and under the batch's median IoU
-    # less refit_margin (clothes lower every frame's IoU on real videos; only the outliers are
-    # re-fitted), is re-fitted warm (refit_body_iterations keypoint steps, then this many steps of the
-    # chamfer silhouette term) and keeps whichever fit covers its mask better. On
-    # tools/eval_tracking.py's seeds 0-2 it takes the IoU from 0.77 / 0.62, 0.80 / 0.68, 0.79 / 0.58
-    # (mean / min) to 0.78 / 0.70, 0.83 / 0.77, 0.81 / 0.76, as the rendered soft silhouette did
-    # (0.78 / 0.70, 0.82 / 0.72, 0.81 / 0.76) at a tenth of its cost; 15 keypoint steps do as well as
-    # 35 (0.78 / 0.69, 0.82 / 0.76, 0.81 / 0.76), none does worse (minimum 0.67, 0.70, 0.67); with all
-    # of lwgan preprocess's defaults, 0.78 / 0.68, 0.81 / 0.74, 0.81 / 0.74 (runs differ by 0.02). On four
-    # real videos (lwgan evaluate) the worst frame's mask IoU rises (0.784 -> 0.789, 0.824 -> 0.832,
-    # 0.733 -> 0.788, 0.706 -> 0.785) and body PSNR stays within 0.15 dB. It costs 0.03 s per frame
-    # on lwgan bench fit's video, whose deep kneels leave a third of its frames poorly covered after
-    # the smoothing (IoU 0.42-0.70; 0.69-0.89 after), and less on real videos. 0 turns it off.
-    refit_silhouette_iterations: int = 30
+    # refit_silhouettes (lwgan preprocess runs it on every frame after the smoothing when this is > 0):
+    # each frame is re-fitted warm (refit_body_iterations keypoint steps, then this many steps of the
+    # chamfer silhouette term, no temporal term) and keeps whichever fit covers its mask better. The
+    # smoothing averages every frame with its neighbours; this gives each back its own fit. On
+    # tools/eval_tracking.py's seeds 0-2: IoU 0.81 / 0.67, 0.84 / 0.74, 0.84 / 0.79 (mean / min),
+    # MPJPE 155, 137, 129 mm. Re-fitting only the frames that cover their mask with an IoU under 0.75
+    # (30 steps, and track_bodies' own 30 chamfer steps) gave 0.78 / 0.68, 0.81 / 0.74, 0.81 / 0.74
+    # and 210, 173, 113 mm, at the same cost on lwgan bench fit's video (0.29 s per frame); runs of
+    # one configuration differ by about 0.02 in the minimum. Adding the temporal term to the re-fit,
+    # or matching its limb labels to the body as track_bodies does, fitted no better and lost the
+    # MPJPE gain (218 and 182 mm on seeds 0 and 1). 0 turns it off.
+    refit_silhouette_iterations: int = 50
     refit_body_iterations: int = 15  # the re-fit's keypoint steps before its silhouette steps
-    refit_iou: float = 0.75
-    refit_margin: float = 0.05
     orientation_candidates: tuple[float, ...] = (0.0, math.pi / 2, math.pi, -math.pi / 2)  # stage 1 start headings (yaw; 0 faces the camera)
     orientation_learning_rate: float = 0.05  # radians per step, global orientation
     pose_learning_rate: float = 0.05  # radians per step, body joints
@@ -306,8 +306,10 @@ def track_bodies(
     follow each other. The left and right labels of each limb pair (SWAPPABLE_LIMBS) are matched
     to the body whichever way lies nearer, per frame and step: a detector often swaps the legs of a
     person seen from the side, and the body would otherwise have to pass one leg through the other
-    to follow. With the silhouette on, keypoints farther than settings.keypoint_mask_tolerance
-    outside their frame's person mask are ignored first (drop_keypoints_off_the_mask).
+    to follow. With masks (settings.use_silhouette), keypoints farther than
+    settings.keypoint_mask_tolerance outside their frame's person mask are ignored first
+    (drop_keypoints_off_the_mask), and settings.track_silhouette_iterations steps of the chamfer
+    silhouette term follow stage 2 (none by default).
 
     Args:
         observations: B observations of frames `frames` (B increasing indices).
@@ -326,12 +328,13 @@ def track_bodies(
     device = body.faces.device
     dtype = torch.float32
     batch_size = len(observations)
-    use_silhouette = settings.use_silhouette and settings.track_silhouette_iterations > 0 and any(o.mask is not None for o in observations)
-    targets = _targets(observations, settings, device, dtype, use_silhouette)
-    targets = replace(targets, relabel_limbs=True, mask_distances=fit_losses.mask_distances(targets.silhouette, settings.chamfer_points) if use_silhouette else None)
-    anchors = _camera_points_of(body, previous, device, dtype)[-2:]
-    if use_silhouette:
+    use_masks = settings.use_silhouette and any(o.mask is not None for o in observations)
+    use_silhouette = use_masks and settings.track_silhouette_iterations > 0
+    targets = _targets(observations, settings, device, dtype, use_masks)
+    targets = replace(targets, relabel_limbs=True, mask_distances=fit_losses.mask_distances(targets.silhouette, settings.chamfer_points) if use_masks else None)
+    if use_masks:
         targets = drop_keypoints_off_the_mask(targets, settings.keypoint_mask_tolerance)
+    anchors = _camera_points_of(body, previous, device, dtype)[-2:]
     targets = label_limbs_in_order(targets, frames, anchors[..., :2], previous_frames)
     default_shape = body.default_shape(batch_size).to(device=device, dtype=dtype)
     last = torch.as_tensor(previous.pose[-1], dtype=dtype, device=device)
@@ -349,42 +352,39 @@ def track_bodies(
     return _result(body, state, targets, settings, default_shape, CHAMFER if use_silhouette else None, temporal)
 
 
-def refit_poor_silhouettes(body: BodyModel, observations: list[PersonObservation], fits: FitResult, settings: FitSettings | None = None) -> FitResult:
-    """`fits` of `observations` with the frames whose body covers their mask poorly re-fitted (settings.refit_*).
+def refit_silhouettes(body: BodyModel, observations: list[PersonObservation], fits: FitResult, settings: FitSettings | None = None,
+                      batch_size: int = 64) -> FitResult:
+    """`fits` re-fitted on their keypoints and masks, each frame keeping whichever fit covers its mask better.
 
-    The coverage is the IoU of the fitted (naked) body's silhouette with the observation's mask, at
-    the observation's size (rendered at most 128 px a side). The re-fit is fit_bodies' warm start
-    from the frame's own fit: settings.refit_body_iterations keypoint steps, then
-    settings.refit_silhouette_iterations steps of the chamfer silhouette term (CHAMFER). Each
-    re-fitted frame keeps the fit, old or new, that covers its mask better. Frames without a mask
-    are left as they are.
+    lwgan preprocess runs it on every frame after the smoothing, which leaves the fits complete and
+    smooth but averages each frame with its neighbours. The re-fit is fit_bodies' warm start from
+    each frame's fit: settings.refit_body_iterations keypoint steps, then
+    settings.refit_silhouette_iterations steps of the chamfer silhouette term (CHAMFER), batch_size
+    frames at a time. The coverage is the IoU of the fitted (naked) body's silhouette with the
+    observation's mask (silhouette_coverage). Frames without a mask keep their fit.
 
     Returns a FitResult like `fits` (its losses keep their keys; a re-fitted frame's come from the re-fit, 0 where it has none).
     """
     settings = FitSettings() if settings is None else settings
     if settings.refit_silhouette_iterations <= 0:
         return fits
-    coverage = silhouette_coverage(body, observations, fits)
-    known = np.isfinite(coverage)
-    if not known.any():
-        return fits
-    threshold = min(settings.refit_iou, float(np.median(coverage[known])) - settings.refit_margin)
-    rows = np.flatnonzero(known & (coverage < threshold))
-    if len(rows) == 0:
-        return fits
-    start = FitResult(fits.pose[rows], fits.shape[rows], fits.camera[rows], fits.keypoints_2d[rows], {})
-    poor = [observations[row] for row in rows]
     refit_settings = replace(settings, warm_body_iterations=settings.refit_body_iterations, warm_silhouette_iterations=settings.refit_silhouette_iterations)
-    refits = fit_bodies(body, poor, refit_settings, initial=start, silhouette_term=CHAMFER)
-    better = silhouette_coverage(body, poor, refits) > coverage[rows]
-    logger.debug("re-fitted %d frames with a poor silhouette, %d improved", len(rows), int(better.sum()))
-    chosen, replaced = rows[better], np.flatnonzero(better)
     merged = {name: getattr(fits, name).copy() for name in ("pose", "shape", "camera", "keypoints_2d")}
-    for name, values in merged.items():
-        values[chosen] = getattr(refits, name)[replaced]
     losses = {name: values.copy() for name, values in fits.losses.items()}
-    for name, values in losses.items():
-        values[chosen] = refits.losses[name][replaced] if name in refits.losses else 0.0
+    for start in range(0, len(observations), batch_size):
+        rows = np.array([row for row in range(start, min(start + batch_size, len(observations))) if observations[row].mask is not None], dtype=int)
+        if len(rows) == 0:
+            continue
+        batch = [observations[row] for row in rows]
+        before = FitResult(*(values[rows] for values in merged.values()), {})
+        refits = fit_bodies(body, batch, refit_settings, initial=before, silhouette_term=CHAMFER)
+        better = silhouette_coverage(body, batch, refits) > silhouette_coverage(body, batch, before)
+        chosen, replaced = rows[better], np.flatnonzero(better)
+        for name, values in merged.items():
+            values[chosen] = getattr(refits, name)[replaced]
+        for name, values in losses.items():
+            values[chosen] = refits.losses[name][replaced] if name in refits.losses else 0.0
+        logger.debug("re-fitted %d frames, %d cover their masks better", len(rows), int(better.sum()))
     return FitResult(**merged, losses=losses)
 
 

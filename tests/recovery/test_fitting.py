@@ -24,7 +24,7 @@ from lwgan.recovery.fit_losses import (
 from lwgan.recovery.fitting import (
     FitSettings,
     fit_bodies,
-    refit_poor_silhouettes,
+    refit_silhouettes,
     silhouette_coverage,
 )
 from lwgan.recovery.observation import FitResult
@@ -244,22 +244,23 @@ def test_fit_checks_the_initial_batch(anny_body, front_and_back):
         fit_bodies(anny_body, [front_and_back[0].observation], silhouette_term="outline")
 
 
-def test_a_frame_whose_body_misses_its_mask_is_refitted_and_the_others_are_kept(anny_body, front_and_back):
-    """Three fits of one render: two true, one with a thigh swung far off; only that one is re-fitted, and it covers the person again."""
+def test_the_refit_brings_a_frame_back_onto_its_mask_and_no_frame_covers_it_worse(anny_body, front_and_back):
+    """Four fits of one render: three true, one with a thigh swung far off, one frame without a mask; batches of two."""
     walker = front_and_back[0]
-    truth = truth_of([walker] * 3)
+    truth = truth_of([walker] * 4)
     swung = truth.pose.copy()
     swung[1, SMPL_JOINT_NAMES.index("right_hip"), 0] -= 1.2  # the thigh lifted forward
-    start = FitResult(swung, truth.shape, truth.camera, truth.keypoints_2d, {"total": np.ones(3, np.float32)})
-    observations = [walker.observation] * 3
-    # The threshold: min(refit_iou, the median coverage 0.93 less refit_margin) = 0.88; the swung frame covers 0.81.
-    settings = replace(FitSettings(), refit_silhouette_iterations=30, refit_iou=0.9, fit_shape=False)
+    start = FitResult(swung, truth.shape, truth.camera, truth.keypoints_2d, {"total": np.ones(4, np.float32)})
+    observations = [walker.observation] * 3 + [replace(walker.observation, mask=None)]
+    settings = replace(FitSettings(), refit_silhouette_iterations=30, fit_shape=False)
     before = silhouette_coverage(anny_body, observations, start)
-    assert before[0] == before[2] > 0.9 and before[1] < before[0] - 0.1
-    refitted = refit_poor_silhouettes(anny_body, observations, start, settings)
+    assert before[0] == before[2] > 0.9 and before[1] < before[0] - 0.1 and np.isnan(before[3])
+    refitted = refit_silhouettes(anny_body, observations, start, settings, batch_size=2)
     after = silhouette_coverage(anny_body, observations, refitted)
     assert after[1] > 0.88 and after[1] > before[1] + 0.05
-    np.testing.assert_array_equal(refitted.pose[[0, 2]], start.pose[[0, 2]])
-    assert refitted.losses["total"][0] == 1.0 and refitted.losses["total"][1] != 1.0
+    assert (after[[0, 2]] >= before[[0, 2]]).all()
+    # Without a mask, the frame keeps its fit and its losses.
+    np.testing.assert_array_equal(refitted.pose[3], start.pose[3])
+    assert refitted.losses["total"][3] == 1.0 and refitted.losses["total"][1] != 1.0
     # Off, nothing changes.
-    assert refit_poor_silhouettes(anny_body, observations, start, replace(settings, refit_silhouette_iterations=0)) is start
+    assert refit_silhouettes(anny_body, observations, start, replace(settings, refit_silhouette_iterations=0)) is start
