@@ -353,7 +353,7 @@ def track_bodies(
 
 
 def refit_silhouettes(body: BodyModel, observations: list[PersonObservation], fits: FitResult, settings: FitSettings | None = None,
-                      batch_size: int = 64) -> FitResult:
+                      batch_size: int = 128) -> FitResult:
     """`fits` re-fitted on their keypoints and masks, each frame keeping whichever fit covers its mask better.
 
     lwgan preprocess runs it on every frame after the smoothing, which leaves the fits complete and
