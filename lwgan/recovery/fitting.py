@@ -142,10 +142,13 @@ class FitSettings:
     # worst frame of seed 2 goes from IoU 0.48 to 0.58 (MPJPE 148 -> 109 mm), of seed 1 from 0.62 to
     # 0.68; seed 0 is unchanged, and so are four real videos (lwgan evaluate, within 0.2 dB).
     keypoint_mask_tolerance: float = 0.04
-    # track_bodies' silhouette term (far cheaper than rendering a batch of soft silhouettes): squared
-    # distances, in crop half-sides, of the body's vertices outside the mask and of the mask's
-    # outline to the nearest vertex. On tools/eval_tracking.py, 30 steps at weight 300 raise the
-    # mean IoU of the raw fits from 0.64 to 0.79 (0.68 at weight 30, 0.77 at 1000).
+    # The CHAMFER silhouette term of videos (refit_silhouettes, the cold start of a video's first
+    # frame, track_bodies' stage 3 when it runs; far cheaper than rendering a batch of soft
+    # silhouettes): squared distances, in crop half-sides, of the body's vertices outside the mask
+    # and of the mask's outline to the nearest vertex. On tools/eval_tracking.py, 30 tracking steps
+    # at weight 300 raised the mean IoU of the raw fits from 0.64 to 0.79 (0.68 at weight 30, 0.77 at
+    # 1000). In the re-fit, weight 600 gives the seeds' minima 0.69 / 0.74 / 0.79 (MPJPE 3-6 mm
+    # higher) against 0.67 / 0.74 / 0.79, and 1000 gives 0.66 / 0.68 / 0.72.
     chamfer_points: int = 256  # points of the mask's outline
     chamfer_vertices: int = 800  # body vertices (every k-th of the mesh) the term uses (1500 fit no better, at 1.5x the cost)
     chamfer_weight: float = 300.0
@@ -178,7 +181,7 @@ class _Targets:
     frame_side: torch.Tensor  # (B,) square frame side in pixels
     frame_offset: torch.Tensor  # (B, 2) image offset in the square frame, pixels
     relabel_limbs: bool = False  # match SWAPPABLE_LIMBS under the nearer labelling (relabel_limbs())
-    mask_distances: fit_losses.MaskDistances | None = None  # what the CHAMFER silhouette term needs (track_bodies)
+    mask_distances: fit_losses.MaskDistances | None = None  # what the CHAMFER silhouette term and drop_keypoints_off_the_mask need
 
 
 def relaxed_pose(batch_size: int = 1, dtype=torch.float32, device=None) -> torch.Tensor:
