@@ -28,8 +28,9 @@ articulated pose of the fits before it, and each chunk is refined together with 
 (lwgan.recovery.fitting.track_bodies). Fits that face the other way from the frames around them
 (smoothing.flipped_headings) are dropped and filled from their neighbours, the whole video is
 low-passed without lag, and then every frame is re-fitted from its smoothed fit on its keypoints and
-mask, keeping whichever fit covers the mask better (fitting.refit_silhouettes; the filled flipped
-frames too, from their own detections).
+mask, keeping whichever fit covers the mask better (fitting.refit_silhouettes; the filled frames
+too when they were fitted, those whose fit faced the wrong way or missed its keypoints, from their
+own detections).
 
 info.json is written last: a video that has it is done and is skipped on the next run. An
 interrupted video resumes from its saved detections and from the last fitted chunk. shard=i/n
@@ -306,7 +307,8 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
     pose, camera = smooth_motion(pose, camera, fps, config.pose_cutoff_hz, config.camera_cutoff_hz)
     video_shape = np.repeat(np.median(shape[found], axis=0, keepdims=True), len(pose), axis=0)
     if config.fitting.refit_silhouette_iterations > 0:
-        pose, camera = refit_smoothed(detections, crop, (pose, video_shape, camera), found | flipped, body, config)
+        mismatched = np.isin(np.arange(len(pose)), [index for index, reason in unfitted.items() if reason.startswith(MISMATCH)])
+        pose, camera = refit_smoothed(detections, crop, (pose, video_shape, camera), found | flipped | mismatched, body, config)
     write_pose_shape(paths.smpls / "pose_shape.pkl", cams=camera, pose=pose.reshape(len(pose), 72), shape=video_shape)
 
     x0, y0, side = (float(v) for v in crop)
@@ -346,7 +348,8 @@ def refit_smoothed(detections: Detections, crop, fits, candidates: np.ndarray, b
     """The smoothed (pose (N, 24, 3), camera (N, 3)) with the `candidates` ((N,) bool) re-fitted (fitting.refit_silhouettes).
 
     fits: the smoothed (pose, shape, camera). candidates: frames with a detection to re-fit from
-    (the fitted frames, and those filled because their fit faced the wrong way). It runs after the
+    (the fitted frames, and those filled because their fit faced the wrong way or missed its
+    keypoints: a leg forward and a leg back interpolate into two legs together). It runs after the
     smoothing, so that a re-fitted frame, which may differ from its neighbours, is not averaged with them.
     """
     pose, shape, camera = (array.copy() for array in fits)

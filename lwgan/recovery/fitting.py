@@ -136,11 +136,13 @@ class FitSettings:
     # at 15-30 fps are a few times smaller than that jitter).
     temporal_weight: float = 30.0
     silhouette_weight: float = 30.0  # blurred squared silhouette difference over the crop (strong: clothes widen the mask)
-    # track_bodies ignores a keypoint (and its 3D landmark) that lies farther than this, in box
-    # sizes, outside its frame's person mask: a detector that loses a leg seen from the side puts
-    # both ankles between the legs, where the body would follow them. On tools/eval_tracking.py the
-    # worst frame of seed 2 goes from IoU 0.48 to 0.58 (MPJPE 148 -> 109 mm), of seed 1 from 0.62 to
-    # 0.68; seed 0 is unchanged, and so are four real videos (lwgan evaluate, within 0.2 dB).
+    # Video fits (track_bodies, and fit_bodies with the CHAMFER term: the re-fit and a video's cold
+    # start) ignore a keypoint (and its 3D landmark) that lies farther than this, in box sizes,
+    # outside its frame's person mask: a detector that loses a leg seen from the side puts both
+    # ankles between the legs, where the body would follow them. In track_bodies, on
+    # tools/eval_tracking.py, the worst frame of seed 2 went from IoU 0.48 to 0.58 (MPJPE 148 -> 109
+    # mm), of seed 1 from 0.62 to 0.68; seed 0 and four real videos were unchanged (lwgan evaluate,
+    # within 0.2 dB). In the re-fit too: seed 0's frame 23 rose from 0.73 to 0.75 or more.
     keypoint_mask_tolerance: float = 0.04
     # The CHAMFER silhouette term of videos (refit_silhouettes, the cold start of a video's first
     # frame, track_bodies' stage 3 when it runs; far cheaper than rendering a batch of soft
@@ -220,7 +222,8 @@ def fit_bodies(
             body.default_shape(); with settings.fit_shape False it stays fixed. Not with initial=.
         silhouette_term: the silhouette stage's term: SOFT (the rendered soft silhouette) or CHAMFER
             (distances between the body's vertices and the mask's outline; no rendering, several
-            times cheaper, and as good from a warm start).
+            times cheaper, and as good from a warm start). With CHAMFER, the video's term, keypoints
+            off their mask are ignored, as in track_bodies (drop_keypoints_off_the_mask).
     Returns:
         FitResult with pose (B, 24, 3) in the image orientation, shape (B, shape_dim), camera (B, 3)
         in each image's square frame, keypoints_2d (B, 23, 2) image pixels, and losses: the final
@@ -240,7 +243,8 @@ def fit_bodies(
         raise ValueError(f"silhouette_term must be {SOFT!r} or {CHAMFER!r}, got {silhouette_term!r}")
     targets = _targets(observations, settings, device, dtype, use_silhouette)
     if use_silhouette and silhouette_term == CHAMFER:
-        targets = replace(targets, mask_distances=fit_losses.mask_distances(targets.silhouette, settings.chamfer_points))
+        targets = drop_keypoints_off_the_mask(replace(targets, mask_distances=fit_losses.mask_distances(targets.silhouette, settings.chamfer_points)),
+                                              settings.keypoint_mask_tolerance)
     default_shape = body.default_shape(batch_size).to(device=device, dtype=dtype)
 
     if initial is None:

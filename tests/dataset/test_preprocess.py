@@ -144,3 +144,24 @@ def test_without_clothing_no_offsets_are_written(video, tmp_path):
     assert info["clothing"] is False and "clothing" not in info["seconds_by_stage"]
     (tmp_path / "val.txt").write_text("walker\n")
     assert IperDataset(tmp_path, "val").videos[0].offsets is None
+
+
+def test_a_frame_whose_fit_missed_its_keypoints_is_filled_then_refitted_from_its_own_detection(video, tmp_path, monkeypatch):
+    """Frame 3's tracked fit is made to miss its keypoints: it is reported as filled, and the re-fit after the smoothing takes its detection too."""
+    missed = 3
+    real_track = preprocess.track_bodies
+
+    def track_missing_one_frame(body, observations, previous, frames, previous_frames, settings=None):
+        result = real_track(body, observations, previous, frames, previous_frames, settings)
+        result.losses["keypoint_error_px"][[row for row, frame in enumerate(frames) if frame == missed]] = 1e3
+        return result
+
+    refitted = []
+    real_refit = preprocess.refit_silhouettes
+    monkeypatch.setattr(preprocess, "track_bodies", track_missing_one_frame)
+    monkeypatch.setattr(preprocess, "refit_silhouettes",
+                        lambda body, observations, *a, **k: (refitted.append(len(observations)), real_refit(body, observations, *a, **k))[1])
+    preprocess.run(config_for(video, tmp_path, "clothing=false", "preview=false"))
+    info = json.loads((tmp_path / "smpls" / "walker" / "info.json").read_text())
+    assert info["filled_frames"][str(missed)].startswith(preprocess.MISMATCH)
+    assert refitted == [FRAMES - len(BLANK)]  # every frame with a person, the missed one included
