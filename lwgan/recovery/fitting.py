@@ -243,8 +243,7 @@ def fit_bodies(
         raise ValueError(f"silhouette_term must be {SOFT!r} or {CHAMFER!r}, got {silhouette_term!r}")
     targets = _targets(observations, settings, device, dtype, use_silhouette)
     if use_silhouette and silhouette_term == CHAMFER:
-        targets = drop_keypoints_off_the_mask(replace(targets, mask_distances=fit_losses.mask_distances(targets.silhouette, settings.chamfer_points)),
-                                              settings.keypoint_mask_tolerance)
+        targets = _vetted_by_the_masks(targets, settings)
     default_shape = body.default_shape(batch_size).to(device=device, dtype=dtype)
 
     if initial is None:
@@ -338,9 +337,9 @@ def track_bodies(
     use_masks = settings.use_silhouette and any(o.mask is not None for o in observations)
     use_silhouette = use_masks and settings.track_silhouette_iterations > 0
     targets = _targets(observations, settings, device, dtype, use_masks)
-    targets = replace(targets, relabel_limbs=True, mask_distances=fit_losses.mask_distances(targets.silhouette, settings.chamfer_points) if use_masks else None)
+    targets = replace(targets, relabel_limbs=True)
     if use_masks:
-        targets = drop_keypoints_off_the_mask(targets, settings.keypoint_mask_tolerance)
+        targets = _vetted_by_the_masks(targets, settings)
     anchors = _camera_points_of(body, previous, device, dtype)[-2:]
     targets = label_limbs_in_order(targets, frames, anchors[..., :2], previous_frames)
     default_shape = body.default_shape(batch_size).to(device=device, dtype=dtype)
@@ -704,6 +703,12 @@ def label_limbs_in_order(targets: _Targets, frames: Sequence[int], earlier: torc
         history_frames.append(frame)
         all_swaps.append(swaps)
     return _with_swaps(targets, [torch.cat(limb) for limb in zip(*all_swaps)])
+
+
+def _vetted_by_the_masks(targets: _Targets, settings: FitSettings) -> _Targets:
+    """`targets` with their masks' distances (what the CHAMFER term needs) and without the keypoints off their masks (settings.keypoint_mask_tolerance)."""
+    with_distances = replace(targets, mask_distances=fit_losses.mask_distances(targets.silhouette, settings.chamfer_points))
+    return drop_keypoints_off_the_mask(with_distances, settings.keypoint_mask_tolerance)
 
 
 def drop_keypoints_off_the_mask(targets: _Targets, tolerance: float) -> _Targets:
