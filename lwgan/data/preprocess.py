@@ -200,7 +200,7 @@ def crop_and_fit(source: FrameSource, paths: VideoPaths, detections: Detections,
             _fit_chunk(chunk_frames, detections, crop, body, config, paths, (pose, shape, camera), unfitted, fixed_shape)
             timings["fit"] = timings.get("fit", 0.0) + time.perf_counter() - fit_start
             done = index + 1
-            rejected = sorted(frame for frame, reason in unfitted.items() if reason.startswith(MISMATCH))
+            rejected = mismatched_frames(unfitted)
             with atomic_path(progress_file) as temporary:
                 with open(temporary, "wb") as handle:
                     np.savez(handle, pose=pose, shape=shape, camera=camera, done=done, rejected=np.array(rejected, np.int64),
@@ -213,6 +213,12 @@ def crop_and_fit(source: FrameSource, paths: VideoPaths, detections: Detections,
 
 MISMATCH = "the fit does not match the keypoints"
 """Reason given for frames whose fitted body stays far from the detected keypoints."""
+
+
+def mismatched_frames(unfitted: dict[int, str]) -> list[int]:
+    """The frames of `unfitted` ({index: reason}) left unfitted because their fit missed the keypoints (MISMATCH), in order."""
+    return sorted(frame for frame, reason in unfitted.items() if reason.startswith(MISMATCH))
+
 
 HEADING_FLIP = "the fit faces the other way from the frames around it"
 """Reason given for frames whose fitted body turned half round against its neighbours (smoothing.flipped_headings)."""
@@ -307,7 +313,7 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
     pose, camera = smooth_motion(pose, camera, fps, config.pose_cutoff_hz, config.camera_cutoff_hz)
     video_shape = np.repeat(np.median(shape[found], axis=0, keepdims=True), len(pose), axis=0)
     if config.fitting.refit_silhouette_iterations > 0:
-        mismatched = np.isin(np.arange(len(pose)), [index for index, reason in unfitted.items() if reason.startswith(MISMATCH)])
+        mismatched = np.isin(np.arange(len(pose)), mismatched_frames(unfitted))
         pose, camera = refit_smoothed(detections, crop, (pose, video_shape, camera), found | flipped | mismatched, body, config)
     write_pose_shape(paths.smpls / "pose_shape.pkl", cams=camera, pose=pose.reshape(len(pose), 72), shape=video_shape)
 

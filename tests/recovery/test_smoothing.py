@@ -84,8 +84,8 @@ def test_fits_turned_half_round_against_their_neighbours_are_found():
     assert np.flatnonzero(flipped_headings(pose, found)).tolist() == [10, 11, 12, 25]
     # The same turn without the flips: nothing, even where a window spans 120 degrees of it.
     assert not flipped_headings(upright_poses(15.0 * np.arange(40)), np.ones(40, dtype=bool)).any()
-    # Five frames one way, two missing, then seven the other way: the two ways are nearly even around the gap,
-    # and nothing tells which is right, so nothing is flagged.
+    # Five frames one way, two missing, one more the first way, then six the other way: the two ways are nearly
+    # even around the gap, and nothing tells which is right, so nothing is flagged.
     even = np.array([0.0] * 5 + [0.0] * 2 + [0.0] + [180.0] * 6)
     found = np.ones(len(even), dtype=bool)
     found[5:7] = False
