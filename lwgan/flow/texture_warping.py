@@ -136,13 +136,15 @@ def trusted_source_pixels(fragments: Fragments, part: torch.Tensor, covered: tor
 
 
 def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, person_masks: torch.Tensor | None, offsets: torch.Tensor,
-              background: torch.Tensor | None = None) -> SourceBank:
+              background: torch.Tensor | None = None, layers: torch.Tensor | None = None) -> SourceBank:
     """Prepare S sources of one person (see the module docstring).
 
     Args:
         images: (S, 3, H, W) in [0, 1]; vertices: (S, V, 3) their fitted (clothed) meshes in NDC;
         person_masks: (S, H, W) bool, the segmented person, or None; offsets: (V,) the clothing;
-        background: (1, 3, H, W) in [0, 1] to use instead of the first source inpainted.
+        background: (1, 3, H, W) in [0, 1] to use instead of the first source inpainted; layers:
+            (S, H, W) int64 or None, which layer each pixel shows (skin or garment; -1: none), kept
+            apart when untrusted pixels are filled (fill_within_parts).
     """
     check_shape("images", images, (vertices.shape[0], 3, None, None))
     size = images.shape[-2:]
@@ -157,27 +159,40 @@ def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, per
     if background is None:
         background = inpainted_background(images[:1], None if person_masks is None else person_masks[:1], fragments.mask[:1])
     person = (fragments.mask if person_masks is None else person_masks).float()
-    inward = fill_within_parts(images, trusted, part, covered)
+    inward = fill_within_parts(images, trusted, part, covered, layers)
     return SourceBank(images, vertices, trusted, inward, person, atlas, background, offsets)
 
 
-def fill_within_parts(images: torch.Tensor, trusted: torch.Tensor, part: torch.Tensor, covered: torch.Tensor) -> torch.Tensor:
+def fill_within_parts(images: torch.Tensor, trusted: torch.Tensor, part: torch.Tensor, covered: torch.Tensor,
+                      layers: torch.Tensor | None = None) -> torch.Tensor:
     """(S, 3, H, W) `images` with every untrusted pixel replaced by a smooth fill from the trusted pixels of its own body part.
 
     A thin limb against the body (an arm hanging beside a dress) has few trusted pixels of its
     own, and a fill from every trusted pixel around it would paint it in the garment's colour.
     A part with no trusted pixel in a source fills from its own covered pixels; pixels of no part
-    (off the mesh) fill from every trusted pixel.
+    (off the mesh) fill from every trusted pixel. With `layers`, each part is split further by
+    its layer (skin and garment: a shoulder's untrusted garment pixels take the sleeve, not the
+    bare forearm below it); pixels of no layer (-1: off the person) and a layer with no covered
+    pixel of its part keep the part's fill.
 
     Args:
         images: (S, 3, H, W); trusted, covered: (S, H, W) bool (covered: the mesh and the person
-            mask); part: (S, H, W) int64, each pixel's body part (PART_NAMES index), -1 off the mesh.
+            mask); part: (S, H, W) int64, each pixel's body part (PART_NAMES index), -1 off the mesh;
+            layers: (S, H, W) int64, -1 or a layer index, or None.
     """
-    filled = fill_holes(images, trusted)
-    for index in part.unique().tolist():
+    filled = _fill_regions(images, trusted, covered, part, fill_holes(images, trusted))
+    if layers is None:
+        return filled
+    layered = torch.where((part >= 0) & (layers >= 0), part * (int(layers.max()) + 1) + layers, -1)
+    return _fill_regions(images, trusted, covered, layered, filled)
+
+
+def _fill_regions(images: torch.Tensor, trusted: torch.Tensor, covered: torch.Tensor, region_index: torch.Tensor, filled: torch.Tensor) -> torch.Tensor:
+    """`filled` with the untrusted pixels of each region (region_index >= 0) filled from that region's trusted pixels, else its covered ones."""
+    for index in region_index.unique().tolist():
         if index < 0:
             continue
-        region = part == index
+        region = region_index == index
         known = trusted & region
         known = torch.where(known.flatten(1).any(1)[:, None, None], known, covered & region)
         usable = known.flatten(1).any(1)[:, None, None]

@@ -92,6 +92,8 @@ class PhotoGarments:
     region: int64, the REGION_NAMES index of each person pixel, -1 off the person; surface: the same
         before the colours moved the waist (the nearest mesh face's region alone).
     skin: bool, bare skin on the torso, arms or legs.
+    layer: int64, 1 on `skin`, 0 on the person's pixels whose colour is not skin's (garments), -1
+        elsewhere (off the person; skin-coloured lines too thin to call skin).
     limb_distance: (4, H, W) float32, each pixel's distance in pixels to the mesh's pixels of each
         of LIMBS, inf where the mesh shows none.
     skin_tone: (3,) float32 CIELAB (L in [0, 100]), or None where no face or hand pixel passes the skin gate.
@@ -100,6 +102,7 @@ class PhotoGarments:
     region: np.ndarray
     surface: np.ndarray
     skin: np.ndarray
+    layer: np.ndarray
     limb_distance: np.ndarray
     skin_tone: np.ndarray | None
 
@@ -155,7 +158,7 @@ def parse_garments(body: BodyModel, person: PhotoPerson) -> PhotoGarments:
     on_person = person.mask > 0.5
     if not covered.any():
         nothing = np.full(size, -1, np.int64)
-        return PhotoGarments(nothing, nothing, np.zeros(size, bool), np.full((len(LIMBS), *size), np.inf, np.float32), None)
+        return PhotoGarments(nothing, nothing, np.zeros(size, bool), nothing, np.full((len(LIMBS), *size), np.inf, np.float32), None)
     _, (rows, columns) = ndimage.distance_transform_edt(~covered, return_indices=True)
     face = face_index[rows, columns]  # the nearest covered pixel's face, everywhere
     surface = np.where(on_person, regions.region[face], -1)
@@ -172,13 +175,14 @@ def parse_garments(body: BodyModel, person: PhotoPerson) -> PhotoGarments:
     if len(top) and len(bottom):
         bottom = bottom[_distance(bottom, top, GARMENT_LIGHTNESS_WEIGHT) >= SHARED_COLOUR]
 
-    skin = np.zeros(size, bool)
+    skin_coloured = np.zeros(size, bool)
     if skin_tone is not None:
         to_skin = _distance(lab, skin_tone[None], SKIN_LIGHTNESS_WEIGHT)
         for names, garment in ((UPPER_REGIONS, top), (LOWER_REGIONS, bottom)):
             on_regions = np.isin(region, [REGION_NAMES.index(name) for name in names])
-            skin |= on_regions & (to_skin < _distance(lab, garment, SKIN_LIGHTNESS_WEIGHT)) & (to_skin < SKIN_DISTANCE)
-        skin = ndimage.binary_opening(skin, np.ones((3, 3), bool))  # no thin lines: a garment's edge blended with the background
+            skin_coloured |= on_regions & (to_skin < _distance(lab, garment, SKIN_LIGHTNESS_WEIGHT)) & (to_skin < SKIN_DISTANCE)
+    skin = ndimage.binary_opening(skin_coloured, np.ones((3, 3), bool))  # no thin lines: a garment's edge blended with the background
+    layer = np.where(skin, 1, np.where(on_person & ~skin_coloured, 0, -1))
     if len(top) and len(bottom):
         closer_to_top = _distance(lab, top, GARMENT_LIGHTNESS_WEIGHT) < _distance(lab, bottom, GARMENT_LIGHTNESS_WEIGHT)
         torso = region == PART_NAMES.index("torso")
@@ -190,7 +194,7 @@ def parse_garments(body: BodyModel, person: PhotoPerson) -> PhotoGarments:
         region = np.where(torso & regions.waist_band[face] & bottom_garment, HIPS, region)
 
     limb_distance = np.stack([_distance_to(covered & (part == PART_NAMES.index(name))) for name in LIMBS])
-    return PhotoGarments(region, surface, skin, limb_distance, skin_tone)
+    return PhotoGarments(region, surface, skin, layer, limb_distance, skin_tone)
 
 
 def recolour_skin(image: np.ndarray, skin: np.ndarray, tone: np.ndarray | None, new_tone: np.ndarray | None) -> np.ndarray:

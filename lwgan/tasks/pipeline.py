@@ -167,14 +167,17 @@ class Pipeline:
             return fit_photos(photos, self.body, self.image_size, self.margin, self.fitting, self.clothing,
                               min_person_size=self.min_person_size, max_keypoint_error=self.max_keypoint_error)
 
-    def prepare(self, people: list[PhotoPerson]) -> tuple[SourceBank, torch.Tensor]:
-        """The source bank and the (K,) body shape (the sources' mean); personalizes the generator when asked."""
+    def prepare(self, people: list[PhotoPerson], layers: list[np.ndarray] | None = None) -> tuple[SourceBank, torch.Tensor]:
+        """The source bank and the (K,) body shape (the sources' mean); personalizes the generator when asked.
+
+        `layers`: one (H, W) integer map per person, which layer each pixel shows (build_bank), or None.
+        """
         for person in people:
             if person.image.shape[:2] != (self.image_size, self.image_size):
                 raise ValueError(f"{person.name} was cropped to {person.image.shape[0]} px; this pipeline makes {self.image_size} px frames")
         shape = torch.from_numpy(np.mean([person.shape for person in people], axis=0)).to(self.device)
         with torch.no_grad(), self.stage("prepare sources"):
-            bank = build_bank(self.body, people, shape, self.background)
+            bank = build_bank(self.body, people, shape, self.background, layers)
         if self.generator is not None:
             if self._generator_state is not None:
                 self.generator.load_state_dict(self._generator_state)  # each call starts from the checkpoint

@@ -18,6 +18,10 @@ A swap repaints the person's photo; lwgan.tasks.garment parses both photos into 
 The new garment is painted over the dressed body's chosen regions and the old garment on it, but
 never over the person's pixels of other regions (face, hands, the trousers a top is tucked into),
 their skin next to a hand that is not chosen, nor their own skin where the new garment is skin too.
+Where the donor's outline lets the background through inside the dressed body, the new garment
+stays opaque over the person's own pixels (covering_the_person). The donor's pixels a fit leaves
+untrusted fill from their own layer (lwgan.flow.texture_warping.fill_within_parts): a shoulder's
+garment from the sleeve, a wrist's skin from the forearm.
 """
 
 from __future__ import annotations
@@ -33,9 +37,15 @@ import torch
 from omegaconf import MISSING
 
 from lwgan.body.model import PART_NAMES
-from lwgan.flow.texture_warping import SourceBank, inpainted_background, warped_frames
+from lwgan.flow.texture_warping import (
+    SourceBank,
+    inpainted_background,
+    warped_frames,
+    warped_layers,
+)
 from lwgan.io.media import check_output
 from lwgan.render import rasterize
+from lwgan.render.inpaint import fill_holes
 from lwgan.tasks.garment import (
     HANDS,
     REGION_NAMES,
@@ -137,14 +147,35 @@ class Swapper(Pipeline):
         base = self.undressed(people, shape, old)
         dressed = self.render(replace(bank, background=base[None]), target)[0]
         with torch.no_grad():
-            new_skin = (warped_frames(skin_bank, target, self.body)[0, 0] > 0.5).cpu().numpy()
+            skin_layers = warped_layers(skin_bank, target, self.body)  # the donor's skin: 1, over a background of 0
+        new_skin = (skin_layers.alpha * skin_layers.colour)[0, 0].cpu().numpy() > 0.5
         protected = ((wearer.region >= 0) & ~on_regions) | (wearer.skin & wearer.near(kept_hands, PERSON_HAND_MARGIN * self.image_size))
         paint = (new | under_old) & ~protected & ~(new_skin & wearer.skin & on_regions)
+        dressed = self.covering_the_person(dressed, bank, skin_layers.colour[:, :1], target, new, new & on_regions)
         frame = torch.where(torch.from_numpy(paint).to(self.device), dressed, base)
         logger.info("swapped %s from %s onto %s: %.0f%% of the picture repainted, the old garment %.0f%%", ", ".join(parts), donors[0].name,
                     person.name, 100 * float((paint | old).mean()), 100 * float(old.mean()))
         return SynthesisResult(to_frames(frame[None]), 1.0, person.pose[None], shape.cpu().numpy(), person.camera[None],
                                sources=[person.image], references=[donors[0].image], people=[person], offsets=offsets.cpu().numpy())
+
+    def covering_the_person(self, dressed: torch.Tensor, bank: SourceBank, skin: torch.Tensor, target: torch.Tensor, new: np.ndarray,
+                            person: np.ndarray) -> torch.Tensor:
+        """(3, H, W) `dressed` with the new garment made opaque over the `person`'s (H, W) own pixels where it reaches there.
+
+        The new garment lets what lies behind it through where the donor's outline lies inside the dressed body (its edge,
+        the waist line a top is cut at, a hand's surroundings that give no colour). Behind it lies the person: their bare
+        skin, which would show beside the garment (a sleeveless person's shoulders beside a T-shirt's), or their old
+        garment's removed pixels, which show the background (a white line along a hem). Such a pixel takes the colour
+        (texture warping's, under a generator too) and the skin-or-garment decision ((1, 1, H, W) `skin`, 1 on the donor's
+        skin) of the opaque pixels of the `new` (H, W) garment nearest to it: garment beside a shoulder seam, the person's
+        skin beside a bare forearm.
+        """
+        with torch.no_grad():
+            layers = warped_layers(bank, target, self.body)
+            opaque = layers.alpha[:, 0] > 0.5
+            nearest = fill_holes(torch.cat([layers.colour, skin], dim=1), opaque & torch.from_numpy(new).to(self.device))[0]
+        covered = torch.from_numpy(person).to(self.device) & ~opaque[0] & (nearest[3] < 0.5)
+        return torch.where(covered, nearest[:3], dressed)
 
     def old_garment(self, wearer: PhotoGarments, on_regions: np.ndarray) -> np.ndarray:
         """(H, W) bool: the person's pixels of the swapped regions (`on_regions`) that are not skin, and FRINGE beyond the person around them."""
@@ -161,7 +192,7 @@ class Swapper(Pipeline):
         waist line nor the trousers above it; trousers take no untucked hem), away from the hands not swapped (`kept_hands`),
         and no skin on the torso next to an arm (the real arm, a little off the fitted one, would leave its skin on the chest).
         """
-        garments, skins = [], []
+        garments, skins, layers = [], [], []
         for donor in donors:
             parsing = parse_garments(self.body, donor)
             usable = np.isin(parsing.region, regions) & np.isin(parsing.surface, regions) & ~parsing.near(kept_hands, DONOR_HAND_MARGIN * self.image_size)
@@ -173,9 +204,10 @@ class Swapper(Pipeline):
             image = recolour_skin(donor.image, skin, parsing.skin_tone, skin_tone)
             garments.append(replace(donor, image=image, mask=usable.astype(np.float32)))
             skins.append(replace(donor, image=np.repeat(skin[..., None], 3, axis=-1).astype(np.uint8) * 255, mask=usable.astype(np.float32)))
-        bank, donor_shape = self.prepare(garments)
+            layers.append(parsing.layer)
+        bank, donor_shape = self.prepare(garments, layers)
         with torch.no_grad():
-            skin_bank = build_bank(self.body, skins, donor_shape, np.zeros_like(donors[0].image))
+            skin_bank = build_bank(self.body, skins, donor_shape, np.zeros_like(donors[0].image), layers)
         return bank, skin_bank
 
     def garment_offsets(self, person_offsets: torch.Tensor, donor_offsets: torch.Tensor, regions: tuple[int, ...]) -> torch.Tensor:

@@ -40,14 +40,19 @@ def source_meshes(body: BodyModel, people: list[PhotoPerson], shape: torch.Tenso
     return posed_vertices_ndc(body, pose, shape.expand(len(people), -1), camera, offsets)
 
 
-def build_bank(body: BodyModel, people: list[PhotoPerson], shape: torch.Tensor, background: np.ndarray | None) -> SourceBank:
-    """The people's SourceBank (lwgan.flow.texture_warping); `background` (H, W, 3) uint8 replaces the inpainted first source when given."""
+def build_bank(body: BodyModel, people: list[PhotoPerson], shape: torch.Tensor, background: np.ndarray | None,
+               layers: list[np.ndarray] | None = None) -> SourceBank:
+    """The people's SourceBank (lwgan.flow.texture_warping); `background` (H, W, 3) uint8 replaces the inpainted first source when given.
+
+    `layers`: one (H, W) integer map per person, which layer each pixel shows (skin or garment), or None (make_bank's `layers`).
+    """
     device = body.faces.device
     images = torch.stack([image_tensor_unit_range(person.image, device) for person in people])
     offsets = torch.from_numpy(people[0].offsets).to(device)  # one field for all photos of the person
     person_masks = torch.from_numpy(np.stack([person.mask > 0.5 for person in people])).to(device)
     user_background = None if background is None else image_tensor_unit_range(background, device)[None]
-    return make_bank(body, images, source_meshes(body, people, shape, offsets), person_masks, offsets, user_background)
+    layer_maps = None if layers is None else torch.from_numpy(np.stack(layers).astype(np.int64)).to(device)
+    return make_bank(body, images, source_meshes(body, people, shape, offsets), person_masks, offsets, user_background, layer_maps)
 
 
 def generated_frames(

@@ -171,6 +171,33 @@ def test_untrusted_pixels_fill_from_their_own_body_part():
     torch.testing.assert_close(fill_within_parts(images, trusted, part, covered)[0, :, 4:28, 20:23], skin[:, None, None].expand(3, 24, 3))
 
 
+def test_layers_keep_a_sleeves_untrusted_pixels_from_the_bare_forearm_below_it():
+    """One arm (one body part): a sleeve (garment, layer 0) over a bare forearm (skin, layer 1), the sleeve trusted at one pixel only.
+
+    By part alone the sleeve's untrusted pixels mostly take the forearm's skin; by layer they take the
+    sleeve's colour. Pixels of no layer (-1) keep the part's fill.
+    """
+    skin, sleeve = torch.tensor([0.9, 0.7, 0.6]), torch.tensor([0.1, 0.2, 0.8])
+    part = torch.full((1, 32, 32), -1)
+    part[0, 4:28, 8:20] = PART_NAMES.index("left_arm")
+    images = torch.ones(1, 3, 32, 32)
+    images[0, :, 4:12, 8:20] = sleeve[:, None, None]
+    images[0, :, 12:28, 8:20] = skin[:, None, None]
+    layers = torch.full((1, 32, 32), -1)
+    layers[0, 4:12, 10:20] = 0
+    layers[0, 12:28, 8:20] = 1
+    covered = part >= 0
+    trusted = torch.zeros_like(covered)
+    trusted[0, 14:26, 10:18] = True  # the forearm, away from its edges
+    trusted[0, 6, 14] = True  # one sleeve pixel
+    by_part = fill_within_parts(images, trusted, part, covered)
+    assert (by_part[0, :, 4:12, 10:20] - sleeve[:, None, None]).abs().amax() > 0.3
+    by_layer = fill_within_parts(images, trusted, part, covered, layers)
+    torch.testing.assert_close(by_layer[0, :, 4:12, 10:20], sleeve[:, None, None].expand(3, 8, 10))
+    torch.testing.assert_close(by_layer[0, :, 12:28, 8:20], skin[:, None, None].expand(3, 16, 12))
+    torch.testing.assert_close(by_layer[0, :, 4:12, 8:10], by_part[0, :, 4:12, 8:10])
+
+
 def arms_hanging(angle: float) -> torch.Tensor:
     """standing() with both arms lowered by `angle` radians from the T pose, towards the body."""
     pose = standing()

@@ -171,3 +171,28 @@ def test_a_whole_swap_puts_no_donor_hand_on_the_hips_or_thighs(person, donor, sw
     legs = parts_drawn(anny_body, person.pose, ("left_leg", "right_leg"))
     assert showing(frame, DONOR_BOTTOM)[legs].mean() > 0.95
     assert showing(frame, PERSON_TOP).sum() + showing(frame, PERSON_BOTTOM).sum() <= 2
+
+
+def test_an_upper_swap_covers_a_sleeveless_persons_shoulders_where_the_donors_outline_lies_inside_the_fit(swapper, anny_body):
+    """The donor is photographed 2 cm thinner than the fitted body (the fit's edge a pixel or two outside the donor, as on real photos).
+
+    The new top lets the background through along the donor's outline; over the person's own bare
+    shoulders and arms it must stay opaque: where the donor's top lies on the person's body, no
+    person skin and no background show, and the bare forearms stay the person's skin.
+    """
+    bare_arms = face_colours(anny_body, top_hem=-0.08, sleeve_end=0.0, skin=PERSON_SKIN, top=PERSON_TOP, bottom=PERSON_BOTTOM)
+    person = photo(anny_body, "sleeveless person", standing(1.2), bare_arms)
+    colours = face_colours(anny_body, top_hem=0.15, sleeve_end=0.3, skin=DONOR_SKIN, top=DONOR_TOP, bottom=DONOR_BOTTOM)
+    thinner = torch.full((len(anny_body.mirror_vertices),), -0.02)
+    donor = photo(anny_body, "thin donor", standing(1.3), colours, loose=thinner)
+    frame = swapper.swap_people([person], [donor], chosen_parts("upper")).frames[0]
+    with torch.no_grad():
+        vertices = posed_vertices_ndc(anny_body, torch.from_numpy(person.pose)[None], anny_body.default_shape(1), torch.from_numpy(CAMERA)[None])
+        dressed = lookup_face_attributes(rasterize(vertices, anny_body.faces, SIZE), colours, background=torch.tensor(BACKGROUND))[0]
+    under_top = showing((dressed.numpy() * 255 + 0.5).astype(np.uint8), DONOR_TOP)
+    assert under_top.sum() > 300
+    assert showing(frame, PERSON_SKIN)[under_top].sum() == 0, "the person's shoulders show beside the new top"
+    assert showing(frame, BACKGROUND)[under_top].sum() == 0, "the background shows through the new top"
+    assert showing(frame, DONOR_TOP)[under_top].mean() > 0.95
+    forearms = parts_drawn(anny_body, person.pose, ("left_arm", "right_arm")) & ~under_top
+    assert forearms.sum() > 50 and showing(frame, PERSON_SKIN)[forearms].mean() > 0.9
