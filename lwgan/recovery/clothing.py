@@ -31,6 +31,7 @@ from lwgan.body.clothing import (
     vertex_normals,
 )
 from lwgan.body.model import BodyModel
+from lwgan.devices import deterministic
 from lwgan.recovery.fit_losses import silhouette_loss
 from lwgan.recovery.fitting import FitSettings, _targets
 from lwgan.recovery.observation import FitResult, PersonObservation
@@ -74,6 +75,7 @@ class _Views:
     silhouette: torch.Tensor  # (B, R, R) the masks' coverage of the crops' pixels
 
 
+@deterministic
 def fit_clothing(
     body: BodyModel,
     observations: list[PersonObservation],

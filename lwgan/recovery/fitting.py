@@ -46,6 +46,7 @@ from lwgan.body.camera import (
 from lwgan.body.model import BodyModel
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES, SMPL_JOINT_NAMES
+from lwgan.devices import deterministic
 from lwgan.eval.metrics import mask_iou
 from lwgan.recovery import fit_losses
 from lwgan.recovery.observation import FitResult, PersonObservation
@@ -196,6 +197,7 @@ def relaxed_pose(batch_size: int = 1, dtype=torch.float32, device=None) -> torch
     return pose
 
 
+@deterministic
 def fit_bodies(
     body: BodyModel,
     observations: list[PersonObservation],
@@ -286,6 +288,7 @@ def shared_shape(body: BodyModel, observations: list[PersonObservation], setting
     return np.median(fit_bodies(body, observations, settings).shape, axis=0).astype(np.float32)
 
 
+@deterministic
 def track_bodies(
     body: BodyModel,
     observations: list[PersonObservation],
@@ -358,6 +361,7 @@ def track_bodies(
     return _result(body, state, targets, settings, default_shape, CHAMFER if use_silhouette else None, temporal)
 
 
+@deterministic
 def refit_silhouettes(body: BodyModel, observations: list[PersonObservation], fits: FitResult, settings: FitSettings | None = None,
                       batch_size: int = 128) -> FitResult:
     """`fits` re-fitted on their keypoints and masks, each frame keeping whichever fit covers its mask better.
