@@ -3,21 +3,24 @@
 A person photographed from the front shows the front of the torso, arms and legs; their back,
 in a new view, is most likely the same garment in the same colour. For every texel of the UV
 atlas this module finds two counterparts on the body at rest (arms out, seen straight on), and
-marks the scalp:
+marks the hair:
     opposite: the surface point straight through the body part (front <-> back): the rest body
         is drawn orthographically from the front and from behind; a texel seen in one of the two
         drawings takes the point the other drawing shows at the same pixel, when it is on the
         same body part (the head is left out: the back of the head is hair, not a face);
     mirror: the point at the mirrored position (left <-> right) in the drawing that sees the
         texel, on the mirrored body part; a second choice where the opposite side is unseen too.
-    scalp: the head off the front of the face, from the height of the nose up (hair, or a bald
-        head's skin): an unseen scalp texel takes the colour of the nearest seen one on the rest
-        body, so the back of a head seen from the front shows the hair around the face.
+    hair: the head off the front of the face from the height of the nose up, and its back (behind
+        the ears) down to the chin's height: hair, or a bald head's skin. An unseen hair texel
+        takes the colour of the seen crown (the head above the top of the face) nearest to the
+        point straight above it at the crown's lowest height: the back of a head seen from the
+        front shows the hair on top, carried on straight down (not the skin of the temples, ears or
+        cheeks, which lie nearer but are skin on a short-haired head).
 fill_hidden_surface() gives unseen texels their opposite counterpart's colour where that was
-seen, else their mirror's, else on the scalp the nearest seen scalp's; what is left is filled
-smoothly. Before that, the seen region of each body part grows by a few texels (a smooth fill
-from the nearest seen texels): the front of a thin limb is seen only along its middle (its edges
-are not trusted), and its back should show the whole front, edges included.
+seen, else their mirror's, else on the hair the crown's; what is left is filled smoothly. Before
+that, the seen region of each body part grows by a few texels (a smooth fill from the nearest
+seen texels): the front of a thin limb is seen only along its middle (its edges are not
+trusted), and its back should show the whole front, edges included.
 """
 
 from __future__ import annotations
@@ -60,15 +63,16 @@ class SurfaceCounterparts:
     """Where each texel's counterparts lie in the atlas, as grid_sample positions (uv_to_grid).
 
     opposite, mirror: (1, T, T, 2), OUTSIDE where a texel has none; part: (1, T, T) int64 each
-    texel's body part (PART_NAMES), -1 between the atlas's islands; scalp: (1, T, T) bool, the
-    scalp's texels (see the module docstring); point: (1, T, T, 3) each texel's position on the
+    texel's body part (PART_NAMES), -1 between the atlas's islands; hair, crown: (1, T, T) bool,
+    their texels (see the module docstring); point: (1, T, T, 3) each texel's position on the
     rest body (centred and scaled as _rest_vertices).
     """
 
     opposite: torch.Tensor
     mirror: torch.Tensor
     part: torch.Tensor
-    scalp: torch.Tensor
+    hair: torch.Tensor
+    crown: torch.Tensor
     point: torch.Tensor
 
 
@@ -105,21 +109,28 @@ def _cached_counterparts(body: BodyModel, size: int) -> SurfaceCounterparts:
         )
         known = (atlas.mask[0] & (seen_front | seen_back)).unsqueeze(-1)
         outside = torch.full_like(opposite, OUTSIDE)
-        scalp = _scalp(body, atlas, point)
+        hair, crown = _hair_and_crown(body, atlas, point)
         return SurfaceCounterparts(torch.where(known, opposite, outside)[None], torch.where(known, mirror, outside)[None], texel_part[None],
-                                   scalp[None], point[None])
+                                   hair[None], crown[None], point[None])
 
 
-def _scalp(body: BodyModel, atlas: Fragments, point: torch.Tensor) -> torch.Tensor:
-    """(T, T) bool: texels of the head off the front of the face (body.face_masks["front_face"]), at or above the face's mean height (about the nose).
+def _hair_and_crown(body: BodyModel, atlas: Fragments, point: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(T, T) bool each: the hair and the crown (see the module docstring).
+
+    Heights on the face (body.face_masks["front_face"]): the nose at its mean, the chin at its
+    bottom, the crown above its top; behind the ears: behind the head's mean depth.
 
     atlas: the body's UV atlas rasterized at T x T; point: (T, T, 3) each texel's rest position.
     """
     face = atlas.face_index[0].clamp_min(0)
     on_head = atlas.mask[0] & (body.face_part[face] == PART_NAMES.index("head"))
     front_face = on_head & body.face_masks["front_face"][face]
-    nose_height = point[..., 1][front_face].mean()  # the rest body's y points up
-    return on_head & ~front_face & (point[..., 1] >= nose_height)
+    off_face = on_head & ~front_face
+    height = point[..., 1]  # the rest body's y points up, its z forward
+    nose_height, chin_height = height[front_face].mean(), height[front_face].min()
+    behind = point[..., 2] < point[..., 2][on_head].mean()
+    hair = off_face & ((height >= nose_height) | (behind & (height >= chin_height)))
+    return hair, off_face & (height >= height[front_face].max())
 
 
 def fill_hidden_surface(atlas: torch.Tensor, seen: torch.Tensor, counterparts: SurfaceCounterparts) -> torch.Tensor:
@@ -127,7 +138,7 @@ def fill_hidden_surface(atlas: torch.Tensor, seen: torch.Tensor, counterparts: S
 
     In order: each part's seen texels grow by SEEN_GROWTH (a smooth fill from the nearest seen
     texels); unseen texels take their opposite counterpart's colour where it is known, else their
-    mirror's; unseen scalp texels the colour of the nearest known scalp texel; the rest is filled
+    mirror's; unseen hair texels the colour of the known crown above them; the rest is filled
     smoothly within its own body part (so the neck takes the head's colours, not the torso's
     across the atlas).
     """
@@ -143,7 +154,7 @@ def fill_hidden_surface(atlas: torch.Tensor, seen: torch.Tensor, counterparts: S
         take = ~known & counterpart_known
         atlas = torch.where(take.unsqueeze(1), colour, atlas)
         known = known | take
-    atlas, known = _fill_scalp(atlas, known, counterparts)
+    atlas, known = _fill_hair(atlas, known, counterparts)
     filled = fill_holes(atlas, known)  # parts nothing is known of take the colours around them
     for index in range(len(PART_NAMES)):
         on_part = counterparts.part == index
@@ -152,17 +163,19 @@ def fill_hidden_surface(atlas: torch.Tensor, seen: torch.Tensor, counterparts: S
     return filled
 
 
-def _fill_scalp(atlas: torch.Tensor, known: torch.Tensor, counterparts: SurfaceCounterparts) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unseen scalp texels of the (B, C, T, T) atlas take the colour of the nearest known scalp texel on the rest body; returns (atlas, known)."""
-    scalp, point = counterparts.scalp[0], counterparts.point[0]
+def _fill_hair(atlas: torch.Tensor, known: torch.Tensor, counterparts: SurfaceCounterparts) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unseen hair texels of the (B, C, T, T) atlas take the colour of the known crown texel nearest to the point straight above them at the
+    crown's lowest height, on the rest body; returns (atlas, known)."""
+    hair, crown, point = counterparts.hair[0], counterparts.crown[0], counterparts.point[0]
+    raised = point.clone()
+    raised[..., 1] = raised[..., 1].clamp_min(point[..., 1][crown].min())
     atlas, known = atlas.clone(), known.clone()
     for row in range(atlas.shape[0]):
-        source, wanted = known[row] & scalp, ~known[row] & scalp
+        source, wanted = known[row] & crown, ~known[row] & hair
         if not bool(source.any()) or not bool(wanted.any()):
             continue
-        _, nearest = cKDTree(point[source].double().cpu().numpy()).query(point[wanted].double().cpu().numpy())
-        colours = atlas[row][:, source][:, torch.from_numpy(nearest).to(atlas.device)]  # (C, wanted texels)
-        atlas[row][:, wanted] = colours
+        _, nearest = cKDTree(point[source].double().cpu().numpy()).query(raised[wanted].double().cpu().numpy())
+        atlas[row][:, wanted] = atlas[row][:, source][:, torch.from_numpy(nearest).to(atlas.device)]  # (C, wanted texels)
         known[row] |= wanted
     return atlas, known
 

@@ -103,7 +103,8 @@ HAIR, SKIN = (0.25, 0.12, 0.05), (0.85, 0.65, 0.5)
 
 
 def haired_texture(body) -> torch.Tensor:
-    """garment_texture with dark hair over the head off the front of the face from the nose's height up (a head of short hair), skin on the face and neck."""
+    """garment_texture with dark hair over the head off the front of the face from the nose's height up, and behind the ears down to the
+    mouth's height (a head of short hair), skin on the face and neck."""
     texture = garment_texture(body)
     with torch.no_grad():
         rest = body(torch.zeros(1, 24, 3)).vertices[0]
@@ -112,20 +113,23 @@ def haired_texture(body) -> torch.Tensor:
     face = atlas.face_index[0].clamp_min(0)
     head = atlas.mask[0] & (body.face_part[face] == PART_NAMES.index("head"))
     front_face = body.face_masks["front_face"][face]
-    nose = point[..., 1][head & front_face].mean()  # the face's middle height
-    hair = head & ~front_face & (point[..., 1] > nose)
+    height = point[..., 1][head & front_face]
+    nose, mouth = height.mean(), (height.mean() + height.min()) / 2  # the face's middle height, halfway down to the chin
+    behind = point[..., 2] < point[..., 2][head].mean()
+    hair = head & ~front_face & ((point[..., 1] > nose) | (behind & (point[..., 1] > mouth)))
     colour = torch.where(hair.unsqueeze(-1), torch.tensor(HAIR), torch.tensor(SKIN))
     return torch.where(head.unsqueeze(0).unsqueeze(0), colour.permute(2, 0, 1)[None], texture)
 
 
-def test_the_back_of_the_head_takes_the_hair_around_the_face(anny_body):
+def test_the_back_of_the_head_takes_the_hair_around_the_face_down_to_the_nape(anny_body):
     frame, truth, target_fragments, _ = seen_from_behind(anny_body, haired_texture(anny_body))
     on_head = target_fragments.face_values(anny_body.face_part)[0] == PART_NAMES.index("head")
     inside = -torch.nn.functional.max_pool2d(-on_head[None, None].float(), 5, 1, 2)[0, 0] > 0.5
     back_hair = inside & ((truth[0] - torch.tensor(HAIR)[:, None, None]).abs().amax(0) < 0.02)
     assert back_hair.sum() > 100  # the back of the head, seen from behind
     error = (frame[0] - truth[0]).abs().amax(0)[back_hair]
-    assert (error < 0.1).float().mean() > 0.9, f"only {(error < 0.1).float().mean():.2f} of the back of the head is hair"
+    # Down to the nape (91 % when the hair behind stopped at the nose's height, the rest taking the face's skin).
+    assert (error < 0.1).float().mean() > 0.97, f"only {(error < 0.1).float().mean():.2f} of the back of the head is hair"
 
 
 def test_a_body_on_white_warped_to_a_new_pose_has_no_white_on_it(anny_body):
