@@ -37,12 +37,7 @@ import torch
 from omegaconf import MISSING
 
 from lwgan.body.model import PART_NAMES
-from lwgan.flow.texture_warping import (
-    SourceBank,
-    inpainted_background,
-    warped_frames,
-    warped_layers,
-)
+from lwgan.flow.texture_warping import SourceBank, inpainted_background, warped_layers
 from lwgan.io.media import check_output
 from lwgan.render import rasterize
 from lwgan.render.inpaint import fill_holes
