@@ -10,7 +10,8 @@ make_bank() prepares one person's sources once:
         no source saw take the colour of their counterpart on the other side of the body
         (lwgan.flow.surface_prior: back <-> front, else left <-> right), the rest is filled smoothly;
     background: the first source with the person, the clothed mesh, a margin and the contact
-        shadow under the feet removed (lwgan.render.inpaint.background_hole) and the hole inpainted.
+        shadow under the feet removed (lwgan.render.inpaint.background_hole) and the hole
+        inpainted, the ground under the feet first from the floor beside it (inpaint_background).
 warped_frames() then colours each target body pixel from the first source that sees its surface
 point at a trusted pixel; a point sources see only near an edge takes the colour of the trusted
 pixels of its own body part around it; a point no source sees, the atlas's. The body goes over the background with a
@@ -40,7 +41,7 @@ from lwgan.flow.warp import lies_within, warp
 from lwgan.image_ranges import signed_to_unit_range, unit_to_signed_range
 from lwgan.render import rasterize, render_texture
 from lwgan.render.fragments import Fragments
-from lwgan.render.inpaint import background_hole, fill_holes, inpaint_background
+from lwgan.render.inpaint import background_hole, fill_holes, ground_rows, inpaint_background
 
 ATLAS_SIZE = 512
 TRUST_MARGIN = 0.004
@@ -201,8 +202,10 @@ def _fill_regions(images: torch.Tensor, trusted: torch.Tensor, covered: torch.Te
 
 
 def inpainted_background(image: torch.Tensor, person_mask: torch.Tensor | None, body_mask: torch.Tensor) -> torch.Tensor:
-    """(1, 3, H, W) in [0, 1] with the person removed: the hole of lwgan.render.inpaint.background_hole for the (1, H, W) bool person and clothed-mesh masks, inpainted."""
-    return signed_to_unit_range(inpaint_background(unit_to_signed_range(image), background_hole(person_mask, body_mask)))
+    """(1, 3, H, W) in [0, 1] with the person removed: the hole of lwgan.render.inpaint.background_hole for the (1, H, W) bool person and
+    clothed-mesh masks, inpainted, the ground under the feet first (inpaint_background)."""
+    hole = background_hole(person_mask, body_mask)
+    return signed_to_unit_range(inpaint_background(unit_to_signed_range(image), hole, ground_rows(person_mask, body_mask)))
 
 
 def warped_frames(bank: SourceBank, target_vertices: torch.Tensor, body: BodyModel) -> torch.Tensor:

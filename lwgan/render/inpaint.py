@@ -94,14 +94,26 @@ def background_hole(
     for name, value in (("growth", growth), ("feet_height", feet_height), ("shadow_depth", shadow_depth), ("shadow_width", shadow_width)):
         if not value >= 0:
             raise ValueError(f"{name} must be a non-negative fraction of the person's height, got {value!r}")
+    bottom, height = _extent(person)
+    grown = _grow(person, torch.round(growth * height).long())
+    return grown | _ground_band(person, bottom, height, feet_height, shadow_depth, shadow_width)
+
+
+def ground_rows(person_mask: torch.Tensor | None, body_mask: torch.Tensor | None, feet_height: float = FEET_HEIGHT) -> torch.Tensor:
+    """(B, H) bool: the rows from the top of the person's feet (background_hole's ground band) down to the image's bottom; none for an empty person."""
+    person = _union("person_mask", person_mask, "body_mask", body_mask)
+    bottom, height = _extent(person)
+    feet_top = torch.where(height > 0, bottom - torch.round(feet_height * height).long(), person.shape[1])
+    return torch.arange(person.shape[1], device=person.device)[None] >= feet_top[:, None]
+
+
+def _extent(person: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,) the lowest row of each (B, H, W) bool person (-1 when empty) and its height in rows (0 when empty)."""
     has_rows = person.any(dim=2)  # (B, H)
-    present = has_rows.any(dim=1)  # (B,)
     rows = torch.arange(person.shape[1], device=person.device)
     top = torch.where(has_rows, rows, person.shape[1]).amin(dim=1)
     bottom = torch.where(has_rows, rows, -1).amax(dim=1)
-    height = torch.where(present, bottom - top + 1, 0).float()
-    grown = _grow(person, torch.round(growth * height).long())
-    return grown | _ground_band(person, bottom, height, feet_height, shadow_depth, shadow_width)
+    return bottom, torch.where(has_rows.any(dim=1), bottom - top + 1, 0).float()
 
 
 def _union(first_name: str, first: torch.Tensor | None, second_name: str, second: torch.Tensor | None) -> torch.Tensor:
@@ -185,14 +197,34 @@ PADDING_SEAM = 2
 """Pixels next to a crop's padding that resizing and JPEG blend with it (grey, not the scene): filled with the hole."""
 
 
-def inpaint_background(images: torch.Tensor, holes: torch.Tensor, method: str = DEFAULT_METHOD) -> torch.Tensor:
-    """inpaint() with the crops' dark padding (dark_border) and its seam kept out of the fill.
+def inpaint_background(images: torch.Tensor, holes: torch.Tensor, ground: torch.Tensor | None = None, method: str = DEFAULT_METHOD) -> torch.Tensor:
+    """inpaint() with the crops' dark padding (dark_border) and its seam kept out of the fill, the ground first.
+
+    `ground` (B, H) bool (ground_rows, or None): the hole's pixels in these rows are filled first,
+    from the image below their first row only, so the floor under the feet takes the floor on
+    either side of them; filled with the rest of the hole, it took what stood behind the legs
+    (a dark cabinet) carried down to the bottom of the picture as a dark column. Then the rest of
+    the hole.
 
     The padding and the PADDING_SEAM pixels beside it (blends of padding and scene) are filled with
     the hole, so the scene in the hole takes no colour from them; the seam where it crosses the hole
     is filled along the seam (a second fill in which the seam is known), as the crop would show it;
     every pixel outside the hole is put back as it was.
     """
+    if ground is not None:
+        check_shape("ground", ground, (images.shape[0], images.shape[2]))
+        images = images.clone()
+        for index in range(images.shape[0]):
+            rows = torch.nonzero(ground[index] & holes[index].any(dim=1))[:, 0]
+            if len(rows):
+                first, last = int(rows[0]), int(rows[-1]) + 1
+                images[index : index + 1, :, first:last] = _inpaint_scene(images[index : index + 1, :, first:last], holes[index : index + 1, first:last], method)
+        holes = holes & ~ground.unsqueeze(2)
+    return _inpaint_scene(images, holes, method)
+
+
+def _inpaint_scene(images: torch.Tensor, holes: torch.Tensor, method: str) -> torch.Tensor:
+    """inpaint() with the crops' dark padding and its seam kept out of the fill (see inpaint_background)."""
     border = dark_border(images)
     seam = F.max_pool2d(border[:, None].float(), 2 * PADDING_SEAM + 1, stride=1, padding=PADDING_SEAM)[:, 0].bool() & ~border
     filled = inpaint(images, holes | seam | border, method)

@@ -16,6 +16,7 @@ from lwgan.render.inpaint import (
     background_hole,
     dark_border,
     fill_holes,
+    ground_rows,
     inpaint,
     inpaint_background,
 )
@@ -186,6 +187,32 @@ def test_the_grey_seam_between_scene_and_padding_is_not_carried_into_the_hole():
     assert (filled[0, :, 31, 10:20] + 0.3).abs().max() < 0.02  # the seam goes on across the hole, as the crop would show it
     assert torch.equal(filled[0, :, 31, :10], image[0, :, 31, :10])  # the seam outside the hole stays as it was
     assert torch.equal(filled[0, :, 32:], image[0, :, 32:])  # and so does the padding
+
+
+def test_ground_rows_start_at_the_top_of_the_feet():
+    person = rectangle(64, 10, 49, 20, 30)  # 40 rows tall: the feet are its lowest FEET_HEIGHT x 40 = 2 rows
+    rows = ground_rows(person[None], None)[0]
+    assert torch.equal(rows, torch.arange(64) >= 49 - round(FEET_HEIGHT * 40))
+    assert not ground_rows(torch.zeros(1, 64, 64, dtype=torch.bool), None).any()
+
+
+def test_the_floor_under_the_feet_takes_the_floor_beside_it_not_the_dark_cabinet_behind_the_person():
+    # A light wall, a dark cabinet behind a wide person, a strip of light floor from row 53 down to the crop's black padding at
+    # row 57 (a tall person in a landscape photo): the floor beside the feet is all the floor there is to fill from.
+    wall, cabinet, floor = 0.5, -0.8, 0.7
+    image = torch.full((1, 3, 64, 64), wall)
+    image[:, :, 10:53, 2:62] = cabinet
+    image[:, :, 53:] = floor
+    image[:, :, 57:] = -1.0
+    person = rectangle(64, 6, 56, 6, 58)
+    hole = background_hole(person[None], None)
+    floor_in_hole = hole[0] & ((torch.arange(64) >= 53) & (torch.arange(64) < 57))[:, None]
+    assert floor_in_hole.sum() > 200
+    alone = inpaint_background(image, hole)
+    ground_first = inpaint_background(image, hole, ground_rows(person[None], None))
+    assert (alone[0, :, floor_in_hole] - floor).abs().mean() > 0.2, "the cabinet is carried down into the floor"
+    assert (ground_first[0, :, floor_in_hole] - floor).abs().mean() < 0.02
+    assert torch.equal(ground_first[0, :, ~hole[0]], image[0, :, ~hole[0]])
 
 
 def test_fill_holes_keeps_known_pixels_and_stays_in_range():
