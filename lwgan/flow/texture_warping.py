@@ -41,7 +41,12 @@ from lwgan.flow.warp import lies_within, warp
 from lwgan.image_ranges import signed_to_unit_range, unit_to_signed_range
 from lwgan.render import rasterize, render_texture
 from lwgan.render.fragments import Fragments
-from lwgan.render.inpaint import background_hole, fill_holes, ground_rows, inpaint_background
+from lwgan.render.inpaint import (
+    background_hole,
+    fill_holes,
+    ground_rows,
+    inpaint_background,
+)
 
 ATLAS_SIZE = 512
 TRUST_MARGIN = 0.004
