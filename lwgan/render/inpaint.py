@@ -201,32 +201,31 @@ def inpaint_background(images: torch.Tensor, holes: torch.Tensor, ground: torch.
     """inpaint() with the crops' dark padding (dark_border) and its seam kept out of the fill, the ground first.
 
     `ground` (B, H) bool (ground_rows, or None): the hole's pixels in these rows are filled first,
-    from the image below their first row only, so the floor under the feet takes the floor on
-    either side of them; filled with the rest of the hole, it took what stood behind the legs
-    (a dark cabinet) carried down to the bottom of the picture as a dark column. Then the rest of
-    the hole.
+    from these rows of the image only, so the floor under the feet takes the floor on either side
+    of them; filled with the rest of the hole, it took what stood behind the legs (a dark cabinet)
+    carried down to the bottom of the picture as a dark column. Then the rest of the hole.
 
     The padding and the PADDING_SEAM pixels beside it (blends of padding and scene) are filled with
     the hole, so the scene in the hole takes no colour from them; the seam where it crosses the hole
     is filled along the seam (a second fill in which the seam is known), as the crop would show it;
     every pixel outside the hole is put back as it was.
     """
+    border = dark_border(images)  # of the whole picture (a few rows of dark floor are not padding)
+    seam = F.max_pool2d(border[:, None].float(), 2 * PADDING_SEAM + 1, stride=1, padding=PADDING_SEAM)[:, 0].bool() & ~border
     if ground is not None:
         check_shape("ground", ground, (images.shape[0], images.shape[2]))
         images = images.clone()
         for index in range(images.shape[0]):
             rows = torch.nonzero(ground[index] & holes[index].any(dim=1))[:, 0]
             if len(rows):
-                first, last = int(rows[0]), int(rows[-1]) + 1
-                images[index : index + 1, :, first:last] = _inpaint_scene(images[index : index + 1, :, first:last], holes[index : index + 1, first:last], method)
+                band = (slice(index, index + 1), slice(int(rows[0]), int(rows[-1]) + 1))
+                images[band[0], :, band[1]] = _inpaint_scene(images[band[0], :, band[1]], holes[band], border[band], seam[band], method)
         holes = holes & ~ground.unsqueeze(2)
-    return _inpaint_scene(images, holes, method)
+    return _inpaint_scene(images, holes, border, seam, method)
 
 
-def _inpaint_scene(images: torch.Tensor, holes: torch.Tensor, method: str) -> torch.Tensor:
-    """inpaint() with the crops' dark padding and its seam kept out of the fill (see inpaint_background)."""
-    border = dark_border(images)
-    seam = F.max_pool2d(border[:, None].float(), 2 * PADDING_SEAM + 1, stride=1, padding=PADDING_SEAM)[:, 0].bool() & ~border
+def _inpaint_scene(images: torch.Tensor, holes: torch.Tensor, border: torch.Tensor, seam: torch.Tensor, method: str) -> torch.Tensor:
+    """inpaint() with the (B, H, W) bool padding `border` (dark_border) and its `seam` kept out of the fill (see inpaint_background)."""
     filled = inpaint(images, holes | seam | border, method)
     crossing = seam & holes
     if crossing.any():  # most crops have no padding, or a hole clear of it: one fill is enough

@@ -215,6 +215,23 @@ def test_the_floor_under_the_feet_takes_the_floor_beside_it_not_the_dark_cabinet
     assert torch.equal(ground_first[0, :, ~hole[0]], image[0, :, ~hole[0]])
 
 
+def test_a_dark_mat_under_dark_shoes_is_not_taken_for_the_crops_padding_when_the_ground_is_filled_first():
+    # Within the ground's rows a dark mat reaches from the left edge to dark shoes: every column there is dark in those rows,
+    # but not over the whole picture, so it is scene, and the shoes (in the hole) are filled from the mat.
+    mat, shoes = torch.tensor([-0.95, -0.95, -0.95]), torch.tensor([-1.0, -1.0, -0.91])  # both under DARK_BORDER_LEVEL
+    image = torch.full((1, 3, 64, 64), 0.5)
+    image[0, :, 44:60, :40] = mat[:, None, None]
+    person = rectangle(64, 8, 52, 26, 36)
+    image[0, :, 8:48, 26:37] = 0.9  # the person
+    image[0, :, 48:53, 26:37] = shoes[:, None, None]
+    assert not dark_border(image).any()
+    hole = background_hole(person[None], None)
+    filled = inpaint_background(image, hole, ground_rows(person[None], None))
+    feet = hole[0] & person & (torch.arange(64) >= 48)[:, None]
+    assert feet.sum() > 20
+    assert (filled[0, :, feet] - mat[:, None]).abs().max() < 0.02, "the shoes are left in the picture"
+
+
 def test_fill_holes_keeps_known_pixels_and_stays_in_range():
     image = torch.linspace(0, 1, 64).view(1, 1, 1, 64).expand(1, 3, 64, 64).clone()
     known = torch.ones(1, 64, 64, dtype=torch.bool)
