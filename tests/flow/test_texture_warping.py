@@ -11,6 +11,7 @@ from lwgan.flow.atlas import unwrap_to_atlas
 from lwgan.flow.inputs import posed_vertices_ndc
 from lwgan.flow.texture_warping import (
     ATLAS_SIZE,
+    despeckled,
     fill_within_parts,
     make_bank,
     warped_frames,
@@ -227,3 +228,29 @@ def test_an_arm_beside_the_body_does_not_carry_the_garment_into_a_new_pose(anny_
         red = (frame[0, 0] - frame[0, 1] > 0.3) & arms  # the top's colour (the arms are green, a checker halves both)
         assert arms.sum() > 1000
         assert red.sum() <= 2, f"{int(red.sum())} pixels of the top on the arms (fitted at {fitted_angle})"  # 12 and 7 when an arm's edge beside the body was trusted
+
+
+
+def test_despeckled_replaces_stray_candidate_pixels_and_keeps_stripes_edges_and_the_rest():
+    top, dark, yellow = torch.tensor([0.8, 0.1, 0.1]), torch.tensor([0.1, 0.1, 0.3]), torch.tensor([0.9, 0.8, 0.1])
+    colour = torch.zeros(1, 3, 40, 40)
+    body = torch.zeros(1, 40, 40, dtype=torch.bool)
+    body[0, 5:35, 5:35] = True
+    colour[0, :, 5:35, 5:35] = top[:, None, None]
+    colour[0, :, 10:13, 5:35] = yellow[:, None, None]  # a stripe 3 px wide
+    for row, column in ((20, 8), (20, 14), (20, 20), (20, 28), (5, 15)):  # dots; (5, 15) lies on the body's outline
+        colour[0, :, row, column] = dark
+    colour[0, :, 30, 5:24] = dark[:, None]  # a line 1 px wide
+    candidates = body.clone()
+    candidates[0, :, 24:] = False  # e.g. the pixels a source coloured directly
+    result = despeckled(colour, body, candidates)[0]
+    for row, column in ((20, 8), (20, 14), (20, 20)):
+        assert torch.equal(result[:, row, column], top)  # the median of eight top pixels and the dot
+    assert torch.equal(result[:, 30, 6:23], top[:, None].expand(-1, 17))
+    assert torch.equal(result[:, 20, 28], dark) and torch.equal(result[:, 5, 15], dark)  # not a candidate; on the outline
+    assert torch.equal(result[:, 10:13, 6:34], colour[0, :, 10:13, 6:34])  # the stripe, but for its ends' corners
+    unchanged = torch.ones(40, 40, dtype=torch.bool)
+    unchanged[20, [8, 14, 20]] = False
+    unchanged[30, 5:24] = False
+    unchanged[10:13, [5, 34]] = False
+    assert torch.equal(result[:, unchanged], colour[0][:, unchanged])
