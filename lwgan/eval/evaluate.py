@@ -289,7 +289,8 @@ def video_bank(body, video: Video, frames: list[int], size: int) -> SourceBank:
         meshes = posed_meshes(body, video, frames)
         offsets = torch.zeros_like(meshes[0, :, 0]) if video.offsets is None else torch.from_numpy(video.offsets).to(device)
         images = signed_to_unit_range(load_frames(video, frames, size).to(device))  # the bank's range; the dataset's frames are in [-1, 1]
-        return make_bank(body, images, meshes, None if masks is None else masks.to(device), offsets)
+        scales = torch.from_numpy(np.ascontiguousarray(video.cameras[frames, 0])).float().to(device)
+        return make_bank(body, images, meshes, scales, None if masks is None else masks.to(device), offsets)
 
 
 def _cell(value: float | None) -> str:

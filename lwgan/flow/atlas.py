@@ -22,6 +22,8 @@ def unwrap_to_atlas(
     size: int = 512,
     depth_tolerance: float = 0.02,
     trusted: torch.Tensor | None = None,
+    facing: torch.Tensor | None = None,
+    min_facing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample the source image into a UV texture; texels the source does not see are filled smoothly.
 
@@ -30,6 +32,9 @@ def unwrap_to_atlas(
         faces (F, 3), uv (T, 2), face_uv (F, 3): the body's tables; size: texture side.
         trusted: (B, H, W) bool, the source pixels that may colour the surface (None: all the
             mesh covers); a texel is seen only where it lies on trusted pixels, and samples only them.
+        facing: (B, F) how squarely each face faces each source's camera (e.g. the cosines of
+            lwgan.flow.texture_warping.facing_cosines), or None; a texel of a face below
+            `min_facing` is not seen.
     Returns:
         texture (B, C, size, size) for lwgan.render.render_texture, and seen (B, size, size) bool:
         the texels taken from the source (the rest are filled by push-pull).
@@ -50,4 +55,7 @@ def unwrap_to_atlas(
         check_shape("trusted", trusted, (batch_size, *source_image.shape[-2:]))
         texture = warp(source_image, grid, mask=trusted)
         visible = visible & lies_within(trusted, grid)
+    if facing is not None:
+        check_shape("facing", facing, (batch_size, faces.shape[0]))
+        visible = visible & (torch.gather(facing, 1, atlas.face_index.clamp_min(0).flatten(1)).view_as(visible) >= min_facing)
     return fill_holes(texture, visible), visible

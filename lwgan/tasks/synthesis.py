@@ -52,7 +52,8 @@ def build_bank(body: BodyModel, people: list[PhotoPerson], shape: torch.Tensor, 
     person_masks = torch.from_numpy(np.stack([person.mask > 0.5 for person in people])).to(device)
     user_background = None if background is None else image_tensor_unit_range(background, device)[None]
     layer_maps = None if layers is None else torch.from_numpy(np.stack(layers).astype(np.int64)).to(device)
-    return make_bank(body, images, source_meshes(body, people, shape, offsets), person_masks, offsets, user_background, layer_maps)
+    scales = torch.tensor([float(person.camera[0]) for person in people], device=device)
+    return make_bank(body, images, source_meshes(body, people, shape, offsets), scales, person_masks, offsets, user_background, layer_maps)
 
 
 def generated_frames(

@@ -83,7 +83,7 @@ def warped_psnr(body, video, source_offsets: torch.Tensor, target_offsets: torch
         targets = posed_vertices_ndc(body, poses[1:], shapes[1:], cameras[1:], target_offsets)
         images = load_frames(video, rows, SIZE)
         source_mask = torch.from_numpy(np.asarray(Image.open(video.masks[0])) > 127)[None]
-        bank = make_bank(body, (images[:1] + 1) / 2, source, source_mask, source_offsets)
+        bank = make_bank(body, (images[:1] + 1) / 2, source, cameras[:1, 0], source_mask, source_offsets)
         return psnr(warped_frames(bank, targets, body) * 2 - 1, images[1:]).tolist()
 
 

@@ -7,11 +7,13 @@ import torch
 from lwgan.body.camera import UPRIGHT_ORIENTATION, project
 from lwgan.body.model import PART_NAMES
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from lwgan.flow import texture_warping
 from lwgan.flow.atlas import unwrap_to_atlas
 from lwgan.flow.inputs import posed_vertices_ndc
 from lwgan.flow.texture_warping import (
     ATLAS_SIZE,
     despeckled,
+    facing_cosines,
     fill_within_parts,
     make_bank,
     warped_frames,
@@ -79,7 +81,7 @@ def seen_from_behind(body, texture):
     """
     source_vertices, source_fragments, source_image = render(body, standing(), texture)
     target_vertices, target_fragments, truth = render(body, standing(math.pi), texture)
-    bank = make_bank(body, source_image, source_vertices, source_fragments.mask, torch.zeros(source_vertices.shape[1]))
+    bank = make_bank(body, source_image, source_vertices, CAMERA[:, 0], source_fragments.mask, torch.zeros(source_vertices.shape[1]))
     with torch.no_grad():
         frame = warped_frames(bank, target_vertices, body)
     return frame, truth, target_fragments, (source_vertices, source_image)
@@ -144,7 +146,7 @@ def test_a_body_on_white_warped_to_a_new_pose_has_no_white_on_it(anny_body):
     shape = anny_body.default_shape(1)
     with torch.no_grad():
         fitted_source, fitted_target = (posed_vertices_ndc(anny_body, pose, shape, CAMERA, wider) for pose in (standing(), moved))
-        bank = make_bank(anny_body, source_image, fitted_source, source_fragments.mask, wider)
+        bank = make_bank(anny_body, source_image, fitted_source, CAMERA[:, 0], source_fragments.mask, wider)
         frame = warped_frames(bank, fitted_target, anny_body)
     person = -torch.nn.functional.max_pool2d(-target_fragments.mask[None].float(), 3, 1, 1)[0, 0] > 0.5  # the true body, 1 px in
     white = (frame[0] > 0.9).all(0) & person
@@ -223,7 +225,7 @@ def test_an_arm_beside_the_body_does_not_carry_the_garment_into_a_new_pose(anny_
         source_vertices, source_fragments, source_image = render(anny_body, arms_hanging(1.2), texture)
         with torch.no_grad():
             fitted_source, fitted_target = (posed_vertices_ndc(anny_body, pose, shape, CAMERA, no_offsets) for pose in (arms_hanging(fitted_angle), raised))
-            bank = make_bank(anny_body, source_image, fitted_source, source_fragments.mask, no_offsets)
+            bank = make_bank(anny_body, source_image, fitted_source, CAMERA[:, 0], source_fragments.mask, no_offsets)
             frame = warped_frames(bank, fitted_target, anny_body)
         red = (frame[0, 0] - frame[0, 1] > 0.3) & arms  # the top's colour (the arms are green, a checker halves both)
         assert arms.sum() > 1000
@@ -254,3 +256,49 @@ def test_despeckled_replaces_stray_candidate_pixels_and_keeps_stripes_edges_and_
     unchanged[30, 5:24] = False
     unchanged[10:13, [5, 34]] = False
     assert torch.equal(result[:, unchanged], colour[0][:, unchanged])
+
+
+def test_facing_cosines_against_the_normals_in_metres(anny_body):
+    """The cosines from NDC meshes (camera scale 2.5) against each face's normal computed in metres, for a body turned about the vertical."""
+    camera = torch.tensor([[2.5, 0.0, 0.05]])
+    for heading in (0.0, 0.7, math.pi / 2, 2.5):
+        with torch.no_grad():
+            metres = anny_body(standing(heading)).vertices
+            cosines = facing_cosines(project(metres, camera), anny_body.faces, camera[:, 0])[0]
+        corners = metres[0, anny_body.faces]
+        normal = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+        large = normal.norm(dim=-1) > 1e-6  # faces of measurable area (float32 rounding on the tiniest)
+        towards_the_camera = torch.tensor([0.0, 0.0, -1.0])  # depth grows away from the camera
+        expected = (normal @ towards_the_camera) / normal.norm(dim=-1)
+        assert large.float().mean() > 0.99
+        assert torch.allclose(cosines[large], expected[large], atol=1e-3)
+    # Turned a quarter round, the chest is seen edge-on: its faces' cosines average near 0 (near 1 facing the camera).
+    chest = anny_body.face_masks["front_body"] & (anny_body.face_part == PART_NAMES.index("torso"))
+    with torch.no_grad():
+        for heading, (low, high) in ((0.0, (0.7, 1.0)), (math.pi / 2, (-0.3, 0.3))):
+            vertices = project(anny_body(standing(heading)).vertices, camera)
+            mean = facing_cosines(vertices, anny_body.faces, camera[:, 0])[0][chest].mean()
+            assert low < mean < high, (heading, mean)
+
+
+def test_points_a_source_sees_edge_on_take_no_colour_from_it(anny_body, monkeypatch):
+    """The source's pixels of surface seen nearly edge-on (at a person's outline: blurred, half background) are painted magenta; seen from
+    the side, the body shows almost none of it."""
+    texture = garment_texture(anny_body)
+    source_vertices, source_fragments, source_image = render(anny_body, standing(), texture)
+    target_vertices, target_fragments, _ = render(anny_body, standing(math.pi / 2), texture)
+    cosines = facing_cosines(source_vertices, anny_body.faces, CAMERA[:, 0])[0]
+    edge_on = source_fragments.mask[0] & (cosines[source_fragments.face_index[0].clamp_min(0)] < texture_warping.GRAZING_COSINE)
+    magenta = torch.tensor([1.0, 0.0, 1.0])
+    painted = torch.where(edge_on, magenta[:, None, None], source_image[0])[None]
+
+    def magenta_pixels() -> int:
+        with torch.no_grad():
+            bank = make_bank(anny_body, painted, source_vertices, CAMERA[:, 0], source_fragments.mask, torch.zeros(source_vertices.shape[1]))
+            frame = warped_frames(bank, target_vertices, anny_body)[0]
+        return int(((frame - magenta[:, None, None]).abs().amax(0) < 0.25)[target_fragments.mask[0]].sum())
+
+    assert edge_on.sum() > 500
+    assert magenta_pixels() <= 5  # measured 3: the atlas's bilinear samples of facing texels beside edge-on pixels
+    monkeypatch.setattr(texture_warping, "GRAZING_COSINE", -2.0)  # every point a source sees counts as facing it
+    assert magenta_pixels() > 50  # measured 113
