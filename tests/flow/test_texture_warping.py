@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from lwgan.body.camera import UPRIGHT_ORIENTATION, project
@@ -105,9 +106,9 @@ def test_the_back_takes_the_colours_of_the_front(anny_body):
 HAIR, SKIN = (0.25, 0.12, 0.05), (0.85, 0.65, 0.5)
 
 
-def haired_texture(body) -> torch.Tensor:
+def haired_texture(body, forehead: float = 0.0) -> torch.Tensor:
     """garment_texture with dark hair over the head off the front of the face from the nose's height up, and behind the ears down to the
-    mouth's height (a head of short hair), skin on the face and neck."""
+    mouth's height (a head of short hair), skin on the face and neck, and on the front of the head up to `forehead` metres above the face."""
     texture = garment_texture(body)
     with torch.no_grad():
         rest = body(torch.zeros(1, 24, 3)).vertices[0]
@@ -120,12 +121,16 @@ def haired_texture(body) -> torch.Tensor:
     nose, mouth = height.mean(), (height.mean() + height.min()) / 2  # the face's middle height, halfway down to the chin
     behind = point[..., 2] < point[..., 2][head].mean()
     hair = head & ~front_face & ((point[..., 1] > nose) | (behind & (point[..., 1] > mouth)))
+    top = height.max()
+    hair &= behind | (point[..., 1] <= top) | (point[..., 1] > top + forehead)
     colour = torch.where(hair.unsqueeze(-1), torch.tensor(HAIR), torch.tensor(SKIN))
     return torch.where(head.unsqueeze(0).unsqueeze(0), colour.permute(2, 0, 1)[None], texture)
 
 
-def test_the_back_of_the_head_takes_the_hair_around_the_face_down_to_the_nape(anny_body):
-    frame, truth, target_fragments, _ = seen_from_behind(anny_body, haired_texture(anny_body))
+@pytest.mark.parametrize("forehead", [0.0, 0.01])
+def test_the_back_of_the_head_takes_the_hair_around_the_face_down_to_the_nape(anny_body, forehead):
+    """Also under a high hairline (1 cm of forehead skin above the face): the forehead is not hair (0.37 of the back was hair when it was)."""
+    frame, truth, target_fragments, _ = seen_from_behind(anny_body, haired_texture(anny_body, forehead))
     on_head = target_fragments.face_values(anny_body.face_part)[0] == PART_NAMES.index("head")
     inside = -torch.nn.functional.max_pool2d(-on_head[None, None].float(), 5, 1, 2)[0, 0] > 0.5
     back_hair = inside & ((truth[0] - torch.tensor(HAIR)[:, None, None]).abs().amax(0) < 0.02)
