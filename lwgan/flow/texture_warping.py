@@ -14,12 +14,13 @@ make_bank() prepares one person's sources once:
         shadow under the feet removed (lwgan.render.inpaint.background_hole) and the hole
         inpainted, the ground under the feet first from the floor beside it (inpaint_background).
 warped_frames() then colours each target body pixel from the first source that sees its surface
-point, facing it, at a trusted pixel; a point sources see only near an edge takes the colour of the trusted
-pixels of its own body part around it; a point no source sees, the atlas's. Single stray pixels
-among those last two (dark or bluish dots along a forearm) take their neighbourhood's median
-(despeckled). The body goes over the background with a feathered edge. Where a source sees the
-surface point off the person (the fitted mesh is a little wider than the person, or loose hair
-and clothes make it narrower), the point stays transparent:
+point, facing it, at a trusted pixel; a point sources see only near an edge takes the colour of
+the trusted pixels of its own body part around it; a point no source sees (or sees only
+edge-on), the atlas's. Single stray pixels among those last two (dark or bluish dots along a
+forearm) take their neighbourhood's median (despeckled). The body goes over the background with
+a feathered edge. Where a source sees the surface point off the person (the fitted mesh is a
+little wider than the person, or loose hair and clothes make it narrower), the point stays
+transparent:
 the body's opacity is the source's person mask carried along the flow, so the person keeps their
 own outline in the new pose instead of the mesh's. That holds only for transparent points joined
 to the outside within OUTLINE_BAND of the target's outline: elsewhere a point seen off the person
@@ -97,9 +98,11 @@ dance video). Replaced, lwgan evaluate (warping) gains body PSNR 14.38 -> 14.42 
 on all four. Pixels a source coloured directly are left alone: they are the photo's own detail
 (at 256 px an eye or the rim of a pair of glasses is one pixel): despeckled too, the COCO skier
 imitating her own pose (tests/tasks/test_synthesis_api.py) reproduced 0.75 of her interior
-exactly instead of 0.82 (0.815 as it is). A lower contrast or a 5 x 5
-neighbourhood gains more in those figures by smoothing the body; the 5 x 5 one frayed the edges of
-a striped shirt.
+exactly instead of 0.82 (0.815 as it is). A lower contrast gains more in those figures by
+smoothing the body. A 5 x 5 neighbourhood also removes the blobs of 2-3 pixels left on a raised
+forearm and gains up to 0.04 dB more on the real videos, but loses 0.16 dB of body PSNR on the
+synthetic val split, whose fills are right and carry detail (over every body pixel, it frayed
+the edges of a striped shirt).
 """
 OUTLINE_BAND = 0.01
 """The person's own outline (their mask carried to the target) may move the body's edge inward by up to this fraction of the image side (2.5 px at 256)."""
@@ -193,9 +196,10 @@ def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, cam
     facing = facing_cosines(vertices, body.faces, camera_scales)
     textures, seen = unwrap_to_atlas(images, vertices, body.faces, body.uv, body.face_uv, size=ATLAS_SIZE, trusted=trusted,
                                      facing=facing, min_facing=GRAZING_COSINE)
-    # Pixels of surface seen edge-on neither colour the target nor fill their untrusted neighbours (they
-    # still sample the atlas at their faces' facing texels: untrusted there, the crown above a face is
-    # lost to the hair prior).
+    # Pixels of surface seen edge-on neither colour the target nor fill their untrusted neighbours. The
+    # atlas above took them as trusted and skipped edge-on texels by their own faces instead: with the
+    # pixels untrusted there too, the crown above a face (its top is edge-on from the front) was lost
+    # to the hair prior (0.60 of the back of the head right in the tests).
     trusted = trusted & (torch.gather(facing, 1, fragments.face_index.clamp_min(0).flatten(1)).view_as(trusted) >= GRAZING_COSINE)
     weight = seen.unsqueeze(1).float()
     fused = (textures * weight).sum(0, keepdim=True) / weight.sum(0, keepdim=True).clamp_min(1e-6)
