@@ -9,6 +9,7 @@ from lwgan.flow.transfer import locate_in_source
 from lwgan.flow.warp import lies_within, warp
 from lwgan.render.fragments import Fragments
 from lwgan.render.inpaint import fill_holes
+from lwgan.render.interpolate import lookup_face_attributes
 from lwgan.render.rasterize import rasterize
 from lwgan.render.texture import rasterize_uv_atlas
 
@@ -57,5 +58,5 @@ def unwrap_to_atlas(
         visible = visible & lies_within(trusted, grid)
     if facing is not None:
         check_shape("facing", facing, (batch_size, faces.shape[0]))
-        visible = visible & (torch.gather(facing, 1, atlas.face_index.clamp_min(0).flatten(1)).view_as(visible) >= min_facing)
+        visible = visible & (lookup_face_attributes(atlas, facing[..., None])[..., 0] >= min_facing)
     return fill_holes(texture, visible), visible

@@ -51,6 +51,7 @@ from lwgan.render.inpaint import (
     ground_rows,
     inpaint_background,
 )
+from lwgan.render.interpolate import lookup_face_attributes
 
 ATLAS_SIZE = 512
 TRUST_MARGIN = 0.004
@@ -200,7 +201,7 @@ def make_bank(body: BodyModel, images: torch.Tensor, vertices: torch.Tensor, cam
     # atlas above took them as trusted and skipped edge-on texels by their own faces instead: with the
     # pixels untrusted there too, the crown above a face (its top is edge-on from the front) was lost
     # to the hair prior (0.60 of the back of the head right in the tests).
-    trusted = trusted & (torch.gather(facing, 1, fragments.face_index.clamp_min(0).flatten(1)).view_as(trusted) >= GRAZING_COSINE)
+    trusted = trusted & (lookup_face_attributes(fragments, facing[..., None])[..., 0] >= GRAZING_COSINE)
     weight = seen.unsqueeze(1).float()
     fused = (textures * weight).sum(0, keepdim=True) / weight.sum(0, keepdim=True).clamp_min(1e-6)
     atlas = fill_hidden_surface(fused, seen.any(0, keepdim=True), surface_counterparts(body, ATLAS_SIZE))
@@ -306,7 +307,7 @@ def warped_layers(bank: SourceBank, target_vertices: torch.Tensor, body: BodyMod
             return warp(maps[index].expand(batch_size, -1, -1, -1), flow.grid, mask=mask)
 
         trusted = bank.trusted[index : index + 1].expand(batch_size, -1, -1)
-        facing = flow.visible & (bank.facing[index][target.face_index.clamp_min(0)] >= GRAZING_COSINE)
+        facing = flow.visible & (lookup_face_attributes(target, bank.facing[index, :, None])[..., 0] >= GRAZING_COSINE)
         take = facing & lies_within(trusted, flow.grid) & ~coloured
         colour = torch.where(take.unsqueeze(1), sampled(bank.images, trusted), colour)
         coloured = coloured | take
