@@ -54,7 +54,8 @@ CHEST = (6, 9)
 THIGHS = 0.5
 """The bottom's colours are sampled on the legs above this fraction of the way down from the hip joints to the knees."""
 HANDS = ("left_hand", "right_hand")
-LIMBS = (*HANDS, "left_arm", "right_arm")
+ARMS = ("left_arm", "right_arm")
+LIMBS = (*HANDS, *ARMS)
 """The parts (PART_NAMES) whose distance from every pixel PhotoGarments keeps."""
 JOIN_MARGIN = 0.008
 """Pixels this fraction of the image side inside the person's outline join no garments (2 px at 256): they blend the background in."""
@@ -73,6 +74,8 @@ MIN_CLUSTER_SHARE = 0.15
 """... each holding at least this share of the sampled pixels (so a little skin or hair in the sample is no garment colour)."""
 MIN_PIXELS = 20
 """Fewer sampled pixels than this give no colours (the skin tone or a garment is not seen)."""
+ARM_SAMPLE_MARGIN = 1
+"""The arms' skin tone is measured this many pixels inside their bare skin (its outline blends the background or the sleeve in)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,9 @@ class PhotoGarments:
     limb_distance: (4, H, W) float32, each pixel's distance in pixels to the mesh's pixels of each
         of LIMBS, inf where the mesh shows none.
     skin_tone: (3,) float32 CIELAB (L in [0, 100]), or None where no face or hand pixel passes the skin gate.
+    arm_skin_tone: (3,) float32 CIELAB, the median of the bare arms' skin ARM_SAMPLE_MARGIN pixels inside it, or None
+        where fewer than MIN_PIXELS are seen. Arms are often lighter than a tanned face (the man of the tai chi photo:
+        L 70 against 59).
     """
 
     region: np.ndarray
@@ -105,6 +111,11 @@ class PhotoGarments:
     layer: np.ndarray
     limb_distance: np.ndarray
     skin_tone: np.ndarray | None
+    arm_skin_tone: np.ndarray | None
+
+    def arm_tone(self) -> np.ndarray | None:
+        """(3,) the arms' skin tone where their skin is seen, else the skin tone."""
+        return self.skin_tone if self.arm_skin_tone is None else self.arm_skin_tone
 
     def near(self, limbs: tuple[str, ...], margin: float) -> np.ndarray:
         """(H, W) bool: the pixels within `margin` pixels of the mesh's `limbs` (names from LIMBS)."""
@@ -158,7 +169,7 @@ def parse_garments(body: BodyModel, person: PhotoPerson) -> PhotoGarments:
     on_person = person.mask > 0.5
     if not covered.any():
         nothing = np.full(size, -1, np.int64)
-        return PhotoGarments(nothing, nothing, np.zeros(size, bool), nothing, np.full((len(LIMBS), *size), np.inf, np.float32), None)
+        return PhotoGarments(nothing, nothing, np.zeros(size, bool), nothing, np.full((len(LIMBS), *size), np.inf, np.float32), None, None)
     _, (rows, columns) = ndimage.distance_transform_edt(~covered, return_indices=True)
     face = face_index[rows, columns]  # the nearest covered pixel's face, everywhere
     surface = np.where(on_person, regions.region[face], -1)
@@ -194,7 +205,9 @@ def parse_garments(body: BodyModel, person: PhotoPerson) -> PhotoGarments:
         region = np.where(torso & regions.waist_band[face] & bottom_garment, HIPS, region)
 
     limb_distance = np.stack([_distance_to(covered & (part == PART_NAMES.index(name))) for name in LIMBS])
-    return PhotoGarments(region, surface, skin, layer, limb_distance, skin_tone)
+    bare_arms = ndimage.binary_erosion(skin & np.isin(surface, [PART_NAMES.index(name) for name in ARMS]), iterations=ARM_SAMPLE_MARGIN)
+    arm_skin_tone = np.median(lab[bare_arms], axis=0) if bare_arms.sum() >= MIN_PIXELS else None
+    return PhotoGarments(region, surface, skin, layer, limb_distance, skin_tone, arm_skin_tone)
 
 
 def recolour_skin(image: np.ndarray, skin: np.ndarray, tone: np.ndarray | None, new_tone: np.ndarray | None) -> np.ndarray:
@@ -208,6 +221,17 @@ def recolour_skin(image: np.ndarray, skin: np.ndarray, tone: np.ndarray | None, 
     moved = cv2.cvtColor((lab + (new_tone - tone)).astype(np.float32), cv2.COLOR_LAB2RGB)
     recoloured = np.clip(moved * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return np.where(skin[..., None], recoloured, image)
+
+
+def in_skin_tones_of(wearer: PhotoGarments, donor: PhotoGarments, image: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8: the donor's (H, W, 3) uint8 `image` with its (H, W) `skin` pixels in the wearer's skin tones (recolour_skin).
+
+    The donor's bare arms move from the donor's arm tone to the wearer's (PhotoGarments.arm_tone), the rest of the skin
+    between their skin tones.
+    """
+    arms = np.isin(donor.surface, [PART_NAMES.index(name) for name in ARMS])
+    image = recolour_skin(image, skin & ~arms, donor.skin_tone, wearer.skin_tone)
+    return recolour_skin(image, skin & arms, donor.arm_tone(), wearer.arm_tone())
 
 
 def _distance_to(pixels: np.ndarray) -> np.ndarray:

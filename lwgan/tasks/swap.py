@@ -6,9 +6,10 @@ A swap repaints the person's photo; lwgan.tasks.garment parses both photos into 
         nothing below the donor's waist line nor the trousers above it; no pixel within reach of a
         hand that is not chosen, nor skin on the chest beside an arm (the real hand or arm may lie
         there). The donor's bare skin takes the person's skin tone, shading kept: a user trying on
-        a sleeveless top expects their own arms, not the donor's. These colours are warped onto
-        the person's body (texture warping, or the generator), dressed in the donor's clothing on
-        the chosen regions (its offsets there, the person's elsewhere).
+        a sleeveless top expects their own arms, not the donor's (and bare arms in the tone of the
+        person's own arms where the photo shows them, not the face's). These colours are warped
+        onto the person's body (texture warping, or the generator), dressed in the donor's clothing
+        on the chosen regions (its offsets there, the person's elsewhere).
     The old garment: the person's pixels of the chosen regions that are not skin (with clothing
         beyond the mesh, and an untucked hem that colour joins to the top), and a FRINGE around them
         off the person, take the person's inpainted background; the new garment then covers them
@@ -17,11 +18,12 @@ A swap repaints the person's photo; lwgan.tasks.garment parses both photos into 
         one, the background it hid shows (off the body there is no skin to show).
 The new garment is painted over the dressed body's chosen regions and the old garment on it, but
 never over the person's pixels of other regions (face, hands, the trousers a top is tucked into),
-their skin next to a hand that is not chosen, nor their own skin where the new garment is skin too.
-Where the donor's outline lets the background through inside the dressed body, the new garment
-stays opaque over the person's own pixels (covering_the_person). The donor's pixels a fit leaves
-untrusted fill from their own layer (lwgan.flow.texture_warping.fill_within_parts): a shoulder's
-garment from the sleeve, a wrist's skin from the forearm.
+their skin next to a hand that is not chosen, nor their own skin where the new garment is skin too
+(but for the shadow just beyond an old hem: OLD_HEM). Where the donor's outline lets the
+background through inside the dressed body, the new garment stays opaque over the person's own
+pixels (covering_the_person). The donor's pixels a fit leaves untrusted fill from their own layer
+(lwgan.flow.texture_warping.fill_within_parts): a shoulder's garment from the sleeve, a wrist's
+skin from the forearm.
 """
 
 from __future__ import annotations
@@ -42,12 +44,13 @@ from lwgan.io.media import check_output
 from lwgan.render import rasterize
 from lwgan.render.inpaint import fill_holes
 from lwgan.tasks.garment import (
+    ARMS,
     HANDS,
     REGION_NAMES,
     PhotoGarments,
     body_regions,
+    in_skin_tones_of,
     parse_garments,
-    recolour_skin,
     swapped_regions,
 )
 from lwgan.tasks.people import ImageInput, PhotoPerson
@@ -74,6 +77,12 @@ CLOTHING_PARTS = {
 }
 CLOTHING_PARTS["whole"] = CLOTHING_PARTS["upper"] + CLOTHING_PARTS["lower"]
 """Named groups of body parts (lwgan.body.model.PART_NAMES) that swap together; head and hands stay the person's."""
+OLD_HEM = 0.02
+SHADOW_DEPTH = 10.0
+"""The person's skin this fraction of the image side from their old garment on the same body region (5 px at 256), and darker than
+their skin tone there by SHADOW_DEPTH (CIELAB L), is covered by the new garment's opaque skin: the shadow under a sleeve's or a trouser
+leg's hem and the hem's edge blended into the skin, dark but of skin's chroma, which would stay as a dark band across an arm that a
+sleeveless top leaves bare. Lit skin beside an old garment (an arm beside a sleeveless dress) stays the person's."""
 FRINGE = 0.008
 """The old garment's removal reaches this fraction of the image side beyond the person mask (its soft edge; 2 px at 256)."""
 DONOR_HAND_MARGIN = 0.04
@@ -130,7 +139,7 @@ class Swapper(Pipeline):
         wearer = parse_garments(self.body, person)
         on_regions = np.isin(wearer.region, regions)
         old = self.old_garment(wearer, on_regions)
-        bank, skin_bank = self.garment_banks(donors, wearer.skin_tone, regions, kept_hands, parts)
+        bank, skin_bank = self.garment_banks(donors, wearer, regions, kept_hands, parts)
         offsets = self.garment_offsets(torch.from_numpy(person.offsets).to(self.device), bank.offsets, regions)
         target = self.target_meshes(shape, person.pose[None], person.camera[None], offsets)
         fragments = rasterize(target, self.body.faces, (self.image_size, self.image_size))
@@ -145,7 +154,8 @@ class Swapper(Pipeline):
             skin_layers = warped_layers(skin_bank, target, self.body)  # the donor's skin: 1, over a background of 0
         new_skin = (skin_layers.alpha * skin_layers.colour)[0, 0].cpu().numpy() > 0.5
         protected = ((wearer.region >= 0) & ~on_regions) | (wearer.skin & wearer.near(kept_hands, PERSON_HAND_MARGIN * self.image_size))
-        paint = (new | under_old) & ~protected & ~(new_skin & wearer.skin & on_regions)
+        own_skin = wearer.skin & on_regions & ~self.hem_shadow(wearer, person.image, on_regions)
+        paint = (new | under_old) & ~protected & ~(new_skin & own_skin)
         dressed = self.covering_the_person(dressed, bank, skin_layers.colour[:, :1], target, new, new & on_regions)
         frame = torch.where(torch.from_numpy(paint).to(self.device), dressed, base)
         logger.info("swapped %s from %s onto %s: %.0f%% of the picture repainted, the old garment %.0f%%", ", ".join(parts), donors[0].name,
@@ -179,9 +189,25 @@ class Swapper(Pipeline):
         grown = cv2.dilate(old.astype(np.uint8), np.ones((2 * fringe + 1, 2 * fringe + 1), np.uint8)) > 0
         return old | (grown & (wearer.region < 0))
 
-    def garment_banks(self, donors: list[PhotoPerson], skin_tone: np.ndarray | None, regions: tuple[int, ...], kept_hands: tuple[str, ...],
+    def hem_shadow(self, wearer: PhotoGarments, image: np.ndarray, on_regions: np.ndarray) -> np.ndarray:
+        """(H, W) bool: the person's skin of the swapped regions darker than their tone there by SHADOW_DEPTH and within OLD_HEM of
+        their old garment on the same region (a sleeve on its arm); `image` (H, W, 3) uint8 is the person's photo."""
+        lightness = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[..., 0]
+        reach = np.ones((2 * max(1, round(OLD_HEM * self.image_size)) + 1,) * 2, np.uint8)
+        arms = [REGION_NAMES.index(name) for name in ARMS]
+        shadow = np.zeros(on_regions.shape, bool)
+        for region in np.unique(wearer.region[on_regions]):
+            tone = wearer.arm_tone() if region in arms else wearer.skin_tone
+            if tone is None:
+                continue
+            on_region = wearer.region == region
+            beside_old = cv2.dilate((on_region & ~wearer.skin).astype(np.uint8), reach) > 0
+            shadow |= on_region & wearer.skin & beside_old & (lightness < tone[0] - SHADOW_DEPTH)
+        return shadow
+
+    def garment_banks(self, donors: list[PhotoPerson], wearer: PhotoGarments, regions: tuple[int, ...], kept_hands: tuple[str, ...],
                       parts: tuple[str, ...]) -> tuple[SourceBank, SourceBank]:
-        """The donors' SourceBank of the new garment (their usable pixels, bare skin in `skin_tone`) and one whose images are 1 on that skin.
+        """The donors' SourceBank of the new garment (their usable pixels, bare skin in the `wearer`'s tones) and one whose images are 1 on that skin.
 
         Usable: the donor's pixels of the swapped `regions` both on the mesh and by colour (a top takes nothing below the
         waist line nor the trousers above it; trousers take no untucked hem), away from the hands not swapped (`kept_hands`),
@@ -196,7 +222,7 @@ class Swapper(Pipeline):
             if not usable.any():
                 logger.warning("%s shows none of %s: the new garment's colours are a guess", donor.name, ", ".join(parts))
             skin = parsing.skin & usable
-            image = recolour_skin(donor.image, skin, parsing.skin_tone, skin_tone)
+            image = in_skin_tones_of(wearer, parsing, donor.image, skin)
             garments.append(replace(donor, image=image, mask=usable.astype(np.float32)))
             skins.append(replace(donor, image=np.repeat(skin[..., None], 3, axis=-1).astype(np.uint8) * 255, mask=usable.astype(np.float32)))
             layers.append(parsing.layer)

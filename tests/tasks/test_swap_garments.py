@@ -28,6 +28,8 @@ BACKGROUND = (0.6, 0.6, 0.65)
 SHOES = (0.12, 0.12, 0.12)
 PERSON_SKIN, PERSON_TOP, PERSON_BOTTOM = (0.96, 0.80, 0.69), (0.8, 0.1, 0.1), (0.1, 0.2, 0.8)
 DONOR_SKIN, DONOR_TOP, DONOR_BOTTOM = (0.47, 0.32, 0.22), (0.1, 0.7, 0.2), (0.9, 0.8, 0.1)
+TANNED_FACE, SLEEVE_SHADOW = (0.72, 0.52, 0.40), (0.42, 0.30, 0.24)
+"""A face darker than the arms, and the shadow a short sleeve casts on the arm: both of skin's chroma, darker."""
 LOOSE = 0.025
 """The person's top stands this far (metres) off the body in the photo; the fit given to the swap has no clothing."""
 CLOSE = 0.12
@@ -43,10 +45,11 @@ def standing(arms_lowered: float, elbows_bent: float = 0.0) -> np.ndarray:
     return pose.numpy()
 
 
-def face_colours(body, top_hem: float, sleeve_end: float, skin, top, bottom) -> torch.Tensor:
+def face_colours(body, top_hem: float, sleeve_end: float, skin, top, bottom, face=None, shadow=None) -> torch.Tensor:
     """(F, 3): skin on the head, hands and bare arms; `top` on the torso above `top_hem` (metres, rest height
     above the pelvis joint) and on the arms out to `sleeve_end` (metres from the body's midline); `bottom`
-    on the rest of the torso and the legs; shoes on the feet."""
+    on the rest of the torso and the legs; shoes on the feet. `face`: the head's colour instead of the skin;
+    `shadow`: the colour of the arms' 3 cm beyond the sleeve."""
     with torch.no_grad():
         rest = body(torch.zeros(1, 24, 3))
     centre = rest.vertices[0][body.faces].mean(1)
@@ -60,6 +63,10 @@ def face_colours(body, top_hem: float, sleeve_end: float, skin, top, bottom) -> 
     colour[is_part("torso") | is_part("left_leg", "right_leg")] = torch.tensor(bottom)
     colour[(is_part("torso") & (height > top_hem)) | (is_part("left_arm", "right_arm") & (width < sleeve_end))] = torch.tensor(top)
     colour[is_part("left_foot", "right_foot")] = torch.tensor(SHOES)
+    if face is not None:
+        colour[is_part("head")] = torch.tensor(face)
+    if shadow is not None:
+        colour[is_part("left_arm", "right_arm") & (width >= sleeve_end) & (width < sleeve_end + 0.03)] = torch.tensor(shadow)
     return colour
 
 
@@ -163,6 +170,25 @@ def test_the_donors_bare_arms_come_in_the_persons_skin_colour(person, swapper, a
     forearms = arms & ~showing(frame, DONOR_TOP)
     assert forearms.sum() > 0.3 * arms.sum() and showing(frame, PERSON_SKIN)[forearms].mean() > 0.8
     assert (showing(frame, DONOR_SKIN) & above_the_feet(anny_body, person.pose)).sum() == 0
+
+
+def test_bare_arms_take_the_persons_arm_colour_and_the_old_sleeves_shadow_goes(swapper, anny_body):
+    # The person: a tanned face, lighter bare forearms below short sleeves, which shade the arm just beyond them. The donor's
+    # top is sleeveless: the person's upper arms come out bare, in the colour of their own arms (not the face's), and the
+    # dark band under the old sleeves goes with the sleeves.
+    colours = face_colours(anny_body, top_hem=-0.08, sleeve_end=0.33, skin=PERSON_SKIN, top=PERSON_TOP, bottom=PERSON_BOTTOM,
+                           face=TANNED_FACE, shadow=SLEEVE_SHADOW)
+    person = photo(anny_body, "person", standing(0.9), colours)
+    donor = photo(anny_body, "donor", standing(1.3), face_colours(anny_body, top_hem=0.15, sleeve_end=0.0, skin=DONOR_SKIN, top=DONOR_TOP,
+                                                                   bottom=DONOR_BOTTOM))
+    assert showing(person.image, SLEEVE_SHADOW).sum() > 10
+    frame = swapper.swap_people([person], [donor], chosen_parts("upper")).frames[0]
+    arms = parts_drawn(anny_body, person.pose, ("left_arm", "right_arm"))
+    upper_arms = arms & showing(person.image, PERSON_TOP)
+    assert upper_arms.sum() > 30
+    assert showing(frame, PERSON_SKIN)[upper_arms].mean() > 0.8
+    assert showing(frame, TANNED_FACE)[arms].sum() == 0
+    assert showing(frame, SLEEVE_SHADOW)[arms].sum() == 0
 
 
 def test_a_whole_swap_puts_no_donor_hand_on_the_hips_or_thighs(person, donor, swapper, anny_body):
