@@ -59,7 +59,11 @@ from lwgan.config import to_yaml
 from lwgan.data.iper import OFFSETS_FILE, write_offsets
 from lwgan.io.atomic_files import atomic_path, write_bytes_atomic
 from lwgan.io.media import write_image, write_video
-from lwgan.recovery.clothing import ClothingSettings, fit_clothing
+from lwgan.recovery.clothing import (
+    ClothingSettings,
+    fit_clothing,
+    video_clothing_settings,
+)
 from lwgan.recovery.detector import NoPersonError, PoseDetector
 from lwgan.recovery.fitting import (
     CHAMFER,
@@ -107,7 +111,7 @@ class PreprocessConfig:
     preview_size: int = 256
     body: BodyConfig = field(default_factory=BodyConfig)
     fitting: FitSettings = field(default_factory=FitSettings)
-    clothing_fitting: ClothingSettings = field(default_factory=ClothingSettings)
+    clothing_fitting: ClothingSettings = field(default_factory=video_clothing_settings)
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,12 @@ class ClothingSettings:
     Tuned on the COCO skier against its annotated polygon and on the synthetic people of
     tests/recovery/test_clothing_fit.py: 20 steps at 160 px take 0.4 s on 2 CPU threads for one
     photo and raise the skier's IoU from 0.77 (naked) to 0.905-0.908; 25 steps gain 0.001-0.004
-    there, 192 px nothing, each for 0.1 s more (192 px keeps a skin-tight outline better: IoU 0.981
-    against 0.974). A Laplacian weight of 100 lets a skin-tight outline jitter (0.966), 1000 fits
-    the skier's hair less (0.906).
+    there. A Laplacian weight of 100 lets a skin-tight outline jitter (0.966), 1000 fits the skier's
+    hair less (0.906). Photos use 224 px (0.6-0.75 s): a coarser crop loses thin parts such as feet
+    in shoes. Against 160 px, the fashion photo's feet have 0.95 of their mask pixels covered (0.85;
+    0.92 at 256 px) and her whole outline an IoU of 0.960 (0.948); the tai chi photo 0.976 (0.965);
+    the skier 0.915 (0.910; 192 px gained it nothing, but kept a skin-tight synthetic outline better,
+    0.981 against 0.974). Videos keep 160 px (video_clothing_settings).
     """
 
     iterations: int = 20  # Adam steps (one straight-through silhouette per photo each)
@@ -58,9 +61,19 @@ class ClothingSettings:
     max_offset: float = 0.15  # metres outwards: loose clothes, hair
     laplacian_weight: float = 300.0  # mean squared uniform Laplacian of the offsets (metres^2)
     magnitude_weight: float = 1.0  # mean squared offset (metres^2): skin-tight people keep near-zero offsets
-    silhouette_resolution: int = 160  # side of the square silhouette crop in pixels
+    silhouette_resolution: int = 224  # side of the square silhouette crop in pixels
     silhouette_sigma: float = 0.15  # soft_silhouette's softness in crop pixels (its gradients reach 0.5 px)
     silhouette_margin: float = 0.15  # the crop is the person's box's larger side times (1 + margin)
+
+
+VIDEO_SILHOUETTE_RESOLUTION = 160
+"""The silhouette crop of a video's clothing fit (lwgan preprocess): at 224 px, as photos, lwgan bench fit's video takes 0.31 s
+per frame (0.07 of it the clothing), over the 0.3 s target."""
+
+
+def video_clothing_settings() -> ClothingSettings:
+    """ClothingSettings of a video's clothing fit (lwgan preprocess): silhouettes at VIDEO_SILHOUETTE_RESOLUTION."""
+    return ClothingSettings(silhouette_resolution=VIDEO_SILHOUETTE_RESOLUTION)
 
 
 @dataclass(frozen=True)
