@@ -85,6 +85,7 @@ from lwgan.recovery.video import (
     crop_frame,
     crop_observation,
     detect_frames,
+    steadied_masks,
     unreliable_frames,
     video_crop,
 )
@@ -413,7 +414,7 @@ def preprocess_video(source: FrameSource, output: Path, body, config: Preprocess
         return None
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    detections = detect_video(source, paths)
+    detections = steadied_masks(detect_video(source, paths))
     timings["detect"] = time.perf_counter() - start
     if not detections.found.any():
         raise NoPersonError(f"{source.path}: no person found in any of its {len(detections)} frames")
