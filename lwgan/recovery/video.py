@@ -148,14 +148,14 @@ def unreliable_frames(detections: Detections, min_torso_confidence: float = 0.3,
 
 
 UNSURE_MASK = 0.05
-"""Mask pixels of a probability between this and one half are unsure: steadied_masks counts them as the person where both
-neighbouring frames' masks do."""
+"""Mask pixels of a probability between this and one half are unsure: steadied_masks counts them as the person where frames on
+both sides hold them."""
 STEADYING_SIDE = 2 * COMPACT_MASK_SIDE
 """steadied_masks compares the masks on a grid whose longer side is at most this (the stored masks hold no finer detail)."""
 LOST_PART = 0.03
-"""... in parts of at least this share of the frame's sure mask (a head is 6-8 % of a walker's silhouette): the blur along a
-moving person's outline, which the neighbours' masks hold too, is not a lost part (dance_aerobic: up to 1.9 % in one piece;
-with every piece added, lwgan evaluate's body PSNR fell 17.14 -> 16.97 dB)."""
+"""steadied_masks adds unsure pixels only in parts of at least this share of the frame's sure mask (a head is 6-8 % of a
+walker's silhouette): the blur along a moving person's outline, which the neighbours' masks hold too, is not a lost part
+(dance_aerobic: up to 1.9 % in one piece; with every piece added, lwgan evaluate's body PSNR fell 17.14 -> 16.97 dB)."""
 
 
 def steadied_masks(detections: Detections, unsure: float = UNSURE_MASK, window: int = 2) -> Detections:
@@ -211,7 +211,7 @@ def steadied_masks(detections: Detections, unsure: float = UNSURE_MASK, window: 
 def _large_parts(pixels: np.ndarray, min_area: float) -> np.ndarray:
     """(H, W) bool: the `pixels` that, opened by a 3 x 3 square (no thin lines), lie in 8-connected parts of at least `min_area` pixels."""
     opened = cv2.morphologyEx(pixels.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
     large = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= min_area)
     return np.isin(labels, large[large > 0])
 
