@@ -35,9 +35,9 @@ def face_parts_from_weights(joint_weights: torch.Tensor, faces: torch.Tensor) ->
 
 
 def face_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """(V, 3) vertices, (F, 3) faces -> (F, 3) unit normals (right-handed winding)."""
-    corners = vertices[faces]
-    normal = torch.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1)
+    """(..., V, 3) vertices, (F, 3) faces -> (..., F, 3) unit normals (right-handed winding)."""
+    corners = vertices[..., faces, :]  # (..., F, 3 corners, 3)
+    normal = torch.cross(corners[..., 1, :] - corners[..., 0, :], corners[..., 2, :] - corners[..., 0, :], dim=-1)
     return normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 

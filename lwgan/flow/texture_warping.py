@@ -36,6 +36,7 @@ import kornia
 import torch
 
 from lwgan.body.model import PART_NAMES, BodyModel
+from lwgan.body.tables import face_normals
 from lwgan.checks import check_shape
 from lwgan.flow.atlas import unwrap_to_atlas
 from lwgan.flow.inputs import dilate
@@ -220,9 +221,7 @@ def facing_cosines(vertices: torch.Tensor, faces: torch.Tensor, camera_scales: t
     """
     check_shape("camera_scales", camera_scales, (vertices.shape[0],))
     metres = torch.cat([vertices[..., :2] / camera_scales[:, None, None], vertices[..., 2:]], dim=-1)
-    corners = metres[:, faces]  # (B, F, 3, 3)
-    normal = torch.linalg.cross(corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0])
-    return -normal[..., 2] / normal.norm(dim=-1).clamp_min(1e-12)  # the camera looks along +z (depth grows away from it)
+    return -face_normals(metres, faces)[..., 2]  # the camera looks along +z (depth grows away from it)
 
 
 def fill_within_parts(images: torch.Tensor, trusted: torch.Tensor, part: torch.Tensor, covered: torch.Tensor,

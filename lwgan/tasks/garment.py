@@ -55,6 +55,8 @@ THIGHS = 0.5
 """The bottom's colours are sampled on the legs above this fraction of the way down from the hip joints to the knees."""
 HANDS = ("left_hand", "right_hand")
 ARMS = ("left_arm", "right_arm")
+ARM_INDICES = tuple(PART_NAMES.index(name) for name in ARMS)
+"""The arms' indices in PART_NAMES (and REGION_NAMES, which extends it)."""
 LIMBS = (*HANDS, *ARMS)
 """The parts (PART_NAMES) whose distance from every pixel PhotoGarments keeps."""
 JOIN_MARGIN = 0.008
@@ -205,7 +207,7 @@ def parse_garments(body: BodyModel, person: PhotoPerson) -> PhotoGarments:
         region = np.where(torso & regions.waist_band[face] & bottom_garment, HIPS, region)
 
     limb_distance = np.stack([_distance_to(covered & (part == PART_NAMES.index(name))) for name in LIMBS])
-    bare_arms = ndimage.binary_erosion(skin & np.isin(surface, [PART_NAMES.index(name) for name in ARMS]), iterations=ARM_SAMPLE_MARGIN)
+    bare_arms = ndimage.binary_erosion(skin & np.isin(surface, ARM_INDICES), iterations=ARM_SAMPLE_MARGIN)
     arm_skin_tone = np.median(lab[bare_arms], axis=0) if bare_arms.sum() >= MIN_PIXELS else None
     return PhotoGarments(region, surface, skin, layer, limb_distance, skin_tone, arm_skin_tone)
 
@@ -229,7 +231,7 @@ def in_skin_tones_of(wearer: PhotoGarments, donor: PhotoGarments, image: np.ndar
     The donor's bare arms move from the donor's arm tone to the wearer's (PhotoGarments.arm_tone), the rest of the skin
     between their skin tones.
     """
-    arms = np.isin(donor.surface, [PART_NAMES.index(name) for name in ARMS])
+    arms = np.isin(donor.surface, ARM_INDICES)
     image = recolour_skin(image, skin & ~arms, donor.skin_tone, wearer.skin_tone)
     return recolour_skin(image, skin & arms, donor.arm_tone(), wearer.arm_tone())
 

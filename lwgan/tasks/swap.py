@@ -44,7 +44,7 @@ from lwgan.io.media import check_output
 from lwgan.render import rasterize
 from lwgan.render.inpaint import fill_holes
 from lwgan.tasks.garment import (
-    ARMS,
+    ARM_INDICES,
     HANDS,
     REGION_NAMES,
     PhotoGarments,
@@ -78,11 +78,13 @@ CLOTHING_PARTS = {
 CLOTHING_PARTS["whole"] = CLOTHING_PARTS["upper"] + CLOTHING_PARTS["lower"]
 """Named groups of body parts (lwgan.body.model.PART_NAMES) that swap together; head and hands stay the person's."""
 OLD_HEM = 0.02
-SHADOW_DEPTH = 10.0
 """The person's skin this fraction of the image side from their old garment on the same body region (5 px at 256), and darker than
-their skin tone there by SHADOW_DEPTH (CIELAB L), is covered by the new garment's opaque skin: the shadow under a sleeve's or a trouser
-leg's hem and the hem's edge blended into the skin, dark but of skin's chroma, which would stay as a dark band across an arm that a
-sleeveless top leaves bare. Lit skin beside an old garment (an arm beside a sleeveless dress) stays the person's."""
+their skin tone there by SHADOW_DEPTH, is covered by the new garment's opaque skin: the shadow under a sleeve's or a trouser leg's hem
+and the hem's edge blended into the skin, dark but of skin's chroma, which would stay as a dark band across an arm that a sleeveless
+top leaves bare."""
+SHADOW_DEPTH = 10.0
+"""CIELAB L below the person's skin tone that makes skin beside an old hem its shadow (OLD_HEM); lit skin beside an old garment (an
+arm beside a sleeveless dress) stays the person's."""
 FRINGE = 0.008
 """The old garment's removal reaches this fraction of the image side beyond the person mask (its soft edge; 2 px at 256)."""
 DONOR_HAND_MARGIN = 0.04
@@ -194,10 +196,9 @@ class Swapper(Pipeline):
         their old garment on the same region (a sleeve on its arm); `image` (H, W, 3) uint8 is the person's photo."""
         lightness = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[..., 0]
         reach = np.ones((2 * max(1, round(OLD_HEM * self.image_size)) + 1,) * 2, np.uint8)
-        arms = [REGION_NAMES.index(name) for name in ARMS]
         shadow = np.zeros(on_regions.shape, bool)
         for region in np.unique(wearer.region[on_regions]):
-            tone = wearer.arm_tone() if region in arms else wearer.skin_tone
+            tone = wearer.arm_tone() if region in ARM_INDICES else wearer.skin_tone
             if tone is None:
                 continue
             on_region = wearer.region == region
