@@ -153,21 +153,31 @@ both sides hold them."""
 STEADYING_SIDE = 2 * COMPACT_MASK_SIDE
 """steadied_masks compares the masks on a grid whose longer side is at most this (the stored masks hold no finer detail)."""
 LOST_PART = 0.03
-"""steadied_masks adds unsure pixels only in parts of at least this share of the frame's sure mask (a head is 6-8 % of a
-walker's silhouette): the blur along a moving person's outline, which the neighbours' masks hold too, is not a lost part
+"""A lost part holds unsure pixels of at least this share of the frame's sure mask (a head is 6-8 % of a walker's
+silhouette): the blur along a moving person's outline, which the neighbours' masks hold too, is not a lost part
 (dance_aerobic: up to 1.9 % in one piece; with every piece added, lwgan evaluate's body PSNR fell 17.14 -> 16.97 dB)."""
+UNSURE_SHARE = 0.4
+"""... and at least this share of a lost part is unsure; the rest of it the frame gives a probability under UNSURE_MASK.
+
+Where a limb has swung on, the neighbours hold a place it has left: there the frame is sure it is background, but for the
+blur along the limb's edge (the turning walk's seed 2, a shin: 0.29 of the part unsure). A head lost before a blue box is
+0.48-0.90 unsure; its darkest pixels (the face, the hair) are under UNSURE_MASK but come back with it."""
 
 
 def steadied_masks(detections: Detections, unsure: float = UNSURE_MASK, window: int = 2) -> Detections:
-    """`detections` whose masks also hold their unsure pixels (probability in [`unsure`, 0.5)) that the masks of frames on both
-    sides hold: one of the `window` frames before and one of the `window` after, each moved by the torso's motion (the mean
-    of its seen TORSO_KEYPOINTS) to this frame. Those pixels become 1.
+    """`detections` whose masks also hold the parts of the person they lost for a frame or two: those become 1.
 
-    BlazePose can lose a part of the person for a frame or two against a background like it, with probabilities below one half
-    but not zero there: on tools/eval_tracking.py's seed 0, the head before a blue box in frames 8 and 9 (0.1-0.5 over a sixth
-    of the head's rows). The fit then bowed the head into the shoulders (IoU 0.67 and 0.69 against the rendered truth).
-    Frames whose mask gains nothing keep it as it was, and so does a frame without a found neighbour with a seen torso on
-    either side.
+    The masks of frames on both sides hold the part: one of the `window` frames before and one of the `window` after, each
+    moved by the torso's motion (the mean of its seen TORSO_KEYPOINTS) to this frame. This frame is not sure of it
+    (probability under 0.5), and it is a lost part, not the wake of a moving limb: of the part's pixels (a connected piece
+    of those held on both sides, opened by 3 x 3), at least LOST_PART of the frame's sure mask and UNSURE_SHARE of the
+    part are unsure (probability of at least `unsure`). The holes the part leaves in the mask that the neighbours hold come
+    back too.
+
+    BlazePose can lose a part of the person for a frame or two against a background like it: on tools/eval_tracking.py's
+    seed 0, the head before a blue box in frames 8 and 9 (0.1-0.5 over a sixth of the head's rows, under 0.05 over its
+    face). The fit then bowed the head into the shoulders (IoU 0.67 and 0.69 against the rendered truth). Frames whose
+    mask gains nothing keep it as it was, and so does a frame without a found neighbour with a seen torso on either side.
     """
     masks, boxes = list(detections.masks), detections.boxes.copy()
     centres = _torso_centres(detections)
@@ -188,14 +198,13 @@ def steadied_masks(detections: Detections, unsure: float = UNSURE_MASK, window: 
         if not all(sides):
             continue
         here = grid_mask(index)
-        held = (here >= unsure) & (here < 0.5)
-        for side in sides:
-            if not held.any():
-                break
-            held &= np.logical_or.reduce([_shifted(grid_mask(n) >= 0.5, (centres[index] - centres[n]) * scale) for n in side])
-        held = _large_parts(held, LOST_PART * (here >= 0.5).sum())
-        if not held.any():
+        sure = here >= 0.5
+        held = np.logical_and.reduce([np.logical_or.reduce([_shifted(grid_mask(n) >= 0.5, (centres[index] - centres[n]) * scale) for n in side])
+                                      for side in sides])
+        lost = _lost_parts(held & ~sure, here >= unsure, LOST_PART * sure.sum())
+        if not lost.any():
             continue
+        held = lost | (_holes(sure | lost) & held)
         here = _full_mask(detections, index)
         held = (cv2.resize(held.astype(np.uint8), here.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0) & (here < 0.5)
         steadied = np.where(held, 1.0, here).astype(np.float32)
@@ -208,12 +217,22 @@ def steadied_masks(detections: Detections, unsure: float = UNSURE_MASK, window: 
     return Detections(detections.found, detections.keypoints, detections.world_landmarks, boxes, masks, detections.image_size)
 
 
-def _large_parts(pixels: np.ndarray, min_area: float) -> np.ndarray:
-    """(H, W) bool: the `pixels` that, opened by a 3 x 3 square (no thin lines), lie in 8-connected parts of at least `min_area` pixels."""
-    opened = cv2.morphologyEx(pixels.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
-    large = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= min_area)
-    return np.isin(labels, large[large > 0])
+def _lost_parts(pixels: np.ndarray, unsure: np.ndarray, min_unsure: float) -> np.ndarray:
+    """(H, W) bool: the 8-connected parts of `pixels`, opened by a 3 x 3 square (no thin lines), with at least `min_unsure`
+    pixels of `unsure` ((H, W) bool) that make up at least UNSURE_SHARE of the part."""
+    opened = cv2.morphologyEx(pixels.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+    count, labels = cv2.connectedComponents(opened.astype(np.uint8), connectivity=8)
+    areas = np.bincount(labels[opened], minlength=count)
+    unsure_areas = np.bincount(labels[opened & unsure], minlength=count)
+    lost = np.flatnonzero((unsure_areas >= min_unsure) & (unsure_areas >= UNSURE_SHARE * areas))
+    return np.isin(labels, lost[lost > 0])
+
+
+def _holes(mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels outside `mask` that no 4-connected path outside it joins to the image's border."""
+    _, labels = cv2.connectedComponents((~mask).astype(np.uint8), connectivity=4)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return ~mask & ~np.isin(labels, border)
 
 
 def _torso_centres(detections: Detections, min_confidence: float = 0.3) -> np.ndarray:

@@ -43,16 +43,31 @@ def detections(probabilities: list[np.ndarray]) -> Detections:
                       np.stack(boxes), masks, SIZE)
 
 
-def clip(unsure_head_frames=(), ring: float = 0.0, stray_blob: bool = False) -> tuple[Detections, list[np.ndarray]]:
+def clip(unsure_head_frames=(), ring: float = 0.0, stray_blob: bool = False, dark_face: bool = False,
+         swung_arm: bool = False) -> tuple[Detections, list[np.ndarray]]:
     """Five frames of the moving person, the head at probability 0.3 in `unsure_head_frames` but for its top two rows (the
     box reaches over the head, as BlazePose's did over the lost head of the turning walk), a ring one pixel wide around the
     person at probability `ring` in frame 2 and 0.6 in the others (their masks a pixel wider), and in frame 2 an unsure blob
-    where no other frame has the person."""
+    where no other frame has the person.
+
+    dark_face: in `unsure_head_frames` the head's front (its right third) is at probability 0.01, not 0.3.
+    swung_arm: an arm (a block before the body) in every frame but 2, where it has swung away: a blurred band of 0.3 along
+    its bottom, a third of it, and the edge of its hand are all that is left there.
+    """
     probabilities, heads = [], []
     for frame in range(5):
-        body, head, _ = person(frame)
+        body, head, centre = person(frame)
         probability = np.where(body, 1.0, 0.0).astype(np.float32)
         probability[head] = 0.3 if frame in unsure_head_frames else 1.0
+        if dark_face and frame in unsure_head_frames:
+            probability[head & (np.mgrid[: SIZE[0], : SIZE[1]][1] > centre[0] + 2)] = 0.01
+        if swung_arm:
+            rows, columns = np.mgrid[: SIZE[0], : SIZE[1]]
+            arm = (rows >= 50) & (rows < 62) & (columns >= centre[0] + 8) & (columns < centre[0] + 20)
+            probability[arm] = 1.0 if frame != 2 else 0.0
+            if frame == 2:
+                probability[arm & (rows >= 58)] = 0.3
+                probability[arm & (columns >= centre[0] + 18)] = 0.6  # the hand's edge: the box still reaches there
         head_rows = np.nonzero(head.any(axis=1))[0]
         probability[head_rows[0] : head_rows[0] + 2][head[head_rows[0] : head_rows[0] + 2]] = 0.6
         outline = np.zeros_like(body)
@@ -96,3 +111,22 @@ def test_a_thin_unsure_outline_and_an_unsure_blob_nobody_else_has_are_not_added(
     steadied = steadied_masks(found)
     for frame in range(5):
         assert np.array_equal(steadied.masks[frame], found.masks[frame]), f"frame {frame} changed"
+
+
+def test_a_lost_head_comes_back_whole_with_its_face_the_detector_gave_up_on():
+    # The face's pixels are under UNSURE_MASK: they come back with the unsure rest of the head (a part mostly unsure), and
+    # the head's hole between them.
+    found, heads = clip(unsure_head_frames=(2, 3), dark_face=True)
+    steadied = steadied_masks(found)
+    for frame in (2, 3):
+        after = _full_mask(steadied, frame) >= 0.5
+        assert (after & heads[frame]).sum() > 0.9 * heads[frame].sum(), f"frame {frame}: the head is not back whole"
+        assert not (after & ~(_full_mask(found, frame) >= 0.5) & ~heads[frame]).any(), "only the head is added"
+
+
+def test_the_place_an_arm_swung_away_from_is_not_added():
+    # The frames on both sides hold the arm where frame 2 has none: a part as large as a head, but two thirds of it the
+    # detector is sure is background (only the blur of the arm's edge is unsure).
+    found, _ = clip(swung_arm=True)
+    steadied = steadied_masks(found)
+    assert np.array_equal(steadied.masks[2], found.masks[2])
