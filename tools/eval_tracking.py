@@ -2,7 +2,8 @@
 
 Renders lwgan.eval.tracking's turning walk (a make-dataset subject walking across the picture in
 profile, a 180-degree U-turn, back), fits it with `lwgan preprocess`, and prints per-frame
-silhouette IoU and MPJPE with their mean and worst values.
+silhouette IoU (of the fitted body, and of that body clothed by the video's offsets, as lwgan
+evaluate and training use it) and MPJPE with their mean and worst values.
 
 With --true-keypoints the detector's 2D keypoints are replaced by the true body's (all 23, seen
 or not, at full confidence; its masks and 3D landmarks stay): what the tracker reaches when the
@@ -67,13 +68,15 @@ def main() -> None:
         preprocess.run(config)
         seconds = time.perf_counter() - start
         score = score_tracking(body, clip, folder / "dataset")
+        clothed = score.iou * np.nan if score.clothed_iou is None else score.clothed_iou
         if arguments.per_frame:
-            print(format_table(["frame", "heading deg", "IoU", "MPJPE mm"],
-                               [[index, float(np.degrees(clip.heading[index])), float(score.iou[index]), float(score.mpjpe_mm[index])]
+            print(format_table(["frame", "heading deg", "IoU", "clothed IoU", "MPJPE mm"],
+                               [[index, float(np.degrees(clip.heading[index])), float(score.iou[index]), float(clothed[index]), float(score.mpjpe_mm[index])]
                                 for index in range(len(score.iou))]))
         rows.append([seed, len(score.iou), float(score.iou.mean()), float(score.iou.min()), int(score.iou.argmin()),
-                     float(score.mpjpe_mm.mean()), float(score.mpjpe_mm.max()), seconds / len(score.iou)])
-    print(format_table(["seed", "frames", "IoU mean", "IoU min", "worst frame", "MPJPE mean mm", "MPJPE max mm", "s per frame"], rows))
+                     float(clothed.mean()), float(clothed.min()), float(score.mpjpe_mm.mean()), float(score.mpjpe_mm.max()), seconds / len(score.iou)])
+    print(format_table(["seed", "frames", "IoU mean", "IoU min", "worst frame", "clothed mean", "clothed min", "MPJPE mean mm",
+                        "MPJPE max mm", "s per frame"], rows))
 
 
 if __name__ == "__main__":

@@ -20,8 +20,10 @@ import numpy as np
 import torch
 
 from lwgan.body.camera import project, to_image_frame, with_heading
+from lwgan.body.clothing import clothed_vertices
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.bundled import bundled_motion
+from lwgan.data.iper import OFFSETS_FILE, read_offsets
 from lwgan.data.synthetic import random_shape, render_clip
 from lwgan.eval.metrics import mask_iou
 from lwgan.io.media import to_uint8, write_video
@@ -102,9 +104,11 @@ def make_turning_walk(body, folder: str | Path, size: int = 256, fps: float = 15
 
 @dataclass(frozen=True)
 class TrackingScore:
-    """Per-frame comparison of a fitted video with its truth: iou (N,), mpjpe_mm (N,)."""
+    """Per-frame comparison of a fitted video with its truth: iou (N,) of the fitted body, clothed_iou (N,) of that body
+    clothed by preprocess's offsets (None where it fitted none), mpjpe_mm (N,)."""
 
     iou: np.ndarray
+    clothed_iou: np.ndarray | None
     mpjpe_mm: np.ndarray
 
 
@@ -112,8 +116,9 @@ def score_tracking(body, clip: TrackingClip, dataset: str | Path, name: str = "t
     """Compare `lwgan preprocess`'s fits of `clip` (in `dataset`) with the truth.
 
     The fitted body is rasterized with its camera into the crops preprocess wrote (at its
-    image_size); the true mask is cut to the same crop (info.json's crop). MPJPE compares the 24
-    SMPL joints of the fitted and the true body, each posed with its own shape and global
+    image_size); the true mask is cut to the same crop (info.json's crop). So is the body clothed
+    by the video's offsets (offsets.npy), as lwgan evaluate and training use it. MPJPE compares the
+    24 SMPL joints of the fitted and the true body, each posed with its own shape and global
     orientation, after moving both pelvises to the origin.
     """
     smpls = Path(dataset) / "smpls" / name
@@ -129,9 +134,15 @@ def score_tracking(body, clip: TrackingClip, dataset: str | Path, name: str = "t
     with torch.no_grad():
         fitted = body(fitted_pose, torch.from_numpy(fits.shape))
         truth = body(torch.from_numpy(clip.pose), torch.from_numpy(clip.shape).expand(count, -1))
-        fitted_masks = rasterize(project(fitted.vertices, torch.from_numpy(fits.cams)), body.faces, size).mask
+        cameras = torch.from_numpy(fits.cams)
+        fitted_masks = rasterize(project(fitted.vertices, cameras), body.faces, size).mask
+        offsets = read_offsets(smpls / OFFSETS_FILE)
+        if offsets is not None:
+            clothed = clothed_vertices(fitted.vertices, body.faces, torch.from_numpy(offsets).to(fitted.vertices.dtype))
+            clothed_masks = rasterize(project(clothed, cameras), body.faces, size).mask
     iou = mask_iou(fitted_masks.bool(), torch.from_numpy(truth_masks)).numpy()
+    clothed_iou = None if offsets is None else mask_iou(clothed_masks.bool(), torch.from_numpy(truth_masks)).numpy()
     fitted_joints = fitted.joints - fitted.joints[:, :1]
     truth_joints = truth.joints - truth.joints[:, :1]
     mpjpe = (fitted_joints - truth_joints).norm(dim=-1).mean(dim=-1).numpy() * 1000.0
-    return TrackingScore(iou=iou, mpjpe_mm=mpjpe)
+    return TrackingScore(iou=iou, clothed_iou=clothed_iou, mpjpe_mm=mpjpe)

@@ -42,6 +42,11 @@ def test_the_fitted_body_follows_the_walker_in_every_frame(turning_walk, anny_bo
     # stayed behind during the turn).
     assert score.iou.mean() >= 0.80
     assert score.iou.min() >= 0.70
+    # The body clothed by the video's offsets (fitted to the detector's masks, as lwgan evaluate and training use it) is
+    # nearer the truth than the naked one: measured mean 0.835, min 0.750 (frame 9).
+    print(f"clothed: IoU mean {score.clothed_iou.mean():.3f} min {score.clothed_iou.min():.3f}")
+    assert score.clothed_iou.mean() >= score.iou.mean()
+    assert score.clothed_iou.min() >= 0.72
     assert score.mpjpe_mm.mean() <= 200.0
     info = json.loads((dataset / "smpls" / "turning_walk" / "info.json").read_text())
     assert info["lost_frames"] == [] and info["frames"] == len(clip.pose)
