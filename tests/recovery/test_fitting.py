@@ -272,8 +272,9 @@ def test_a_chamfer_fit_ignores_a_keypoint_off_the_mask(anny_body, front_and_back
 
     The true fit of one render is re-fitted warm with its left wrist's keypoint moved to 6 % of the
     box beyond the box's side, out of the mask: the body's wrist stays on the person. With the
-    tolerance raised so that nothing is dropped, the same fit follows the stray keypoint (2.6 %
-    of the box off, against 1.0 %; a keypoint much farther out is outside the robust loss's reach).
+    tolerance raised so that nothing is dropped, the same fit follows the stray keypoint (measured
+    on two machines: 2.6 % and 1.6 % of the box off, against 1.0 % and 0.5 %; a keypoint much
+    farther out is outside the robust loss's reach).
     """
     walker = front_and_back[0]
     truth = truth_of([walker])
@@ -289,5 +290,6 @@ def test_a_chamfer_fit_ignores_a_keypoint_off_the_mask(anny_body, front_and_back
         fit = fit_bodies(anny_body, [stray], replace(settings, keypoint_mask_tolerance=tolerance), initial=truth, silhouette_term=CHAMFER)
         return float(np.linalg.norm(fit.keypoints_2d[0, wrist] - walker.keypoints_2d[wrist])) / box_size
 
-    assert wrist_error(settings.keypoint_mask_tolerance) < 0.013
-    assert wrist_error(10.0) > 0.02
+    dropped, followed = wrist_error(settings.keypoint_mask_tolerance), wrist_error(10.0)
+    assert dropped < 0.013
+    assert followed > 2.0 * dropped
