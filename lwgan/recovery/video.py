@@ -148,8 +148,8 @@ def unreliable_frames(detections: Detections, min_torso_confidence: float = 0.3,
 
 
 UNSURE_MASK = 0.05
-"""Mask pixels of a probability between this and one half are unsure: steadied_masks counts them as the person where frames on
-both sides hold them."""
+"""Mask pixels of a probability between this and one half are unsure: steadied_masks gives back a part of the person that the
+frames on both sides hold when enough of it is unsure (LOST_PART, UNSURE_SHARE)."""
 STEADYING_SIDE = 2 * COMPACT_MASK_SIDE
 """steadied_masks compares the masks on a grid whose longer side is at most this (the stored masks hold no finer detail)."""
 LOST_PART = 0.03
@@ -199,6 +199,8 @@ def steadied_masks(detections: Detections, unsure: float = UNSURE_MASK, window: 
             continue
         here = grid_mask(index)
         sure = here >= 0.5
+        if ((here >= unsure) & ~sure).sum() < LOST_PART * sure.sum():
+            continue  # too few unsure pixels for any lost part
         held = np.logical_and.reduce([np.logical_or.reduce([_shifted(grid_mask(n) >= 0.5, (centres[index] - centres[n]) * scale) for n in side])
                                       for side in sides])
         lost = _lost_parts(held & ~sure, here >= unsure, LOST_PART * sure.sum())
