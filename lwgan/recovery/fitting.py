@@ -93,9 +93,13 @@ class FitSettings:
     warm_body_iterations: int = 35  # stage 2 steps when initial= is given
     warm_silhouette_iterations: int = 0  # stage 3 steps when initial= is given
     # track_bodies' stage 3 steps (the chamfer silhouette term). Off: the re-fit after the smoothing
-    # (refit_silhouette_iterations) does this work better for the same time. With 30 steps here and
-    # the re-fit of poorly covered frames only, tools/eval_tracking.py's seeds 0-2 gave IoU 0.78 / 0.68,
-    # 0.81 / 0.74, 0.81 / 0.74 (mean / min) and MPJPE 210, 173, 113 mm.
+    # (refit_silhouette_iterations) does most of this work. With 30 steps here and the re-fit of poorly
+    # covered frames only, tools/eval_tracking.py's seeds 0-2 gave IoU 0.78 / 0.68, 0.81 / 0.74,
+    # 0.81 / 0.74 (mean / min) and MPJPE 210, 173, 113 mm. With 50 steps here and the re-fit of every
+    # frame, the seeds' worst frames are 0.76 / 0.78 / 0.78 against 0.74 / 0.74 / 0.77 (2 threads; 1
+    # thread: 0.77 / 0.80 / 0.80 against 0.73 / 0.81 / 0.79), and lwgan evaluate's mask IoU of two real
+    # videos rises by 0.005-0.008, but lwgan bench fit's video takes 0.42 s per frame against 0.30.
+    # 15 or 30 steps land between, seed by seed (worst frames 0.69-0.77).
     track_silhouette_iterations: int = 0
     # track_bodies' landmark stage, before stage 2: each frame's limbs turn towards its own 3D landmarks.
     # Without it every frame of a chunk starts from the previous chunk's last pose, and a leg that has
