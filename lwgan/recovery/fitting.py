@@ -97,8 +97,9 @@ class FitSettings:
     # covered frames only, tools/eval_tracking.py's seeds 0-2 gave IoU 0.78 / 0.68, 0.81 / 0.74,
     # 0.81 / 0.74 (mean / min) and MPJPE 210, 173, 113 mm. With 50 steps here and the re-fit of every
     # frame, the seeds' worst frames are 0.76 / 0.78 / 0.78 against 0.74 / 0.74 / 0.77 (2 threads; 1
-    # thread: 0.77 / 0.80 / 0.80 against 0.73 / 0.81 / 0.79), and lwgan evaluate's mask IoU of two real
-    # videos rises by 0.005-0.008, but lwgan bench fit's video takes 0.42 s per frame against 0.30.
+    # thread: 0.77 / 0.80 / 0.80 against 0.73 / 0.81 / 0.79), and lwgan evaluate's mean mask IoU of five
+    # real videos rises by 0 to 0.008 (all >= 0.85; fashion_turn's body PSNR falls 0.25 dB, dance_ball's
+    # rises 0.21), but lwgan bench fit's video takes 0.42 s per frame against 0.30.
     # 15 or 30 steps land between, seed by seed (worst frames 0.69-0.77).
     track_silhouette_iterations: int = 0
     # track_bodies' landmark stage, before stage 2: each frame's limbs turn towards its own 3D landmarks.
