@@ -68,7 +68,7 @@ def main() -> None:
         preprocess.run(config)
         seconds = time.perf_counter() - start
         score = score_tracking(body, clip, folder / "dataset")
-        clothed = score.iou * np.nan if score.clothed_iou is None else score.clothed_iou
+        clothed = np.full_like(score.iou, np.nan) if score.clothed_iou is None else score.clothed_iou
         if arguments.per_frame:
             print(format_table(["frame", "heading deg", "IoU", "clothed IoU", "MPJPE mm"],
                                [[index, float(np.degrees(clip.heading[index])), float(score.iou[index]), float(clothed[index]), float(score.mpjpe_mm[index])]

@@ -128,7 +128,8 @@ def score_tracking(body, clip: TrackingClip, dataset: str | Path, name: str = "t
         raise ValueError(f"{smpls}: {len(fits.pose)} fitted frames, the clip has {len(clip.pose)}")
     size = int(info["image_size"])
     crop = np.array([info["crop"]["x0"], info["crop"]["y0"], info["crop"]["side"]], np.float32)
-    truth_masks = np.stack([crop_frame(np.repeat(mask[..., None].astype(np.uint8) * 255, 3, axis=-1), crop, size)[..., 0] > 127 for mask in clip.masks])
+    truth_masks = torch.from_numpy(np.stack([crop_frame(np.repeat(mask[..., None].astype(np.uint8) * 255, 3, axis=-1), crop, size)[..., 0] > 127
+                                             for mask in clip.masks]))
     fitted_pose = torch.from_numpy(fits.pose.reshape(-1, 24, 3))
     count = len(fitted_pose)
     with torch.no_grad():
@@ -136,12 +137,12 @@ def score_tracking(body, clip: TrackingClip, dataset: str | Path, name: str = "t
         truth = body(torch.from_numpy(clip.pose), torch.from_numpy(clip.shape).expand(count, -1))
         cameras = torch.from_numpy(fits.cams)
         fitted_masks = rasterize(project(fitted.vertices, cameras), body.faces, size).mask
+        iou = mask_iou(fitted_masks.bool(), truth_masks).numpy()
         offsets = read_offsets(smpls / OFFSETS_FILE)
+        clothed_iou = None
         if offsets is not None:
             clothed = clothed_vertices(fitted.vertices, body.faces, torch.from_numpy(offsets).to(fitted.vertices.dtype))
-            clothed_masks = rasterize(project(clothed, cameras), body.faces, size).mask
-    iou = mask_iou(fitted_masks.bool(), torch.from_numpy(truth_masks)).numpy()
-    clothed_iou = None if offsets is None else mask_iou(clothed_masks.bool(), torch.from_numpy(truth_masks)).numpy()
+            clothed_iou = mask_iou(rasterize(project(clothed, cameras), body.faces, size).mask.bool(), truth_masks).numpy()
     fitted_joints = fitted.joints - fitted.joints[:, :1]
     truth_joints = truth.joints - truth.joints[:, :1]
     mpjpe = (fitted_joints - truth_joints).norm(dim=-1).mean(dim=-1).numpy() * 1000.0

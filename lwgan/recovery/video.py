@@ -206,16 +206,16 @@ def steadied_masks(detections: Detections, unsure: float = UNSURE_MASK, window: 
         lost = _lost_parts(held & ~sure, here >= unsure, LOST_PART * sure.sum())
         if not lost.any():
             continue
-        held = lost | (_holes(sure | lost) & held)
+        restored_on_grid = lost | (_holes(sure | lost) & held)
         here = _full_mask(detections, index)
-        held = (cv2.resize(held.astype(np.uint8), here.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0) & (here < 0.5)
-        steadied = np.where(held, 1.0, here).astype(np.float32)
-        rows, columns = np.nonzero(held)
+        restored = (cv2.resize(restored_on_grid.astype(np.uint8), here.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0) & (here < 0.5)
+        steadied = np.where(restored, 1.0, here).astype(np.float32)
+        rows, columns = np.nonzero(restored)
         box = np.array([min(boxes[index, 0], columns.min()), min(boxes[index, 1], rows.min()),
                         max(boxes[index, 2], columns.max() + 1), max(boxes[index, 3], rows.max() + 1)], np.float32)
         masks[index] = _compact_mask(PersonObservation(detections.image_size, detections.keypoints[index], None, steadied, box))
         boxes[index] = box
-        logger.debug("frame %d: %d unsure mask pixels held on both sides", index, int(held.sum()))
+        logger.debug("frame %d: %d mask pixels of a lost part restored from the frames on both sides", index, int(restored.sum()))
     return Detections(detections.found, detections.keypoints, detections.world_landmarks, boxes, masks, detections.image_size)
 
 
