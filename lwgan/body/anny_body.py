@@ -10,6 +10,7 @@ import torch
 
 from lwgan.body import tables
 from lwgan.body.anny_cache import load_anny, prepare_anny_cache
+from lwgan.body.anny_kinematics import RestBones, bone_ancestry, posed_bones, rest_bones
 from lwgan.body.anny_retarget import (
     ANNY_TO_SMPL,
     SmplToAnnyRetarget,
@@ -96,6 +97,7 @@ class AnnyBody(BodyModel):
         reference_heads = reference["bone_poses"][0, :, :3, 3] @ self.frame
         calibration = tpose_calibration(reference_heads, bone_labels)
         self.retarget = SmplToAnnyRetarget(bone_labels, list(self.anny.bone_parents), calibration)
+        self.register_buffer("bone_ancestry", bone_ancestry(self.retarget.parents), persistent=False)
         self.register_buffer("joint_weights", joint_regressor(bone_labels), persistent=False)
         self.register_buffer("keypoint_weights", _coco_regressor(self.anny, self.keypoint_names), persistent=False)
         template, shapes = _keypoint_blends(_keypoint_bone_weights(self.keypoint_weights, self.anny), self.anny)
@@ -158,13 +160,13 @@ class AnnyBody(BodyModel):
             (B, 23, 3) named by keypoint_names, all in the SMPL body frame, in metres.
         """
         pose, shape, translation = self.prepare_inputs(pose, shape, translation, self.default_phenotypes.dtype)
-        coefficients, bone_transforms, bone_poses = self._pose_bones(pose, shape)
+        coefficients, bone_transforms, bone_heads = self._pose_bones(pose, shape)
         rest_vertices = self.anny.get_rest_vertices(coefficients)
         anny_vertices = self.anny.get_skinned_vertices(rest_vertices.expand(bone_transforms.shape[0], -1, -1), bone_transforms)
         offset = translation[:, None]
         vertices = anny_vertices[:, self.kept_vertices] @ self.frame + offset
         keypoints = torch.einsum("kv,bvd->bkd", self.keypoint_weights, anny_vertices) @ self.frame + offset
-        return BodyOutput(vertices=vertices, joints=self._joints(bone_poses) + offset, keypoints=keypoints)
+        return BodyOutput(vertices=vertices, joints=self._joints(bone_heads) + offset, keypoints=keypoints)
 
     def skeleton(
         self,
@@ -183,7 +185,7 @@ class AnnyBody(BodyModel):
         13,718 x 104. The vertices at vertex_indices (of the rendered mesh) are skinned alone.
         """
         pose, shape, translation = self.prepare_inputs(pose, shape, translation, self.default_phenotypes.dtype)
-        coefficients, bone_transforms, bone_poses = self._pose_bones(pose, shape)
+        coefficients, bone_transforms, bone_heads = self._pose_bones(pose, shape)
         offset = translation[:, None]
         blends = self.keypoint_blend_template + torch.einsum("bc,ckjn->bkjn", coefficients, self.keypoint_blend_shapes)  # (1 or B, K, J, 4)
         anny_keypoints = torch.einsum("bjmn,bkjn->bkm", bone_transforms[..., :3, :], blends.expand(bone_transforms.shape[0], -1, -1, -1))
@@ -192,7 +194,7 @@ class AnnyBody(BodyModel):
             full_indices = self.kept_vertices[vertex_indices]
             rest = self.anny.template_vertices[full_indices] + torch.einsum("bc,cnd->bnd", coefficients, self.anny.blendshapes[:, full_indices])
             vertices = self._skin_vertices(rest, bone_transforms, full_indices) @ self.frame + offset
-        return Skeleton(joints=self._joints(bone_poses) + offset, keypoints=anny_keypoints @ self.frame + offset, vertices=vertices)
+        return Skeleton(joints=self._joints(bone_heads) + offset, keypoints=anny_keypoints @ self.frame + offset, vertices=vertices)
 
     def _skin_vertices(self, rest: torch.Tensor, bone_transforms: torch.Tensor, full_indices: torch.Tensor) -> torch.Tensor:
         """Linear blend skinning of Anny's vertices `full_indices` (n,) alone: (1 or B, n, 3) their rest positions, (B, J, 4, 4) bones -> (B, n, 3)."""
@@ -208,20 +210,22 @@ class AnnyBody(BodyModel):
         """Anny's blendshape coefficients and posed bones, as its own forward computes them before the rest mesh and skinning.
 
         pose (B, 24, 3) SMPL axis-angle, shape (B, 6) -> blendshape coefficients (B, C), bone
-        transforms (B, J, 4, 4) (rest to posed; what skinning blends) and bone poses (B, J, 4, 4).
-        When every row has the same constant shape (a tracked video's fixed shape), the
+        transforms (B, J, 4, 4) (rest to posed; what skinning blends) and posed bone heads (B, J, 3).
+        The kinematics are in closed form (lwgan.body.anny_kinematics), not Anny's level-by-level
+        chain. When every row has the same constant shape (a tracked video's fixed shape), the
         coefficients are (1, C), and the rest bones are built once. Only on the CPU: on a GPU the
         comparison would wait for the device in every call, and building B rest bones costs it little.
         """
         if shape.shape[0] > 1 and not shape.requires_grad and shape.device.type == "cpu" and bool((shape == shape[:1]).all()):
             shape = shape[:1]
-        pose_parameters, phenotypes, local_changes, facial_actions = self.anny.get_tensor_inputs(self.retarget(pose), shape, None, None)
+        phenotypes, local_changes, facial_actions = self.anny.get_tensor_inputs(None, shape, None, None)[1:]
         coefficients = self.anny._get_phenotype_blendshape_coefficients(phenotypes, local_changes, facial_actions)
-        bone_transforms, bone_poses = self.anny.get_bone_transforms(pose_parameters, self._rest_bone_poses(coefficients))
-        return coefficients, bone_transforms, bone_poses
+        parents = self.retarget.parents
+        transforms, heads = posed_bones(self.retarget.bone_world_rotations(pose), self._rest_bones(coefficients), parents, self.bone_ancestry)
+        return coefficients, transforms, heads
 
-    def _rest_bone_poses(self, coefficients: torch.Tensor) -> torch.Tensor:
-        """(1 or B, C) blendshape coefficients -> (1 or B, J, 4, 4) Anny's rest bone poses, as its get_rest_model() makes them.
+    def _rest_bones(self, coefficients: torch.Tensor) -> RestBones:
+        """(1 or B, C) blendshape coefficients -> the RestBones of Anny's rest skeleton, as its get_rest_model() makes it.
 
         For Anny's "cached" bone orientation (its default) without the rest mesh, which is most of
         get_rest_model()'s cost: heads and orientation cross-covariances are linear blends, the
@@ -229,14 +233,17 @@ class AnnyBody(BodyModel):
         """
         anny = self.anny
         if anny.bone_orientation != "cached" or anny.rest_orientation_refiner is not None or anny.root_identity_orientation:
-            return anny.get_rest_model(coefficients)["rest_bone_poses"]
-        heads = anny.template_bone_heads + torch.einsum("bc,cjd->bjd", coefficients, anny.bone_heads_blendshapes)
-        covariances = anny.bone_template_orientation_matrices + torch.einsum("bc,cjmn->bjmn", coefficients, anny.bone_orientation_blendshapes)
-        return roma.Rigid(linear=roma.special_procrustes(covariances), translation=heads).to_homogeneous()
+            poses = anny.get_rest_model(coefficients)["rest_bone_poses"]
+            heads, orientations = poses[..., :3, 3], poses[..., :3, :3]
+        else:
+            heads = anny.template_bone_heads + torch.einsum("bc,cjd->bjd", coefficients, anny.bone_heads_blendshapes)
+            covariances = anny.bone_template_orientation_matrices + torch.einsum("bc,cjmn->bjmn", coefficients, anny.bone_orientation_blendshapes)
+            orientations = roma.special_procrustes(covariances)
+        return rest_bones(heads, orientations, anny.reference_bone_orientations, self.retarget.parents)
 
-    def _joints(self, bone_poses: torch.Tensor) -> torch.Tensor:
-        """(B, J, 4, 4) posed Anny bones -> (B, 24, 3) SMPL joints in the SMPL body frame (before translation)."""
-        return torch.einsum("jn,bnd->bjd", self.joint_weights, bone_poses[..., :3, 3]) @ self.frame
+    def _joints(self, bone_heads: torch.Tensor) -> torch.Tensor:
+        """(B, J, 3) posed Anny bone heads -> (B, 24, 3) SMPL joints in the SMPL body frame (before translation)."""
+        return torch.einsum("jn,bnd->bjd", self.joint_weights, bone_heads) @ self.frame
 
 
 def _coco_regressor(anny_model, names: tuple[str, ...]) -> torch.Tensor:

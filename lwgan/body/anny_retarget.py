@@ -246,11 +246,14 @@ class SmplToAnnyRetarget(nn.Module):
         self.register_buffer("frame", frame, persistent=False)
         self.register_buffer("calibration", frame @ calibration @ frame.T, persistent=False)
 
+    def bone_world_rotations(self, pose: torch.Tensor) -> torch.Tensor:
+        """(B, 24, 3) SMPL axis-angle -> (B, N, 3, 3) each Anny bone's world rotation G_b from the reference pose, in Anny's frame."""
+        anny_world = self.frame @ smpl_world_rotations(pose) @ self.frame.T
+        return anny_world[:, self.drivers] @ self.calibration
+
     def forward(self, pose: torch.Tensor) -> torch.Tensor:
         """(B, 24, 3) SMPL axis-angle -> (B, N, 4, 4) Anny local-ref deltas (rotations, zero translation)."""
-        smpl_world = smpl_world_rotations(pose)
-        anny_world = self.frame @ smpl_world @ self.frame.T
-        bone_world = anny_world[:, self.drivers] @ self.calibration
+        bone_world = self.bone_world_rotations(pose)
         deltas = bone_world[:, self.parents].transpose(-1, -2) @ bone_world
         deltas = torch.cat([bone_world[:, :1], deltas[:, 1:]], dim=1)
         homogeneous = functional.pad(deltas, (0, 1, 0, 1))
