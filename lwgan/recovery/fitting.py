@@ -368,39 +368,51 @@ def track_bodies(
 
 @deterministic
 def refit_silhouettes(body: BodyModel, observations: list[PersonObservation], fits: FitResult, settings: FitSettings | None = None,
-                      batch_size: int = 128) -> FitResult:
-    """`fits` re-fitted on their keypoints and masks, each frame keeping whichever fit covers its mask better.
+                      batch_size: int = 128, other_starts: Sequence[FitResult] = ()) -> FitResult:
+    """`fits` re-fitted on their keypoints and masks, each frame keeping whichever fit covers its mask best.
 
     lwgan preprocess runs it on every frame after the smoothing, which leaves the fits complete and
     smooth but averages each frame with its neighbours. The re-fit is fit_bodies' warm start from
     each frame's fit: settings.refit_body_iterations keypoint steps, then
     settings.refit_silhouette_iterations steps of the chamfer silhouette term (CHAMFER), batch_size
-    frames at a time. The coverage is the IoU of the fitted (naked) body's silhouette with the
-    observation's mask (silhouette_coverage). Frames without a mask keep their fit.
+    frames at a time. Each frame is re-fitted the same way from its row of each of `other_starts`
+    too (FitResults like `fits`; rows with NaN are skipped): the fits are chaotic enough that starts
+    a few degrees apart end in different places, and the mask tells which is right. The coverage is
+    the IoU of the fitted (naked) body's silhouette with the observation's mask
+    (silhouette_coverage). Frames without a mask keep their fit.
 
-    Returns a FitResult like `fits` (its losses keep their keys; a re-fitted frame's come from the re-fit, 0 where it has none).
+    Returns a FitResult like `fits`: its losses keep their keys (a re-fitted frame's come from its
+    re-fit, 0 where that has none) and gain "coverage", the kept fit's (NaN without a mask).
     """
     settings = FitSettings() if settings is None else settings
     if settings.refit_silhouette_iterations <= 0:
         return fits
     refit_settings = replace(settings, warm_body_iterations=settings.refit_body_iterations, warm_silhouette_iterations=settings.refit_silhouette_iterations)
-    merged = {name: getattr(fits, name).copy() for name in ("pose", "shape", "camera", "keypoints_2d")}
-    losses = {name: values.copy() for name, values in fits.losses.items()}
-    for start in range(0, len(observations), batch_size):
-        rows = np.array([row for row in range(start, min(start + batch_size, len(observations))) if observations[row].mask is not None], dtype=int)
+    names = ("pose", "shape", "camera", "keypoints_2d")
+    merged = {name: getattr(fits, name).copy() for name in names}
+    losses = {name: values.copy() for name, values in fits.losses.items() if name != "coverage"}
+    coverage = np.full(len(observations), np.nan)
+    for first in range(0, len(observations), batch_size):
+        rows = np.array([row for row in range(first, min(first + batch_size, len(observations))) if observations[row].mask is not None], dtype=int)
         if len(rows) == 0:
             continue
-        batch = [observations[row] for row in rows]
-        before = FitResult(*(values[rows] for values in merged.values()), {})
-        refits = fit_bodies(body, batch, refit_settings, initial=before, silhouette_term=CHAMFER)
-        better = silhouette_coverage(body, batch, refits) > silhouette_coverage(body, batch, before)
-        chosen, replaced = rows[better], np.flatnonzero(better)
-        for name, values in merged.items():
-            values[chosen] = getattr(refits, name)[replaced]
-        for name, values in losses.items():
-            values[chosen] = refits.losses[name][replaced] if name in refits.losses else 0.0
-        logger.debug("re-fitted %d frames, %d cover their masks better", len(rows), int(better.sum()))
-    return FitResult(**merged, losses=losses)
+        coverage[rows] = silhouette_coverage(body, [observations[row] for row in rows], FitResult(*(merged[name][rows] for name in names), {}))
+        for origin in (fits, *other_starts):
+            started = rows[np.isfinite(origin.pose[rows]).all(axis=(1, 2)) & np.isfinite(origin.camera[rows]).all(axis=1)]
+            if len(started) == 0:
+                continue
+            batch = [observations[row] for row in started]
+            refits = fit_bodies(body, batch, refit_settings, initial=FitResult(*(getattr(origin, name)[started] for name in names), {}), silhouette_term=CHAMFER)
+            covered = silhouette_coverage(body, batch, refits)
+            better = covered > coverage[started]
+            chosen, replaced = started[better], np.flatnonzero(better)
+            coverage[chosen] = covered[better]
+            for name, values in merged.items():
+                values[chosen] = getattr(refits, name)[replaced]
+            for name, values in losses.items():
+                values[chosen] = refits.losses[name][replaced] if name in refits.losses else 0.0
+            logger.debug("re-fitted %d frames, %d cover their masks better", len(started), int(better.sum()))
+    return FitResult(**merged, losses={**losses, "coverage": coverage.astype(np.float32)})
 
 
 def silhouette_coverage(body: BodyModel, observations: list[PersonObservation], fits: FitResult, batch_size: int = 32) -> np.ndarray:

@@ -267,6 +267,36 @@ def test_the_refit_brings_a_frame_back_onto_its_mask_and_no_frame_covers_it_wors
     assert refit_silhouettes(anny_body, observations, start, replace(settings, refit_silhouette_iterations=0)) is start
 
 
+def test_the_refit_keeps_the_best_covering_of_several_starts(anny_body, front_and_back):
+    """Each frame keeps the best covering of its fit, its re-fit and its re-fits from other starts; rows of a start with NaN are skipped.
+
+    Three frames of one render, all starting with the body off to the side of the person (farther
+    than the re-fit's steps reach); the other start holds the true fit in the middle row only. The
+    kept coverages are recomputed here from fit_bodies' own re-fits.
+    """
+    walker = front_and_back[0]
+    truth = truth_of([walker] * 3)
+    aside = truth.camera.copy()
+    aside[:, 1] += 1.5
+    start = FitResult(truth.pose, truth.shape, aside, truth.keypoints_2d, {})
+    other_pose = np.full_like(truth.pose, np.nan)
+    other_pose[1] = truth.pose[1]
+    other = FitResult(other_pose, truth.shape, truth.camera, truth.keypoints_2d, {})
+    observations = [walker.observation] * 3
+    settings = replace(FitSettings(), fit_shape=False)
+    kept = refit_silhouettes(anny_body, observations, start, settings, other_starts=[other])
+
+    refit_settings = replace(settings, warm_body_iterations=settings.refit_body_iterations, warm_silhouette_iterations=settings.refit_silhouette_iterations)
+    own = silhouette_coverage(anny_body, observations, fit_bodies(anny_body, observations, refit_settings, initial=start, silhouette_term=CHAMFER))
+    middle = FitResult(*(values[1:2] for values in (truth.pose, truth.shape, truth.camera, truth.keypoints_2d)), {})
+    from_truth = silhouette_coverage(anny_body, observations[1:2], fit_bodies(anny_body, observations[1:2], refit_settings, initial=middle, silhouette_term=CHAMFER))[0]
+    expected = np.maximum(silhouette_coverage(anny_body, observations, start), own)
+    expected[1] = max(expected[1], from_truth)
+    np.testing.assert_allclose(kept.losses["coverage"], expected, atol=1e-6)
+    np.testing.assert_allclose(silhouette_coverage(anny_body, observations, kept), expected, atol=1e-6)
+    assert from_truth > own[1] + 0.2  # the true start is worth having
+
+
 def test_a_chamfer_fit_ignores_a_keypoint_off_the_mask(anny_body, front_and_back):
     """The video's fits (the CHAMFER term) drop a keypoint outside the person's mask, as track_bodies does.
 

@@ -123,8 +123,12 @@ def test_chamfer_silhouette_against_brute_force():
 
 
 def test_chamfer_silhouette_gradient_against_brute_force():
-    """The nearest vertex is picked without gradients; the gradient is still that of the full minimum over vertices."""
+    """The nearest vertex is picked without gradients; the gradient is still that of the full minimum over vertices.
+
+    Eleven frames: the nearest vertices are ranked NEAREST_VERTEX_FRAMES frames at a time, the last group partly filled.
+    """
     count = 11
+    assert fit_losses.NEAREST_VERTEX_FRAMES < count and count % fit_losses.NEAREST_VERTEX_FRAMES
     mask = torch.zeros(count, 24, 24)
     mask[0::2, 4:20, 6:14] = 1.0
     mask[1::2, 2:10, 2:22] = 1.0
