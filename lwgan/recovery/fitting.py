@@ -93,14 +93,12 @@ class FitSettings:
     warm_body_iterations: int = 35  # stage 2 steps when initial= is given
     warm_silhouette_iterations: int = 0  # stage 3 steps when initial= is given
     # track_bodies' stage 3 steps (the chamfer silhouette term). Off: the re-fit after the smoothing
-    # (refit_silhouette_iterations) does most of this work. With 30 steps here and the re-fit of poorly
-    # covered frames only, tools/eval_tracking.py's seeds 0-2 gave IoU 0.78 / 0.68, 0.81 / 0.74,
-    # 0.81 / 0.74 (mean / min) and MPJPE 210, 173, 113 mm. With 50 steps here and the re-fit of every
-    # frame, the seeds' worst frames are 0.76 / 0.78 / 0.78 against 0.74 / 0.74 / 0.77 (2 threads; 1
-    # thread: 0.77 / 0.80 / 0.80 against 0.73 / 0.81 / 0.79), and lwgan evaluate's mean mask IoU of five
-    # real videos rises by 0 to 0.008 (all >= 0.85; fashion_turn's body PSNR falls 0.25 dB, dance_ball's
-    # rises 0.21), but lwgan bench fit's video takes 0.42 s per frame against 0.30.
-    # 15 or 30 steps land between, seed by seed (worst frames 0.69-0.77).
+    # (refit_silhouette_iterations) does this work. With 50 steps here, tools/eval_tracking.py's
+    # seeds 0-2 (1 CPU thread) give worst frames 0.72 / 0.75 / 0.74 against 0.76 / 0.75 / 0.74 without
+    # (the re-fit from two starts, closed-form kinematics), and lwgan bench fit's video takes 0.34 s
+    # per frame against 0.27. Before the re-fit took two starts, 50 steps had lifted the worst frames
+    # (0.77 / 0.80 / 0.80 against 0.73 / 0.81 / 0.79) and five real videos' mean mask IoU by 0-0.008:
+    # the worst frame moves by this much between runs that differ only in rounding.
     track_silhouette_iterations: int = 0
     # track_bodies' landmark stage, before stage 2: each frame's limbs turn towards its own 3D landmarks.
     # Without it every frame of a chunk starts from the previous chunk's last pose, and a leg that has
