@@ -220,8 +220,8 @@ class AnnyBody(BodyModel):
             shape = shape[:1]
         phenotypes, local_changes, facial_actions = self.anny.get_tensor_inputs(None, shape, None, None)[1:]
         coefficients = self.anny._get_phenotype_blendshape_coefficients(phenotypes, local_changes, facial_actions)
-        parents = self.retarget.parents
-        transforms, heads = posed_bones(self.retarget.bone_world_rotations(pose), self._rest_bones(coefficients), parents, self.bone_ancestry)
+        world_rotations = self.retarget.bone_world_rotations(pose)
+        transforms, heads = posed_bones(world_rotations, self._rest_bones(coefficients), self.retarget.parents, self.bone_ancestry)
         return coefficients, transforms, heads
 
     def _rest_bones(self, coefficients: torch.Tensor) -> RestBones:

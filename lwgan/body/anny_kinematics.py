@@ -73,9 +73,8 @@ def posed_bones(world_rotations: torch.Tensor, rest: RestBones, parents: torch.T
     Returns:
         (B, J, 4, 4) transforms T_c from the rest to the posed pose, and (B, J, 3) the posed heads w_c.
     """
-    root_turn = rest.root_turn
-    rotations = root_turn @ world_rotations @ rest.alignment
-    steps = (root_turn @ world_rotations[:, parents] @ rest.offsets[..., None])[..., 0]
+    rotations = rest.root_turn @ world_rotations @ rest.alignment
+    steps = (rest.root_turn @ world_rotations[:, parents] @ rest.offsets[..., None])[..., 0]
     heads = torch.einsum("cn,bnd->bcd", ancestry.to(steps.dtype), steps)
     translations = heads - (rotations @ rest.heads[..., None])[..., 0]
     transforms = torch.cat([rotations, translations[..., None]], dim=-1)

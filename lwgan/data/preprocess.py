@@ -363,9 +363,9 @@ def refit_smoothed(detections: Detections, crop, fits, tracked, candidates: np.n
     the smoothing, NaN where a frame had none (or it was dropped). candidates: frames with a
     detection to re-fit (the fitted frames, and those filled because their fit faced the wrong way
     or missed its keypoints: a leg forward and a leg back interpolate into two legs together).
-    Each is re-fitted from its smoothed fit and from its tracked one, and keeps whichever of them
-    and its smoothed fit covers its mask best. It runs after the smoothing, so that a re-fitted
-    frame, which may differ from its neighbours, is not averaged with them.
+    Each is re-fitted from its smoothed fit and from its tracked one, and keeps whichever of its
+    smoothed fit and the two re-fits covers its mask best. It runs after the smoothing, so that a
+    re-fitted frame, which may differ from its neighbours, is not averaged with them.
     """
     pose, shape, camera = (array.copy() for array in fits)
     frames = np.flatnonzero(candidates)
