@@ -252,7 +252,12 @@ class SmplToAnnyRetarget(nn.Module):
         return anny_world[:, self.drivers] @ self.calibration
 
     def forward(self, pose: torch.Tensor) -> torch.Tensor:
-        """(B, 24, 3) SMPL axis-angle -> (B, N, 4, 4) Anny local-ref deltas (rotations, zero translation)."""
+        """(B, 24, 3) SMPL axis-angle -> (B, N, 4, 4) Anny local-ref deltas (rotations, zero translation).
+
+        What Anny's own forward takes as pose_parameters. AnnyBody poses its bones from
+        bone_world_rotations in closed form instead (lwgan.body.anny_kinematics); its tests compare
+        the two.
+        """
         bone_world = self.bone_world_rotations(pose)
         deltas = bone_world[:, self.parents].transpose(-1, -2) @ bone_world
         deltas = torch.cat([bone_world[:, :1], deltas[:, 1:]], dim=1)

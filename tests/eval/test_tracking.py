@@ -33,13 +33,13 @@ def test_the_fitted_body_follows_the_walker_in_every_frame(turning_walk, anny_bo
     # Measured: IoU mean 0.816, min 0.730 (frame 15; 0.76 with 1 thread), MPJPE 158 mm. The worst frame moves by
     # 0.03-0.07 between runs that differ only in rounding (thread count, machine). Before the re-fit also started from
     # each frame's tracked fit: 0.81 and 0.745 (0.73 with 1 thread; frame 9, where the detector's face and shoulder
-    # keypoints sit 19 and 12 px low), MPJPE 155 mm. With the unsure pixels of a lost head restored but not the face the detector gave up on (under
-    # 0.05): 0.69 on this machine (0.72 on another: the detector's masks differ a little between machines). Before the
-    # detector's unsure head was restored from the frames around it (steadied_masks): 0.81 and 0.67 (frame 8, its mask
-    # below one half over the head before a blue box). Before every frame was re-fitted after the
-    # smoothing (only the poorly covered ones, and a chamfer stage in the tracking): 0.78, 0.68, 210 mm. Before the
-    # poorly covered frames were re-fitted and keypoints off the person's mask were ignored: 0.77 and 0.63 (frame
-    # 24, mid-turn). Before each frame's limbs started from its own 3D landmarks, with the legs' labels kept in
+    # keypoints sit 19 and 12 px low), MPJPE 155 mm. With the unsure pixels of a lost head restored but not the face
+    # the detector gave up on (under 0.05): 0.69 on this machine (0.72 on another: the detector's masks differ a
+    # little between machines). Before the detector's unsure head was restored from the frames around it
+    # (steadied_masks): 0.81 and 0.67 (frame 8, its mask below one half over the head before a blue box). Before every
+    # frame was re-fitted after the smoothing (only the poorly covered ones, and a chamfer stage in the tracking):
+    # 0.78, 0.68, 210 mm. Before the poorly covered frames were re-fitted and keypoints off the person's mask were
+    # ignored: 0.77 and 0.63 (frame 24, mid-turn). Before each frame's limbs started from its own 3D landmarks, with the legs' labels kept in
     # order from frame to frame: 0.75 and 0.54. The chunk-start tracking before that gave 0.35 and 0.01 (the mesh
     # stayed behind during the turn).
     assert score.iou.mean() >= 0.80
