@@ -45,7 +45,11 @@ class BenchFitConfig:
 
 
 def render_motion_video(body, path: Path, frames: int, size: int, fps: float = 30.0) -> Path:
-    """A synthetic test video: the textured body moving by the bundled CMU clip over a background."""
+    """A synthetic test video: the textured body moving by the bundled CMU clip over a background.
+
+    Lossless (crf 0): a lossy x264 encoding of the same frames decodes to other pixels from one call
+    to the next in a process (PyAV 62, libx264), and the fits of a test video would change with it.
+    """
     motion = bvh_to_smpl(read_bvh(bundled_motion()), fps=fps)
     pose, translation = to_image_frame(torch.from_numpy(motion.pose[:frames]), torch.from_numpy(motion.translation[:frames]))
     with torch.no_grad():
@@ -59,7 +63,7 @@ def render_motion_video(body, path: Path, frames: int, size: int, fps: float = 3
             chunk = project(vertices[start : start + 16], camera.expand(len(vertices[start : start + 16]), 3))
             rendered = render_texture(rasterize(chunk, body.faces, size), body.uv, body.face_uv, texture.expand(len(chunk), -1, -1, -1), background.expand(len(chunk), -1, -1, -1))
             images += [to_uint8(image) for image in rendered]
-    return write_video(path, images, fps)
+    return write_video(path, images, fps, crf=0)
 
 
 def bench_photo(path: str, body, settings: FitSettings, clothing_settings: ClothingSettings) -> dict:

@@ -78,8 +78,10 @@ def test_an_untrained_generator_makes_the_frames_of_texture_warping(fitted_run, 
     config_without_training = config(video, output, "holdout=0.4", "steps=1", "lr_generator=1e-12", "lr_discriminator=1e-12")
     report = personalize.run(config_without_training).holdout
     warping, generator = (report["methods"][name]["mean"] for name in ("warping", "generator"))
-    # The two differ only along the feathered edge, so by how much depends on the fitted outlines: 0.38-0.39 dB on one
-    # machine, under 0.3 on another, at about 29 dB. A generator that did not start from texture warping is dBs away.
+    # The two differ only along the feathered edge, so by how much depends on the fitted outlines: 0.36 dB and 0.0042
+    # SSIM here (the video lossless; while it was lossy, its pixels and so its fits changed from run to run, and the
+    # differences with them: 0.34-0.49 dB, 0.0042-0.0051), 0.38-0.39 dB on another machine, at about 29 dB. A
+    # generator that did not start from texture warping is dBs away.
     assert abs(warping["psnr"] - generator["psnr"]) < 0.5
     assert abs(warping["ssim"] - generator["ssim"]) < 0.005
 
