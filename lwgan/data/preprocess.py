@@ -28,7 +28,8 @@ articulated pose of the fits before it, and each chunk is refined together with 
 (lwgan.recovery.fitting.track_bodies). Fits that face the other way from the frames around them
 (smoothing.flipped_headings) are dropped and filled from their neighbours, the whole video is
 low-passed without lag, and then every frame is re-fitted on its keypoints and mask from its smoothed
-fit and from its tracked one, keeping whichever fit covers the mask best (fitting.refit_silhouettes;
+fit, keeping whichever fit covers the mask better, and the few frames that still cover their masks
+worse than their neighbours are polished with the soft silhouette term (fitting.refit_silhouettes;
 the filled frames too when they were fitted, those whose fit faced the wrong way or missed its
 keypoints, from their own detections).
 
@@ -314,13 +315,12 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
     if doubtful:
         logger.warning("%s: %d frame(s) left unfitted and interpolated: %s", source.path, len(doubtful), _listing(doubtful))
     fps = source.fps
-    tracked = np.where(found[:, None, None], pose, np.nan), np.where(found[:, None], camera, np.nan)
     pose, camera = fill_missing(pose, camera, found)
     pose, camera = smooth_motion(pose, camera, fps, config.pose_cutoff_hz, config.camera_cutoff_hz)
     video_shape = np.repeat(np.median(shape[found], axis=0, keepdims=True), len(pose), axis=0)
     if config.fitting.refit_silhouette_iterations > 0:
         mismatched = np.isin(np.arange(len(pose)), mismatched_frames(unfitted))
-        pose, camera = refit_smoothed(detections, crop, (pose, video_shape, camera), tracked, found | flipped | mismatched, body, config)
+        pose, camera = refit_smoothed(detections, crop, (pose, video_shape, camera), found | flipped | mismatched, body, config)
     write_pose_shape(paths.smpls / "pose_shape.pkl", cams=camera, pose=pose.reshape(len(pose), 72), shape=video_shape)
 
     x0, y0, side = (float(v) for v in crop)
@@ -356,24 +356,20 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
     return info
 
 
-def refit_smoothed(detections: Detections, crop, fits, tracked, candidates: np.ndarray, body, config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+def refit_smoothed(detections: Detections, crop, fits, candidates: np.ndarray, body, config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
     """The smoothed (pose (N, 24, 3), camera (N, 3)) with the `candidates` ((N,) bool) re-fitted (fitting.refit_silhouettes).
 
-    fits: the smoothed (pose, shape, camera); tracked: the (pose, camera) of the tracking before
-    the smoothing, NaN where a frame had none (or it was dropped). candidates: frames with a
-    detection to re-fit (the fitted frames, and those filled because their fit faced the wrong way
-    or missed its keypoints: a leg forward and a leg back interpolate into two legs together).
-    Each is re-fitted from its smoothed fit and from its tracked one, and keeps whichever of its
-    smoothed fit and the two re-fits covers its mask best. It runs after the smoothing, so that a
+    fits: the smoothed (pose, shape, camera). candidates: frames with a detection to re-fit (the
+    fitted frames, and those filled because their fit faced the wrong way or missed its keypoints:
+    a leg forward and a leg back interpolate into two legs together). Each keeps whichever of its
+    smoothed fit and its re-fits covers its mask best. It runs after the smoothing, so that a
     re-fitted frame, which may differ from its neighbours, is not averaged with them.
     """
     pose, shape, camera = (array.copy() for array in fits)
     frames = np.flatnonzero(candidates)
     observations = [crop_observation(detections, index, crop, config.image_size) for index in frames]
-    no_keypoints = np.zeros((len(frames), len(BODY_KEYPOINT_NAMES), 2), np.float32)
-    smoothed = FitResult(pose[frames], shape[frames], camera[frames], no_keypoints, {})
-    unsmoothed = FitResult(tracked[0][frames], shape[frames], tracked[1][frames], no_keypoints, {})
-    refitted = refit_silhouettes(body, observations, smoothed, replace(config.fitting, fit_shape=False), other_starts=[unsmoothed])
+    smoothed = FitResult(pose[frames], shape[frames], camera[frames], np.zeros((len(frames), len(BODY_KEYPOINT_NAMES), 2), np.float32), {})
+    refitted = refit_silhouettes(body, observations, smoothed, replace(config.fitting, fit_shape=False))
     pose[frames], camera[frames] = refitted.pose, refitted.camera
     return pose, camera
 

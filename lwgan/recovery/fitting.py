@@ -21,7 +21,8 @@ per frame (its own camera and heading, with the previous articulated pose), the 
 each frame's own 3D landmarks, then stage 2 for all frames together with a temporal term
 (keypoint acceleration) and limb labels matched to the body. refit_silhouettes() re-fits each frame
 of a smoothed video warm, with a chamfer silhouette term (distances to the mask, no rendering)
-instead of the soft one.
+instead of the soft one, then polishes the few frames that cover their masks worse than their
+neighbours with the soft term.
 """
 
 from __future__ import annotations
@@ -94,9 +95,9 @@ class FitSettings:
     warm_silhouette_iterations: int = 0  # stage 3 steps when initial= is given
     # track_bodies' stage 3 steps (the chamfer silhouette term). Off: the re-fit after the smoothing
     # (refit_silhouette_iterations) does this work. With 50 steps here, tools/eval_tracking.py's
-    # seeds 0-2 (1 CPU thread) give worst frames 0.72 / 0.75 / 0.74 against 0.76 / 0.75 / 0.74 without
-    # (the re-fit from two starts, closed-form kinematics), and lwgan bench fit's video takes 0.34 s
-    # per frame against 0.27. Before the re-fit took two starts, 50 steps had lifted the worst frames
+    # seeds 0-2 (1 CPU thread) gave worst frames 0.72 / 0.75 / 0.74 against 0.76 / 0.75 / 0.74 without
+    # (when the re-fit took each frame's tracked fit as a second start), and lwgan bench fit's video took
+    # 0.34 s per frame against 0.27. Before the re-fit took two starts, 50 steps had lifted the worst frames
     # (0.77 / 0.80 / 0.80 against 0.73 / 0.81 / 0.79) and five real videos' mean mask IoU by 0-0.008:
     # the worst frame moves by this much between runs that differ only in rounding.
     track_silhouette_iterations: int = 0
@@ -121,6 +122,25 @@ class FitSettings:
     # MPJPE gain (218 and 182 mm on seeds 0 and 1). 0 turns it off.
     refit_silhouette_iterations: int = 50
     refit_body_iterations: int = 15  # the re-fit's keypoint steps before its silhouette steps
+    # The polish, refit_silhouettes' last step (coverage_dips): the frames whose coverage of their mask
+    # lies polish_dip or more below the median of the frames within polish_window of them (at most
+    # polish_fraction of the frames, the deepest dips first) get polish_iterations steps of the soft
+    # silhouette term (SOFT, the photos' term; the pose at polish_pose_learning_rate_scale of its
+    # rate instead of silhouette_pose_learning_rate_scale, which moves too little in 20 steps) and
+    # keep that fit when it covers better. The chamfer term can hold a pose that spills off the mask:
+    # in tools/eval_tracking.py's seed 3, frame 22 (mid-turn) kept a pelvis turned to the camera under
+    # a side-on chest at IoU 0.69, re-fitted with any chamfer or keypoint weight, without landmarks,
+    # or from its neighbours' fits or turned 23 degrees either way; 20 soft steps bring it to 0.76.
+    # It renders the whole mesh, about 0.5 s per polished frame, so only the dips get it. It took the
+    # place of the re-fit's second start (each frame's tracked fit, re-fitted like the smoothed one),
+    # which cost as much: on seeds 0-6 (1 CPU thread), frames under IoU 0.75 went from 2 to 1 (seed
+    # 0's frame 23 at 0.74, which the second start had lifted to 0.78), the mean of the seven minima
+    # from 0.754 to 0.771; polishing 10 % of the frames gave 0 and 0.779 at 0.03 s per frame more.
+    polish_fraction: float = 0.05
+    polish_dip: float = 0.03  # IoU
+    polish_window: int = 4  # frames either side
+    polish_iterations: int = 20  # 0 turns the polish off
+    polish_pose_learning_rate_scale: float = 0.5
     orientation_candidates: tuple[float, ...] = (0.0, math.pi / 2, math.pi, -math.pi / 2)  # stage 1 start headings (yaw; 0 faces the camera)
     orientation_learning_rate: float = 0.05  # radians per step, global orientation
     pose_learning_rate: float = 0.05  # radians per step, body joints
@@ -366,50 +386,78 @@ def track_bodies(
 
 @deterministic
 def refit_silhouettes(body: BodyModel, observations: list[PersonObservation], fits: FitResult, settings: FitSettings | None = None,
-                      batch_size: int = 128, other_starts: Sequence[FitResult] = ()) -> FitResult:
+                      batch_size: int = 128) -> FitResult:
     """`fits` re-fitted on their keypoints and masks, each frame keeping whichever fit covers its mask best.
 
-    lwgan preprocess runs it on every frame after the smoothing, which leaves the fits complete and
-    smooth but averages each frame with its neighbours. The re-fit is fit_bodies' warm start from
-    each frame's fit: settings.refit_body_iterations keypoint steps, then
-    settings.refit_silhouette_iterations steps of the chamfer silhouette term (CHAMFER), batch_size
-    frames at a time. Each frame is re-fitted the same way from its row of each of `other_starts`
-    too (FitResults like `fits`; rows with NaN are skipped): the fits are chaotic enough that starts
-    a few degrees apart end in different places, and the mask tells which is right. The coverage is
-    the IoU of the fitted (naked) body's silhouette with the observation's mask
-    (silhouette_coverage). Frames without a mask keep their fit.
+    lwgan preprocess runs it on the frames of a video (the rows, in order) after the smoothing, which
+    leaves the fits complete and smooth but averages each frame with its neighbours. The re-fit is
+    fit_bodies' warm start from each frame's fit: settings.refit_body_iterations keypoint steps,
+    then settings.refit_silhouette_iterations steps of the chamfer silhouette term (CHAMFER),
+    batch_size frames at a time. Then the polish: the frames whose coverage dips below their
+    neighbours' (coverage_dips) get settings.polish_iterations steps of the soft silhouette term
+    (SOFT) from their kept fit. A frame keeps a re-fit when it covers the mask better than the fit
+    it started from. The coverage is the IoU of the fitted (naked) body's silhouette with the
+    observation's mask (silhouette_coverage). Frames without a mask keep their fit.
 
     Returns a FitResult like `fits`: its losses keep their keys (a re-fitted frame's come from its
-    re-fit, 0 where that has none) and gain "coverage", the kept fit's (NaN without a mask).
+    last kept re-fit, 0 where that has none; a polished frame's "silhouette" is the soft term's) and
+    gain "coverage", the kept fit's (NaN without a mask).
     """
     settings = FitSettings() if settings is None else settings
     if settings.refit_silhouette_iterations <= 0:
         return fits
-    refit_settings = replace(settings, warm_body_iterations=settings.refit_body_iterations, warm_silhouette_iterations=settings.refit_silhouette_iterations)
+    masked = np.array([row for row, observation in enumerate(observations) if observation.mask is not None], dtype=int)
+    refit = replace(settings, warm_body_iterations=settings.refit_body_iterations, warm_silhouette_iterations=settings.refit_silhouette_iterations)
+    kept = _keep_the_better_covering(body, observations, fits, silhouette_coverage(body, observations, fits), masked, refit, CHAMFER, batch_size)
+    coverage = kept.losses["coverage"]
+    polish = replace(settings, warm_body_iterations=0, warm_silhouette_iterations=settings.polish_iterations,
+                     silhouette_pose_learning_rate_scale=settings.polish_pose_learning_rate_scale)
+    return _keep_the_better_covering(body, observations, kept, coverage, coverage_dips(coverage, settings), polish, SOFT, batch_size)
+
+
+def coverage_dips(coverage: np.ndarray, settings: FitSettings) -> np.ndarray:
+    """Sorted rows of `coverage` (N,) (a video's frames in order, NaN without a mask) that refit_silhouettes polishes.
+
+    A row dips when its coverage lies settings.polish_dip or more below the median coverage of the
+    rows within settings.polish_window of it (itself included, NaN left out). The deepest dips
+    come first, at most settings.polish_fraction of the rows with a coverage (rounded up); none
+    when settings.polish_iterations is 0. A stretch of frames that all cover their masks worse
+    (loose clothes, say) does not dip.
+    """
+    known = np.isfinite(coverage)
+    if settings.polish_iterations <= 0 or not known.any():
+        return np.zeros(0, dtype=int)
+    window = settings.polish_window
+    depth = np.array([np.nanmedian(coverage[max(0, row - window) : row + window + 1]) - coverage[row] if known[row] else -np.inf
+                      for row in range(len(coverage))])
+    deepest = np.argsort(-depth, kind="stable")[: math.ceil(settings.polish_fraction * known.sum())]
+    return np.sort(deepest[depth[deepest] >= settings.polish_dip])
+
+
+def _keep_the_better_covering(body: BodyModel, observations: list[PersonObservation], fits: FitResult, coverage: np.ndarray, rows: np.ndarray,
+                              settings: FitSettings, silhouette_term: str, batch_size: int) -> FitResult:
+    """`fits` with each of `rows` re-fitted (fit_bodies from its fit, `silhouette_term`, batch_size rows at a time) where the re-fit covers its mask better than `coverage` (N,) says the fit does.
+
+    Returns a FitResult like `fits`, its losses from the kept re-fits (0 for terms a re-fit lacks)
+    and "coverage" (N,), the kept fits'.
+    """
     names = ("pose", "shape", "camera", "keypoints_2d")
     merged = {name: getattr(fits, name).copy() for name in names}
     losses = {name: values.copy() for name, values in fits.losses.items() if name != "coverage"}
-    coverage = np.full(len(observations), np.nan)
-    for first in range(0, len(observations), batch_size):
-        rows = np.array([row for row in range(first, min(first + batch_size, len(observations))) if observations[row].mask is not None], dtype=int)
-        if len(rows) == 0:
-            continue
-        coverage[rows] = silhouette_coverage(body, [observations[row] for row in rows], FitResult(*(merged[name][rows] for name in names), {}))
-        for origin in (fits, *other_starts):
-            started = rows[np.isfinite(origin.pose[rows]).all(axis=(1, 2)) & np.isfinite(origin.camera[rows]).all(axis=1)]
-            if len(started) == 0:
-                continue
-            batch = [observations[row] for row in started]
-            refits = fit_bodies(body, batch, refit_settings, initial=FitResult(*(getattr(origin, name)[started] for name in names), {}), silhouette_term=CHAMFER)
-            covered = silhouette_coverage(body, batch, refits)
-            better = covered > coverage[started]
-            chosen, replaced = started[better], np.flatnonzero(better)
-            coverage[chosen] = covered[better]
-            for name, values in merged.items():
-                values[chosen] = getattr(refits, name)[replaced]
-            for name, values in losses.items():
-                values[chosen] = refits.losses[name][replaced] if name in refits.losses else 0.0
-            logger.debug("re-fitted %d frames, %d cover their masks better", len(started), int(better.sum()))
+    coverage = coverage.copy()
+    for first in range(0, len(rows), batch_size):
+        chunk = rows[first : first + batch_size]
+        batch = [observations[row] for row in chunk]
+        refits = fit_bodies(body, batch, settings, initial=FitResult(*(merged[name][chunk] for name in names), {}), silhouette_term=silhouette_term)
+        covered = silhouette_coverage(body, batch, refits)
+        better = covered > coverage[chunk]
+        chosen, replaced = chunk[better], np.flatnonzero(better)
+        coverage[chosen] = covered[better]
+        for name, values in merged.items():
+            values[chosen] = getattr(refits, name)[replaced]
+        for name, values in losses.items():
+            values[chosen] = refits.losses[name][replaced] if name in refits.losses else 0.0
+        logger.debug("re-fitted %d frames (%s), %d cover their masks better", len(chunk), silhouette_term, int(better.sum()))
     return FitResult(**merged, losses={**losses, "coverage": coverage.astype(np.float32)})
 
 

@@ -23,7 +23,9 @@ from lwgan.recovery.fit_losses import (
 )
 from lwgan.recovery.fitting import (
     CHAMFER,
+    SOFT,
     FitSettings,
+    coverage_dips,
     fit_bodies,
     refit_silhouettes,
     silhouette_coverage,
@@ -267,34 +269,53 @@ def test_the_refit_brings_a_frame_back_onto_its_mask_and_no_frame_covers_it_wors
     assert refit_silhouettes(anny_body, observations, start, replace(settings, refit_silhouette_iterations=0)) is start
 
 
-def test_the_refit_keeps_the_best_covering_of_several_starts(anny_body, front_and_back):
-    """Each frame keeps the best covering of its fit, its re-fit and its re-fits from other starts; rows of a start with NaN are skipped.
+def test_coverage_dips_are_frames_below_their_neighbours_deepest_first():
+    """Dips against the median of the frames within the window: a lone low frame dips, a low stretch does not; rows without a mask never count."""
+    coverage = np.full(60, 0.80)
+    coverage[5] = 0.70  # 0.10 below its neighbours
+    coverage[12] = 0.78  # 0.02: too shallow
+    coverage[20] = 0.75  # 0.05
+    coverage[30:45] = 0.60  # a stretch of poorly covered frames (loose clothes, say): its own median
+    coverage[50] = np.nan  # no mask
+    coverage[51] = 0.76  # 0.04, next to the row without a mask
+    settings = replace(FitSettings(), polish_fraction=0.1, polish_dip=0.03, polish_window=4)
+    np.testing.assert_array_equal(coverage_dips(coverage, settings), [5, 20, 51])
+    # At most polish_fraction of the 59 rows with a mask, rounded up, the deepest first.
+    np.testing.assert_array_equal(coverage_dips(coverage, replace(settings, polish_fraction=0.03)), [5, 20])
+    np.testing.assert_array_equal(coverage_dips(coverage, replace(settings, polish_fraction=0.01)), [5])
+    # A shallower threshold takes the 0.02 dip too; the stretch's edge rows (four 0.80 frames in their window, five 0.60) still do not dip.
+    assert coverage_dips(coverage, replace(settings, polish_dip=0.01)).tolist() == [5, 12, 20, 51]
+    assert coverage_dips(coverage, replace(settings, polish_iterations=0)).size == 0
+    assert coverage_dips(np.full(4, np.nan), settings).size == 0
 
-    Three frames of one render, all starting with the body off to the side of the person (farther
-    than the re-fit's steps reach); the other start holds the true fit in the middle row only. The
-    kept coverages are recomputed here from fit_bodies' own re-fits.
+
+def test_the_polish_refits_a_frame_that_dips_with_the_soft_term(anny_body, front_and_back):
+    """Three fits of one render, the middle one with its left arm raised: after the chamfer re-fit it still covers its mask worst, and the soft polish covers it better.
+
+    The polished frame's coverage is recomputed from fit_bodies' own soft fit; the other frames keep
+    the chamfer re-fit's fits.
     """
     walker = front_and_back[0]
     truth = truth_of([walker] * 3)
-    aside = truth.camera.copy()
-    aside[:, 1] += 1.5
-    start = FitResult(truth.pose, truth.shape, aside, truth.keypoints_2d, {})
-    other_pose = np.full_like(truth.pose, np.nan)
-    other_pose[1] = truth.pose[1]
-    other = FitResult(other_pose, truth.shape, truth.camera, truth.keypoints_2d, {})
+    raised = truth.pose.copy()
+    raised[1, SMPL_JOINT_NAMES.index("left_shoulder"), 2] += 0.9
+    start = FitResult(raised, truth.shape, truth.camera, truth.keypoints_2d, {})
     observations = [walker.observation] * 3
-    settings = replace(FitSettings(), fit_shape=False)
-    kept = refit_silhouettes(anny_body, observations, start, settings, other_starts=[other])
+    settings = replace(FitSettings(), fit_shape=False, polish_fraction=0.3, polish_dip=0.01)  # one frame of three
+    chamfer_only = refit_silhouettes(anny_body, observations, start, replace(settings, polish_iterations=0))
+    polished = refit_silhouettes(anny_body, observations, start, settings)
 
-    refit_settings = replace(settings, warm_body_iterations=settings.refit_body_iterations, warm_silhouette_iterations=settings.refit_silhouette_iterations)
-    own = silhouette_coverage(anny_body, observations, fit_bodies(anny_body, observations, refit_settings, initial=start, silhouette_term=CHAMFER))
-    middle = FitResult(*(values[1:2] for values in (truth.pose, truth.shape, truth.camera, truth.keypoints_2d)), {})
-    from_truth = silhouette_coverage(anny_body, observations[1:2], fit_bodies(anny_body, observations[1:2], refit_settings, initial=middle, silhouette_term=CHAMFER))[0]
-    expected = np.maximum(silhouette_coverage(anny_body, observations, start), own)
-    expected[1] = max(expected[1], from_truth)
-    np.testing.assert_allclose(kept.losses["coverage"], expected, atol=1e-6)
-    np.testing.assert_allclose(silhouette_coverage(anny_body, observations, kept), expected, atol=1e-6)
-    assert from_truth > own[1] + 0.2  # the true start is worth having
+    before = chamfer_only.losses["coverage"]
+    assert before[1] < np.median(before) - 0.01  # the middle frame dips
+    np.testing.assert_array_equal(polished.pose[[0, 2]], chamfer_only.pose[[0, 2]])
+    np.testing.assert_array_equal(polished.losses["coverage"][[0, 2]], before[[0, 2]])
+    polish = replace(settings, warm_body_iterations=0, warm_silhouette_iterations=settings.polish_iterations,
+                     silhouette_pose_learning_rate_scale=settings.polish_pose_learning_rate_scale)
+    middle = FitResult(*(values[1:2] for values in (chamfer_only.pose, chamfer_only.shape, chamfer_only.camera, chamfer_only.keypoints_2d)), {})
+    soft = silhouette_coverage(anny_body, observations[1:2], fit_bodies(anny_body, observations[1:2], polish, initial=middle, silhouette_term=SOFT))[0]
+    assert soft > before[1] + 0.005  # the soft term covers the mask better than the chamfer term left it (0.912 against 0.899)
+    assert polished.losses["coverage"][1] == pytest.approx(soft, abs=1e-6)
+    assert silhouette_coverage(anny_body, observations, polished)[1] == pytest.approx(soft, abs=1e-6)
 
 
 def test_a_chamfer_fit_ignores_a_keypoint_off_the_mask(anny_body, front_and_back):
