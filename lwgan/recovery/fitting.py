@@ -131,11 +131,13 @@ class FitSettings:
     # in tools/eval_tracking.py's seed 3, frame 22 (mid-turn) kept a pelvis turned to the camera under
     # a side-on chest at IoU 0.69, re-fitted with any chamfer or keypoint weight, without landmarks,
     # or from its neighbours' fits or turned 23 degrees either way; 20 soft steps bring it to 0.76.
-    # It renders the whole mesh, about 0.5 s per polished frame, so only the dips get it. It took the
-    # place of the re-fit's second start (each frame's tracked fit, re-fitted like the smoothed one),
-    # which cost as much: on seeds 0-6 (1 CPU thread), frames under IoU 0.75 went from 2 to 1 (seed
-    # 0's frame 23 at 0.74, which the second start had lifted to 0.78), the mean of the seven minima
-    # from 0.754 to 0.771; polishing 10 % of the frames gave 0 and 0.779 at 0.03 s per frame more.
+    # It renders the whole mesh, 0.5-0.7 s per polished frame on 2 CPU threads, so only the dips get
+    # it. It took the place of the re-fit's second start (each frame's tracked fit, re-fitted like the
+    # smoothed one), which cost as much (lwgan bench fit's video: 0.26-0.27 s per frame, before and
+    # after). On seeds 0-6, frames under IoU 0.75 went from 6 to 4 with 2 CPU threads (the mean of
+    # the seven worst frames from 0.736 to 0.754) and from 2 to 1 with 1 thread (0.754 to 0.771; the
+    # one is seed 0's frame 23 at 0.74, which the second start had lifted to 0.78). Polishing 10 % of
+    # the frames gave 0 and 0.779 with 1 thread, at 0.03 s per frame more.
     polish_fraction: float = 0.05
     polish_dip: float = 0.03  # IoU
     polish_window: int = 4  # frames either side
