@@ -125,9 +125,9 @@ class FitSettings:
     # The polish, refit_silhouettes' last step (coverage_dips): the frames whose coverage of their mask
     # lies polish_dip or more below the median of the frames within polish_window of them (at most
     # polish_fraction of the frames, the deepest dips first) get polish_iterations steps of the soft
-    # silhouette term (SOFT, the photos' term; the pose at polish_pose_learning_rate_scale of its
-    # rate instead of silhouette_pose_learning_rate_scale, which moves too little in 20 steps) and
-    # keep that fit when it covers better. The chamfer term can hold a pose that spills off the mask:
+    # silhouette term (SOFT, the photos' term, with polish_pose_learning_rate_scale in place of
+    # silhouette_pose_learning_rate_scale, which moves the pose too little in 20 steps) and keep
+    # that fit when it covers better. The chamfer term can hold a pose that spills off the mask:
     # in tools/eval_tracking.py's seed 3, frame 22 (mid-turn) kept a pelvis turned to the camera under
     # a side-on chest at IoU 0.69, re-fitted with any chamfer or keypoint weight, without landmarks,
     # or from its neighbours' fits or turned 23 degrees either way; 20 soft steps bring it to 0.76.
