@@ -136,8 +136,10 @@ class FitSettings:
     # smoothed one), which cost as much (lwgan bench fit's video: 0.26-0.27 s per frame, before and
     # after). On seeds 0-6, frames under IoU 0.75 went from 6 to 4 with 2 CPU threads (the mean of
     # the seven worst frames from 0.736 to 0.754) and from 2 to 1 with 1 thread (0.754 to 0.771; the
-    # one is seed 0's frame 23 at 0.74, which the second start had lifted to 0.78). Polishing 10 % of
-    # the frames gave 0 and 0.779 with 1 thread, at 0.03 s per frame more.
+    # one is seed 0's frame 23 at 0.74, which the second start had lifted to 0.78). polish_fraction 0.1
+    # leaves no frame under 0.75 on any seed with 1 or 2 threads (means of the minima 0.779 and
+    # 0.767) but lwgan bench fit's video, whose dips reach the cap, takes 0.29-0.32 s per frame. Five
+    # real videos have fewer dips than 5 % of their frames: 0.05 and 0.1 fit them the same.
     polish_fraction: float = 0.05
     polish_dip: float = 0.03  # IoU
     polish_window: int = 4  # frames either side
