@@ -134,12 +134,12 @@ class FitSettings:
     # It renders the whole mesh, 0.5-0.7 s per polished frame on 2 CPU threads, so only the dips get
     # it. It took the place of the re-fit's second start (each frame's tracked fit, re-fitted like the
     # smoothed one), which cost as much (lwgan bench fit's video: 0.26-0.27 s per frame, before and
-    # after). On seeds 0-6, frames under IoU 0.75 went from 6 to 4 with 2 CPU threads (the mean of
-    # the seven worst frames from 0.736 to 0.754) and from 2 to 1 with 1 thread (0.754 to 0.771; the
-    # one is seed 0's frame 23 at 0.74, which the second start had lifted to 0.78). polish_fraction 0.1
-    # leaves no frame under 0.75 on any seed with 1 or 2 threads (means of the minima 0.779 and
-    # 0.767) but lwgan bench fit's video, whose dips reach the cap, takes 0.29-0.32 s per frame. Five
-    # real videos have fewer dips than 5 % of their frames: 0.05 and 0.1 fit them the same.
+    # after). On seeds 0-6, frames under IoU 0.75 went from 7 to 5 with 2 CPU threads (the mean of
+    # the seven worst frames from 0.735 to 0.754) and from 2 to 1 with 1 thread (0.753 to 0.770; the
+    # one is seed 0's frame 23 at 0.740, which the second start had lifted to 0.78). polish_fraction
+    # 0.1 leaves none with 1 thread and one with 2 (seed 0, 0.746; means of the minima 0.778 and
+    # 0.765), but lwgan bench fit's video, whose dips reach the cap, takes 0.29-0.32 s per frame.
+    # Five real videos have fewer dips than 5 % of their frames: 0.05 and 0.1 fit them the same.
     polish_fraction: float = 0.05
     polish_dip: float = 0.03  # IoU
     polish_window: int = 4  # frames either side

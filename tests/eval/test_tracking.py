@@ -33,7 +33,7 @@ def test_the_fitted_body_follows_the_walker_in_every_frame(turning_walk, anny_bo
     # Measured: IoU mean 0.814, min 0.728 (frame 8; 0.74 with 1 thread, frame 23), MPJPE 157 mm. The worst frame moves
     # by 0.03-0.07 between runs that differ only in rounding (thread count, machine). With the re-fit's second start
     # (each frame's tracked fit) instead of the soft polish of the frames that dip: 0.816 and 0.730 (0.76 with 1
-    # thread); over seeds 0-6 the polish lifts the mean of the worst frames from 0.736 to 0.754 (0.754 to 0.771 with
+    # thread); over seeds 0-6 the polish lifts the mean of the worst frames from 0.735 to 0.754 (0.753 to 0.770 with
     # 1 thread). Before the re-fit also started from each frame's tracked fit: 0.81 and 0.745 (0.73 with 1 thread; frame 9, where the detector's face and shoulder
     # keypoints sit 19 and 12 px low), MPJPE 155 mm. With the unsure pixels of a lost head restored but not the face
     # the detector gave up on (under 0.05): 0.69 on this machine (0.72 on another: the detector's masks differ a
