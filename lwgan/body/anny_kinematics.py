@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import roma
 import torch
 
 
@@ -77,7 +78,4 @@ def posed_bones(world_rotations: torch.Tensor, rest: RestBones, parents: torch.T
     steps = (rest.root_turn @ world_rotations[:, parents] @ rest.offsets[..., None])[..., 0]
     heads = torch.einsum("cn,bnd->bcd", ancestry.to(steps.dtype), steps)
     translations = heads - (rotations @ rest.heads[..., None])[..., 0]
-    transforms = torch.cat([rotations, translations[..., None]], dim=-1)
-    bottom = torch.zeros_like(transforms[..., :1, :])
-    bottom[..., 0, 3] = 1.0
-    return torch.cat([transforms, bottom], dim=-2), heads
+    return roma.Rigid(linear=rotations, translation=translations).to_homogeneous(), heads

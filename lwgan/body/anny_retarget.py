@@ -11,6 +11,7 @@ reference pose, whatever the phenotypes.
 
 from __future__ import annotations
 
+import roma
 import torch
 from torch import nn
 from torch.nn import functional
@@ -261,7 +262,4 @@ class SmplToAnnyRetarget(nn.Module):
         bone_world = self.bone_world_rotations(pose)
         deltas = bone_world[:, self.parents].transpose(-1, -2) @ bone_world
         deltas = torch.cat([bone_world[:, :1], deltas[:, 1:]], dim=1)
-        homogeneous = functional.pad(deltas, (0, 1, 0, 1))
-        corner = torch.zeros(4, 4, dtype=deltas.dtype, device=deltas.device)
-        corner[3, 3] = 1.0
-        return homogeneous + corner
+        return roma.Rigid(linear=deltas, translation=deltas.new_zeros(deltas.shape[:-1])).to_homogeneous()
