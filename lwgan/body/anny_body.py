@@ -122,7 +122,7 @@ class AnnyBody(BodyModel):
                      mesh.kept_vertices.shape[0], mesh.faces.shape[0], full_faces.shape[0] - mesh.faces.shape[0])
 
     def _register_surface_tables(self, rest_vertices: torch.Tensor) -> None:
-        """face_part, face masks and mirror_vertices from the (V, 3) T-pose of the default shape."""
+        """face_part, face masks, mirror_vertices and the silhouette mesh from the (V, 3) T-pose of the default shape."""
         bone_weights = _vertex_bone_weights(self.anny).to_dense()
         smpl_weights = torch.zeros(bone_weights.shape[0], len(SMPL_JOINT_NAMES))
         smpl_weights.index_add_(1, bone_drivers(self.anny.bone_labels), bone_weights)
@@ -131,6 +131,9 @@ class AnnyBody(BodyModel):
         for mask_name, mask in tables.face_masks_from_rest(rest_vertices, self.faces, face_part).items():
             self.register_buffer(f"face_mask_{mask_name}", mask, persistent=False)
         self.register_buffer("mirror_vertices", tables.mirror_vertex_map(rest_vertices), persistent=False)
+        silhouette_mesh = tables.silhouette_mesh(rest_vertices, self.faces, smpl_weights[self.kept_vertices])
+        self.register_buffer("silhouette_vertices", silhouette_mesh.vertices, persistent=False)
+        self.register_buffer("silhouette_faces", silhouette_mesh.faces, persistent=False)
         symmetry = tables.mirror_symmetry(rest_vertices, self.mirror_vertices)
         logger.debug(
             "Anny mirror map: an involution on %.4f of the vertices; mirrored-partner distance mean %.3f mm, max %.3f mm",

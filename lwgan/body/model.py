@@ -57,6 +57,9 @@ class BodyModel(nn.Module):
         face_part: (F,) int64 index into PART_NAMES.
         face_masks: dict name -> (F,) bool, for each of FACE_MASK_NAMES.
         mirror_vertices: (V,) int64, the left-right partner of each vertex (itself on the midline).
+        silhouette_vertices: (n,) int64 and silhouette_faces: (f, 3) int64 into them: a coarser mesh
+            made of some of the vertices, whose silhouette is the mesh's to about a percent
+            (lwgan.body.tables.silhouette_mesh), for the fits' rendered silhouette term.
     """
 
     name: str
@@ -67,6 +70,8 @@ class BodyModel(nn.Module):
     face_uv: torch.Tensor
     face_part: torch.Tensor
     mirror_vertices: torch.Tensor
+    silhouette_vertices: torch.Tensor
+    silhouette_faces: torch.Tensor
 
     @property
     def face_masks(self) -> dict[str, torch.Tensor]:

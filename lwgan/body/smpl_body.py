@@ -17,6 +17,7 @@ from lwgan.body.tables import (
     face_masks_from_rest,
     face_parts_from_weights,
     mirror_vertex_map,
+    silhouette_mesh,
 )
 from lwgan.io.safe_unpickling import load_pickle_dict
 
@@ -336,6 +337,9 @@ class SmplBody(BodyModel):
         for mask_name, mask in face_masks_from_rest(v_template, faces, face_part).items():
             self.register_buffer(f"face_mask_{mask_name}", mask)
         self.register_buffer("mirror_vertices", mirror_vertex_map(v_template))
+        coarse = silhouette_mesh(v_template, faces, weights)
+        self.register_buffer("silhouette_vertices", coarse.vertices)
+        self.register_buffer("silhouette_faces", coarse.faces)
 
     def default_shape(self, batch_size: int = 1) -> torch.Tensor:
         """(batch_size, shape_dim) zero betas: SMPL's mean shape."""

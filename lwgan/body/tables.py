@@ -110,3 +110,63 @@ def drop_faces(faces: torch.Tensor, face_uv: torch.Tensor, drop: torch.Tensor, v
     new_faces, kept_vertices = compact(kept_faces, vertex_count)
     new_face_uv, kept_uv = compact(kept_face_uv, uv_count)
     return CompactMesh(faces=new_faces, face_uv=new_face_uv, kept_vertices=kept_vertices, kept_uv=kept_uv)
+
+
+@dataclass(frozen=True)
+class CoarseMesh:
+    """A coarser version of a mesh made of some of its vertices: vertices (n,) int64, the original
+    index of each; faces (f, 3) int64 into `vertices`."""
+
+    vertices: torch.Tensor
+    faces: torch.Tensor
+
+
+def coarse_mesh(rest_vertices: torch.Tensor, faces: torch.Tensor, vertex_group: torch.Tensor, cell_size: float) -> CoarseMesh:
+    """Vertex clustering (Rossignac and Borrel 1993): the vertices of each group that share a cell of a
+    cubic grid merge into the one nearest their centroid.
+
+    Args:
+        rest_vertices: (V, 3) the mesh at rest; faces: (F, 3) int64.
+        vertex_group: (V,) int64; vertices of different groups never merge (a body's dominant
+            joint: surfaces that move apart stay apart).
+        cell_size: the grid's cell side, in rest_vertices' units.
+    Returns:
+        CoarseMesh. Each face takes the merged corners of an original face; faces whose corners
+        merge into fewer than three vertices are dropped, and of faces with the same corners in the
+        same winding one is kept (both windings stay, so culling by winding keeps a folded sheet).
+    """
+    vertex_count = rest_vertices.shape[0]
+    cells = torch.floor(rest_vertices.detach() / cell_size).long()
+    _, cluster = torch.unique(torch.cat([vertex_group[:, None], cells], dim=1), dim=0, return_inverse=True)
+    cluster_count = int(cluster.max()) + 1
+    members = torch.bincount(cluster, minlength=cluster_count)
+    centroid = rest_vertices.new_zeros(cluster_count, 3).index_add_(0, cluster, rest_vertices.detach()) / members[:, None]
+    distance = (rest_vertices.detach() - centroid[cluster]).norm(dim=1)
+    nearest = distance.new_full((cluster_count,), float("inf")).scatter_reduce(0, cluster, distance, reduce="amin")
+    candidates = (distance == nearest[cluster]).nonzero().squeeze(1)
+    representative = torch.full((cluster_count,), vertex_count, dtype=torch.int64).scatter_reduce(0, cluster[candidates], candidates, reduce="amin")
+    merged = representative[cluster][faces]
+    merged = merged[(merged[:, 0] != merged[:, 1]) & (merged[:, 1] != merged[:, 2]) & (merged[:, 2] != merged[:, 0])]
+    # The same triangle in the same winding, whichever corner comes first, is one key: its smallest corner first.
+    turns = merged.argmin(dim=1)
+    canonical = torch.stack([merged.gather(1, ((turns + step) % 3)[:, None])[:, 0] for step in range(3)], dim=1)
+    _, duplicate_of = torch.unique(canonical, dim=0, return_inverse=True)
+    first = torch.full((int(duplicate_of.max()) + 1,), len(merged), dtype=torch.int64).scatter_reduce(0, duplicate_of, torch.arange(len(merged)), reduce="amin")
+    kept = merged[first.sort().values]
+    vertices = torch.unique(kept)
+    return CoarseMesh(vertices=vertices, faces=torch.searchsorted(vertices, kept))
+
+
+SILHOUETTE_CELL_SIZE = 0.015
+"""silhouette_mesh()'s cell side in metres."""
+
+
+def silhouette_mesh(rest_vertices: torch.Tensor, faces: torch.Tensor, joint_weights: torch.Tensor, cell_size: float = SILHOUETTE_CELL_SIZE) -> CoarseMesh:
+    """The coarser mesh whose silhouettes the fits render: coarse_mesh() of the (V, 3) rest mesh in metres, its vertices grouped by their dominant joint in (V, 24) joint_weights.
+
+    Anny's mesh has 24,964 faces, two thirds of them in the head, hands and feet, finer than a
+    fit's 96-pixel silhouette crop resolves. With cells of 1.5 cm, 10,445 faces on 5,130 vertices are
+    left; over 8 random poses at 96 pixels, the hard silhouette's IoU with the full mesh's is
+    0.991 or more (0.994 on average), and its area 0.5 % smaller.
+    """
+    return coarse_mesh(rest_vertices, faces, joint_weights.argmax(dim=1), cell_size)

@@ -162,16 +162,15 @@ def _views(body: BodyModel, observations: list[PersonObservation], fit: FitResul
 def _crop_silhouettes(views: _Views, offsets: torch.Tensor, faces: torch.Tensor, settings: ClothingSettings) -> torch.Tensor:
     """(B, R, R) straight-through silhouettes of the bodies clothed by (V,) offsets, in the crops.
 
-    Only faces that face the camera in some view are drawn: on a closed mesh the first surface
-    along every ray faces the camera, so they cover the same pixels as all faces (but for a pixel
-    or two seen through the body's eye and mouth openings, in the fixed face) at two thirds of the
-    cost.
+    Each view draws only the faces that face its camera: on a closed mesh the first surface along
+    every ray faces the camera, so they cover the same pixels as all faces (but for a pixel or two
+    seen through the body's eye and mouth openings, in the fixed face) at about half the cost.
     """
     clothed = views.vertices + offsets[None, :, None] * views.normals
     crop_xy = (project(clothed, views.camera)[..., :2] - views.crop_center[:, None]) / views.crop_half_size[:, None, None]
     crop_ndc = torch.cat([crop_xy, clothed[..., 2:]], dim=-1)
-    return soft_silhouette(crop_ndc, faces[faces_facing_the_camera(crop_ndc.detach(), faces)], settings.silhouette_resolution,
-                           sigma=settings.silhouette_sigma, straight_through=True)
+    return soft_silhouette(crop_ndc, faces, settings.silhouette_resolution, sigma=settings.silhouette_sigma, straight_through=True,
+                           face_mask=faces_facing_the_camera(crop_ndc.detach(), faces))
 
 
 def _check_inputs(observations: list[PersonObservation], fit: FitResult, shape_dim: int, settings: ClothingSettings) -> None:

@@ -131,19 +131,21 @@ class FitSettings:
     # in tools/eval_tracking.py's seed 3, frame 22 (mid-turn) kept a pelvis turned to the camera under
     # a side-on chest at IoU 0.69, re-fitted with any chamfer or keypoint weight, without landmarks,
     # or from its neighbours' fits or turned 23 degrees either way; 20 soft steps bring it to 0.76.
-    # It renders the whole mesh, 0.5-0.7 s per polished frame on 2 CPU threads, so only the dips get
-    # it. It took the place of the re-fit's second start (each frame's tracked fit, re-fitted like the
-    # smoothed one), which cost as much (lwgan bench fit's video: 0.26-0.27 s per frame, before and
-    # after). On seeds 0-6, frames under IoU 0.75 went from 7 to 5 with 2 CPU threads (the mean of
-    # the seven worst frames from 0.735 to 0.754) and from 2 to 1 with 1 thread (0.753 to 0.770; the
-    # one is seed 0's frame 23 at 0.740, which the second start had lifted to 0.78). polish_fraction
-    # 0.1 leaves none with 1 thread and one with 2 (seed 0, 0.746; means of the minima 0.778 and
-    # 0.765), but lwgan bench fit's video, whose dips reach the cap, takes 0.29-0.32 s per frame.
-    # Five real videos have fewer dips than 5 % of their frames: 0.05 and 0.1 fit them the same.
-    polish_fraction: float = 0.05
+    # The soft term draws the body's coarse silhouette mesh (body.silhouette_faces), each frame only
+    # the faces that face its camera: 20 steps on 6 frames of the turning walk take 0.3 s per frame on
+    # 2 CPU threads, against 0.7-0.8 s with the full mesh. On seeds 0-6 (252 frames, 2 CPU threads),
+    # frames under IoU 0.75 (and the mean of the seven seeds' worst frames): the full mesh with 20
+    # steps and 5 %, 5 (0.754); the coarse mesh, 4 (0.761); with 40 steps, 4 (0.771); with 30 or 40
+    # steps and 10 %, 1 (0.778, 0.780; seed 0's frame 9 at 0.746, where the detector puts the face
+    # at the collar for two frames). lwgan bench fit's video, whose dips reach the cap, takes 0.26 s
+    # per frame with 20 steps and 5 %, 0.29 with 30 steps and 10 % and 0.30-0.32 with 40 steps and
+    # 10 %; the full mesh with 20 steps and 5 % took 0.29-0.32 on the same machine. Five real videos
+    # dip in fewer than 5 % of their frames: against the full mesh with 20 steps and 5 %, 30 steps and
+    # 10 % move their mean mask IoU by 0.003 or less and their worst frame by 0.006 or less.
+    polish_fraction: float = 0.1
     polish_dip: float = 0.03  # IoU
     polish_window: int = 4  # frames either side
-    polish_iterations: int = 20  # 0 turns the polish off
+    polish_iterations: int = 30  # 0 turns the polish off
     polish_pose_learning_rate_scale: float = 0.5
     orientation_candidates: tuple[float, ...] = (0.0, math.pi / 2, math.pi, -math.pi / 2)  # stage 1 start headings (yaw; 0 faces the camera)
     orientation_learning_rate: float = 0.05  # radians per step, global orientation
@@ -249,10 +251,11 @@ def fit_bodies(
         progress: show a progress bar over the iterations.
         shape: (K,) the person's known shape (e.g. a video's shared_shape) to start from instead of
             body.default_shape(); with settings.fit_shape False it stays fixed. Not with initial=.
-        silhouette_term: the silhouette stage's term: SOFT (the rendered soft silhouette) or CHAMFER
-            (distances between the body's vertices and the mask's outline; no rendering, several
-            times cheaper, and as good from a warm start). With CHAMFER, the video's term, keypoints
-            off their mask are ignored, as in track_bodies (drop_keypoints_off_the_mask).
+        silhouette_term: the silhouette stage's term: SOFT (the soft silhouette of the body's
+            coarse silhouette mesh) or CHAMFER (distances between the body's vertices and the
+            mask's outline; no rendering, several times cheaper, and as good from most warm starts).
+            With CHAMFER, the video's term, keypoints off their mask are ignored, as in
+            track_bodies (drop_keypoints_off_the_mask).
     Returns:
         FitResult with pose (B, 24, 3) in the image orientation, shape (B, shape_dim), camera (B, 3)
         in each image's square frame, keypoints_2d (B, 23, 2) image pixels, and losses: the final
@@ -679,13 +682,13 @@ def _terms(
     """Every loss term for the current state, each (B,) (zeros for terms that are off); `silhouette` picks the silhouette term (None, SOFT, CHAMFER)."""
     pose = state.full_pose()
     shape = state.shape()
-    # The mesh only for the silhouette: all of it for the soft silhouette, a sample of it for the chamfer term.
+    # The mesh only for the silhouette: the coarse silhouette mesh for the soft silhouette, a sample of the vertices for the chamfer term.
     if silhouette == CHAMFER:
         vertex_count = len(body.mirror_vertices)
         sample = torch.arange(0, vertex_count, max(1, vertex_count // settings.chamfer_vertices), device=pose.device)
         output = body.skeleton(pose, shape, vertex_indices=sample)
     else:
-        output = body(pose, shape) if silhouette == SOFT else body.skeleton(pose, shape)
+        output = body.skeleton(pose, shape, vertex_indices=body.silhouette_vertices if silhouette == SOFT else None)
     orientation = state.orientation()
     pivot = output.joints[:, :1]
     keypoints = _orient(output.keypoints, orientation, pivot)
@@ -709,8 +712,9 @@ def _terms(
         crop_xy = (_project(vertices, state.log_scale[rows], state.translation[rows]) - targets.box_center[rows, None]) / targets.crop_half_size[rows, None, None]
         crop_ndc = torch.cat([crop_xy, vertices[..., 2:]], dim=-1)
         if silhouette == SOFT:
-            faces = body.faces[faces_facing_the_camera(crop_ndc.detach(), body.faces)]
-            drawn = soft_silhouette(crop_ndc, faces, settings.silhouette_resolution, sigma=settings.silhouette_sigma)
+            faces = body.silhouette_faces
+            drawn = soft_silhouette(crop_ndc, faces, settings.silhouette_resolution, sigma=settings.silhouette_sigma,
+                                    face_mask=faces_facing_the_camera(crop_ndc.detach(), faces))
             loss = fit_losses.silhouette_loss(drawn, targets.silhouette[rows])
         else:
             loss = fit_losses.chamfer_silhouette_loss(crop_xy, targets.mask_distances.select(rows))

@@ -37,12 +37,13 @@ class Candidates:
 
 
 def enumerate_candidates(
-    vertices_ndc: torch.Tensor, faces: torch.Tensor, height: int, width: int, margin: float = 0.0
+    vertices_ndc: torch.Tensor, faces: torch.Tensor, height: int, width: int, margin: float = 0.0, face_mask: torch.Tensor | None = None
 ) -> Candidates:
     """All pairs of a face and a pixel centre within `margin` pixels of the face's bounding box.
 
-    vertices_ndc (B, V, 3), faces (F, 3) int64. Faces of zero area, or non-finite, are skipped.
-    Bounding boxes are computed in float64 so that no pixel centre on a box edge is missed.
+    vertices_ndc (B, V, 3), faces (F, 3) int64; face_mask (B, F) bool, when given, keeps only those
+    faces of each mesh. Faces of zero area, or non-finite, are skipped. Bounding boxes are computed
+    in float64 so that no pixel centre on a box edge is missed.
     """
     face_count = faces.shape[0]
     corners = vertices_ndc[:, faces].flatten(0, 1)  # (B*F, 3, 3)
@@ -56,6 +57,8 @@ def enumerate_candidates(
     edge_b = pixel_xy64[:, 2] - pixel_xy64[:, 0]
     doubled_area = edge_a[:, 0] * edge_b[:, 1] - edge_a[:, 1] * edge_b[:, 0]
     keep = (box_size.prod(dim=1) > 0) & (doubled_area != 0) & torch.isfinite(doubled_area)
+    if face_mask is not None:
+        keep &= face_mask.flatten()
     kept_face = keep.nonzero().squeeze(1)
     origin = first[kept_face]
     # Corner positions relative to the box origin are small, so float32 holds them precisely when

@@ -18,6 +18,7 @@ def soft_silhouette(
     sigma: float = 1.0,
     cutoff: float = 1e-4,
     straight_through: bool = False,
+    face_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Probability that each pixel is covered by the mesh, differentiable w.r.t. the vertices.
 
@@ -35,6 +36,8 @@ def soft_silhouette(
     Args:
         vertices_ndc: (B, V, 3); faces: (F, 3) int64; sigma: softness in pixels.
         straight_through: hard values with soft gradients, as above.
+        face_mask: (B, F) bool, when given, draws only those faces of each mesh (as
+            faces_facing_the_camera() gives them).
     Returns:
         (B, H, W) float in [0, 1] (0 or 1 when straight_through).
     """
@@ -42,7 +45,7 @@ def soft_silhouette(
     if sigma <= 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
     margin = sigma * math.sqrt(math.log(1.0 / cutoff))
-    candidates = enumerate_candidates(vertices_ndc, faces.long(), height, width, margin=margin)
+    candidates = enumerate_candidates(vertices_ndc, faces.long(), height, width, margin=margin, face_mask=face_mask)
     inside = (barycentric(candidates) >= 0).all(dim=1)
     distance_squared = _squared_distance_to_triangle(candidates)
     signed = torch.where(inside, distance_squared, -distance_squared) / sigma**2
@@ -60,7 +63,7 @@ def soft_silhouette(
 
 
 def faces_facing_the_camera(vertices_ndc: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """(F,) bool: faces whose outward normal points towards the camera (depth decreasing) in any of the (B, V, 3) views.
+    """(B, F) bool: the faces whose outward normal points towards the camera (depth decreasing) in each of the (B, V, 3) views.
 
     That is the z of the cross product (corner 1 - corner 0) x (corner 2 - corner 0) <= 0 (edge-on
     faces count), which only x and y decide, so the weak-perspective camera's scale does not matter.
@@ -68,7 +71,7 @@ def faces_facing_the_camera(vertices_ndc: torch.Tensor, faces: torch.Tensor) -> 
     corners = vertices_ndc[:, faces, :2]  # (B, F, 3, 2)
     first, second = corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0]
     normal_z = first[..., 0] * second[..., 1] - first[..., 1] * second[..., 0]
-    return (normal_z <= 0).any(dim=0)
+    return normal_z <= 0
 
 
 def _squared_distance_to_triangle(candidates: Candidates) -> torch.Tensor:

@@ -26,6 +26,7 @@ from lwgan.body.anny_retarget import (
     rotation_between,
     smpl_world_rotations,
 )
+from lwgan.body.camera import camera_to_fit, project
 from lwgan.body.rotations import axis_angle_to_matrix
 from lwgan.body.skeleton import (
     COCO17_NAMES,
@@ -33,6 +34,7 @@ from lwgan.body.skeleton import (
     SMPL_MIRROR,
     SMPL_PARENTS,
 )
+from lwgan.render import rasterize
 
 JOINT = {name: index for index, name in enumerate(SMPL_JOINT_NAMES)}
 X_AXIS, Y_AXIS, Z_AXIS = torch.eye(3)
@@ -464,3 +466,21 @@ def test_forward_matches_annys_own_forward_with_its_gradients(anny_body):
     for name, mine, reference in zip(("vertices", "joints", "pose gradient", "shape gradient"), *results, strict=True):
         scale = max(1.0, float(reference.abs().max()))
         torch.testing.assert_close(mine, reference, atol=1e-5 * scale, rtol=0, msg=lambda message, name=name: f"{name}: {message}")
+
+
+def test_the_silhouette_mesh_draws_the_full_meshs_silhouette_with_fewer_faces(anny_body):
+    """Three poses (T-pose, a stride turned sideways, arms down seen from behind) at the fits' 96-pixel crop."""
+    coarse_vertices, coarse_faces = anny_body.silhouette_vertices, anny_body.silhouette_faces
+    assert torch.equal(coarse_vertices, torch.unique(coarse_vertices)) and coarse_vertices.max() < anny_body.mirror_vertices.shape[0]
+    assert coarse_faces.min() == 0 and coarse_faces.max() == len(coarse_vertices) - 1
+    assert len(coarse_faces) < 0.5 * len(anny_body.faces)
+    pose = zero_pose(3)
+    pose[1, 0, 1], pose[1, JOINT["left_hip"], 0], pose[1, JOINT["right_hip"], 0], pose[1, JOINT["right_knee"], 0] = math.pi / 2, -0.6, 0.5, 0.8
+    pose[2, 0, 1], pose[2, JOINT["left_shoulder"], 2], pose[2, JOINT["right_shoulder"], 2] = math.pi, -1.2, 1.2
+    with torch.no_grad():
+        vertices = anny_body(pose).vertices
+    vertices_ndc = project(vertices, camera_to_fit(vertices))
+    full = rasterize(vertices_ndc, anny_body.faces, 96).mask
+    coarse = rasterize(vertices_ndc[:, coarse_vertices], coarse_faces, 96).mask
+    iou = (full & coarse).sum(dim=(1, 2)) / (full | coarse).sum(dim=(1, 2))
+    assert (iou > 0.985).all(), iou

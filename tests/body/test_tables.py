@@ -1,5 +1,7 @@
 """Mesh tables on small synthetic meshes whose answers are known: parts, normals, masks, mirror map, face dropping."""
 
+import math
+
 import pytest
 import torch
 import trimesh
@@ -7,6 +9,7 @@ import trimesh
 from lwgan.body import tables
 from lwgan.body.model import PART_NAMES
 from lwgan.body.skeleton import SMPL_JOINT_NAMES
+from lwgan.render import rasterize
 
 JOINT = {name: index for index, name in enumerate(SMPL_JOINT_NAMES)}
 
@@ -116,3 +119,40 @@ def test_drop_faces_removes_unused_vertices_and_uv_and_renumbers():
     assert torch.equal(keep_right.kept_vertices, torch.tensor([1, 2, 4, 5]))
     torch.testing.assert_close(vertices[keep_right.kept_vertices][keep_right.faces], vertices[faces[drop]])
     assert torch.equal(keep_right.kept_uv[keep_right.face_uv], face_uv[drop])
+
+
+def test_coarse_mesh_merges_each_cell_into_the_member_nearest_its_centroid():
+    # Cell side 1: vertices 0, 1, 2 share cell (0, 0, 0); their centroid (0.417, 0.267, 0.1) lies
+    # 0.36, 0.39 and 0.24 from them, so they merge into vertex 2; vertex 3 shares it too but belongs to another group; vertices 4 and 5 have cells of their own.
+    vertices = torch.tensor([
+        [0.1, 0.1, 0.1], [0.8, 0.2, 0.1], [0.35, 0.5, 0.1], [0.5, 0.5, 0.5], [1.5, 0.5, 0.1], [0.5, 1.5, 0.1],
+    ])
+    group = torch.tensor([0, 0, 0, 1, 0, 0])
+    faces = torch.tensor([
+        [0, 4, 5],  # -> (2, 4, 5)
+        [1, 4, 5],  # -> (2, 4, 5) again: dropped
+        [5, 2, 4],  # -> the same triangle in the same winding from another corner: dropped
+        [2, 5, 4],  # -> the other winding: kept
+        [0, 1, 4],  # -> (2, 2, 4): degenerate, dropped
+        [3, 0, 4],  # -> (3, 2, 4): the other group's vertex stays
+    ])
+    coarse = tables.coarse_mesh(vertices, faces, group, cell_size=1.0)
+    assert coarse.vertices.tolist() == [2, 3, 4, 5]
+    assert coarse.vertices[coarse.faces].tolist() == [[2, 4, 5], [2, 5, 4], [3, 2, 4]]
+
+
+def test_coarse_mesh_of_a_fine_sphere_keeps_its_disc_silhouette():
+    """An icosphere of radius 1 with 20,480 faces, clustered with cells of 0.1, against its analytic silhouette (the unit disc)."""
+    sphere = trimesh.creation.icosphere(subdivisions=5, radius=1.0)
+    vertices = torch.tensor(sphere.vertices, dtype=torch.float32)
+    faces = torch.tensor(sphere.faces)
+    coarse = tables.coarse_mesh(vertices, faces, torch.zeros(len(vertices), dtype=torch.int64), cell_size=0.1)
+    assert len(coarse.faces) < len(faces) / 4
+    kept = vertices[coarse.vertices]
+    corners = kept[coarse.faces].double()
+    assert 0.97 * 4 / 3 * math.pi < torch.linalg.det(corners).sum() / 6 < 4 / 3 * math.pi, "closed, outward and nearly the sphere's volume"
+    size = 200  # pixels over NDC [-1.25, 1.25]
+    drawn = rasterize((kept / 1.25)[None], coarse.faces, size).mask[0]
+    centre = (torch.arange(size) + 0.5) / size * 2.5 - 1.25
+    disc = centre[:, None] ** 2 + centre[None, :] ** 2 <= 1.0
+    assert (drawn & disc).sum() / (drawn | disc).sum() > 0.985

@@ -135,12 +135,13 @@ def test_faces_facing_the_camera_are_the_nearest_surface(anny_body, front, side)
     for view in range(2):
         one_view = vertices_ndc[view : view + 1]
         every_face = rasterize(one_view, anny_body.faces, SIZE)
-        facing_only = rasterize(one_view, anny_body.faces[faces_facing_the_camera(one_view, anny_body.faces)], SIZE)
+        facing_only = rasterize(one_view, anny_body.faces[faces_facing_the_camera(one_view, anny_body.faces)[0]], SIZE)
         both = every_face.mask & facing_only.mask
         assert torch.equal(facing_only.depth[both], every_face.depth[both]) and not (facing_only.mask & ~every_face.mask).any()
         missed = every_face.face_index[every_face.mask & ~facing_only.mask]
         assert len(missed) <= 3 and (anny_body.face_part[missed] == PART_NAMES.index("head")).all()
-    assert 0.4 < faces_facing_the_camera(vertices_ndc, anny_body.faces).float().mean() < 0.9  # the two views together
+    facing = faces_facing_the_camera(vertices_ndc, anny_body.faces)
+    assert tuple(facing.shape) == (2, anny_body.faces.shape[0]) and (0.3 < facing.float().mean(dim=1)).all() and (facing.float().mean(dim=1) < 0.7).all()  # about half in each view
 
 
 def test_bad_inputs_are_rejected(anny_body, front, side):

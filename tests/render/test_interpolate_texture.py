@@ -97,3 +97,19 @@ def test_straight_through_silhouette_has_hard_values_and_soft_gradients():
         gradients.append(moving.grad)
     assert torch.equal(silhouette.detach(), rasterize(vertices, faces, 24).mask.float())
     assert torch.equal(gradients[0], gradients[1]) and gradients[1].abs().sum() > 0
+
+
+def test_a_face_mask_draws_each_mesh_with_its_own_faces():
+    # Two views of the square and a triangle over it; each view keeps a different subset of the faces.
+    vertices, faces = square()
+    vertices = torch.cat([vertices, torch.tensor([[[-0.9, 0.7, 1.0], [0.2, -0.95, 1.0], [0.6, 0.8, 1.0]]])], dim=1)
+    faces = torch.cat([faces, torch.tensor([[4, 5, 6]])])
+    views = torch.cat([vertices, vertices * torch.tensor([0.8, 1.1, 1.0])])
+    face_mask = torch.tensor([[True, False, True], [False, True, True]])
+    for straight_through in (False, True):
+        masked = soft_silhouette(views, faces, 20, sigma=0.5, straight_through=straight_through, face_mask=face_mask)
+        for view in range(2):
+            alone = soft_silhouette(views[view : view + 1], faces[face_mask[view]], 20, sigma=0.5, straight_through=straight_through)
+            assert torch.allclose(masked[view], alone[0], atol=1e-6)
+    every_face = soft_silhouette(views, faces, 20, sigma=0.5)
+    assert (every_face - masked.detach()).abs().amax(dim=(1, 2)).min() > 0.5  # each view dropped a face that covers pixels
