@@ -131,9 +131,9 @@ class AnnyBody(BodyModel):
         for mask_name, mask in tables.face_masks_from_rest(rest_vertices, self.faces, face_part).items():
             self.register_buffer(f"face_mask_{mask_name}", mask, persistent=False)
         self.register_buffer("mirror_vertices", tables.mirror_vertex_map(rest_vertices), persistent=False)
-        silhouette_mesh = tables.silhouette_mesh(rest_vertices, self.faces, smpl_weights[self.kept_vertices])
-        self.register_buffer("silhouette_vertices", silhouette_mesh.vertices, persistent=False)
-        self.register_buffer("silhouette_faces", silhouette_mesh.faces, persistent=False)
+        coarse = tables.silhouette_mesh(rest_vertices, self.faces, smpl_weights[self.kept_vertices])
+        self.register_buffer("silhouette_vertices", coarse.vertices, persistent=False)
+        self.register_buffer("silhouette_faces", coarse.faces, persistent=False)
         symmetry = tables.mirror_symmetry(rest_vertices, self.mirror_vertices)
         logger.debug(
             "Anny mirror map: an involution on %.4f of the vertices; mirrored-partner distance mean %.3f mm, max %.3f mm",

@@ -144,14 +144,16 @@ def coarse_mesh(rest_vertices: torch.Tensor, faces: torch.Tensor, vertex_group: 
     distance = (rest_vertices.detach() - centroid[cluster]).norm(dim=1)
     nearest = distance.new_full((cluster_count,), float("inf")).scatter_reduce(0, cluster, distance, reduce="amin")
     candidates = (distance == nearest[cluster]).nonzero().squeeze(1)
-    representative = torch.full((cluster_count,), vertex_count, dtype=torch.int64).scatter_reduce(0, cluster[candidates], candidates, reduce="amin")
+    representative = torch.full((cluster_count,), vertex_count, dtype=torch.int64, device=faces.device)
+    representative = representative.scatter_reduce(0, cluster[candidates], candidates, reduce="amin")
     merged = representative[cluster][faces]
     merged = merged[(merged[:, 0] != merged[:, 1]) & (merged[:, 1] != merged[:, 2]) & (merged[:, 2] != merged[:, 0])]
     # The same triangle in the same winding, whichever corner comes first, is one key: its smallest corner first.
     turns = merged.argmin(dim=1)
     canonical = torch.stack([merged.gather(1, ((turns + step) % 3)[:, None])[:, 0] for step in range(3)], dim=1)
     _, duplicate_of = torch.unique(canonical, dim=0, return_inverse=True)
-    first = torch.full((int(duplicate_of.max()) + 1,), len(merged), dtype=torch.int64).scatter_reduce(0, duplicate_of, torch.arange(len(merged)), reduce="amin")
+    first = torch.full((int(duplicate_of.max()) + 1,), len(merged), dtype=torch.int64, device=faces.device)
+    first = first.scatter_reduce(0, duplicate_of, torch.arange(len(merged), device=faces.device), reduce="amin")
     kept = merged[first.sort().values]
     vertices = torch.unique(kept)
     return CoarseMesh(vertices=vertices, faces=torch.searchsorted(vertices, kept))
