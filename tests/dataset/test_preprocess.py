@@ -1,7 +1,10 @@
 """`lwgan preprocess` end to end on a synthetic video: iPER outputs, lost frames, resume, shards, the clothing."""
 
 import json
+import logging
 import pickle
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,12 +34,57 @@ def config_for(video, output, *extra):
     return compose("preprocess", [f"input={video}", f"output={output}", "image_size=96", "chunk=6", "preview_size=64", "shape_frames=3", *extra])
 
 
-def test_writes_iper_outputs_and_reports_lost_frames(video, tmp_path, caplog):
-    results = preprocess.run(config_for(video, tmp_path))
-    assert len(results) == 1
+@dataclass(frozen=True)
+class Run:
+    output: Path
+    results: list  # what preprocess.run returned
+    log: str  # what lwgan.data.preprocess logged
+    tracked_shapes: np.ndarray | None = None  # (frames with a person, 6) the shapes track_bodies returned, where recorded
+
+
+def run_once(video, output, *extra) -> Run:
+    """One `lwgan preprocess` run that several tests read."""
+    messages = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger("lwgan.data.preprocess")
+    logger.addHandler(handler)
+    try:
+        results = preprocess.run(config_for(video, output, *extra))
+    finally:
+        logger.removeHandler(handler)
+    return Run(output, results, "\n".join(messages))
+
+
+@pytest.fixture(scope="module")
+def dressed(video, tmp_path_factory) -> Run:
+    """The clothing fitted to 3 frames, previews on."""
+    return run_once(video, tmp_path_factory.mktemp("dressed"), "clothing_frames=3")
+
+
+@pytest.fixture(scope="module")
+def naked(video, tmp_path_factory) -> Run:
+    """No clothing, no previews, every frame fitting its own shape (the tracked shapes recorded)."""
+    shapes = []
+    real_track = preprocess.track_bodies
+
+    def recording_track(*args, **kwargs):
+        result = real_track(*args, **kwargs)
+        shapes.append(result.shape)
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(preprocess, "track_bodies", recording_track)
+        run = run_once(video, tmp_path_factory.mktemp("naked"), "shape_frames=0", "preview=false", "clothing=false")
+    return replace(run, tracked_shapes=np.concatenate(shapes))
+
+
+def test_writes_iper_outputs_and_reports_lost_frames(video, dressed):
+    tmp_path = dressed.output
+    assert len(dressed.results) == 1
     info = json.loads((tmp_path / "smpls" / "walker" / "info.json").read_text())
     assert info["frames"] == FRAMES and info["lost_frames"] == list(BLANK)
-    assert "no person in 2 frame(s)" in caplog.text
+    assert "no person in 2 frame(s)" in dressed.log
     fits = read_pose_shape(tmp_path / "smpls" / "walker" / "pose_shape.pkl")
     assert fits.cams.shape == (FRAMES, 3) and fits.pose.shape == (FRAMES, 72) and fits.shape.shape == (FRAMES, 6)
     assert np.isfinite(fits.pose).all()
@@ -49,7 +97,7 @@ def test_writes_iper_outputs_and_reports_lost_frames(video, tmp_path, caplog):
     assert preview.shape == (FRAMES, 64, 64, 3)
     assert not (tmp_path / ".work" / "walker").exists()
     # A second run skips the finished video.
-    assert preprocess.run(config_for(video, tmp_path)) == []
+    assert preprocess.run(config_for(video, tmp_path, "clothing_frames=3")) == []
 
 
 def test_an_interrupted_run_resumes_after_the_last_fitted_chunk(video, tmp_path, monkeypatch):
@@ -88,12 +136,8 @@ def test_an_interrupted_run_resumes_after_the_last_fitted_chunk(video, tmp_path,
     assert np.abs(read_pose_shape(tmp_path / "smpls" / "walker" / "pose_shape.pkl").shape - video_shape).max() < 1e-5
 
 
-def test_shape_frames_zero_lets_every_frame_fit_its_own_shape(video, tmp_path, monkeypatch):
-    shapes = []
-    real_track = preprocess.track_bodies
-    monkeypatch.setattr(preprocess, "track_bodies", lambda *a, **k: (result := real_track(*a, **k), shapes.append(result.shape))[0])
-    preprocess.run(config_for(video, tmp_path, "shape_frames=0", "preview=false", "clothing=false"))
-    shapes = np.concatenate(shapes)
+def test_shape_frames_zero_lets_every_frame_fit_its_own_shape(naked):
+    shapes = naked.tracked_shapes
     assert len(shapes) == FRAMES - len(BLANK) and np.ptp(shapes, axis=0).max() > 1e-4
 
 
@@ -110,8 +154,8 @@ def test_an_empty_video_is_a_clear_error(tmp_path):
         preprocess.run(config_for(empty, tmp_path / "out"))
 
 
-def test_clothing_is_fitted_to_spread_frames_with_a_person_and_written_beside_the_fits(video, tmp_path, anny_body):
-    preprocess.run(config_for(video, tmp_path, "clothing_frames=3"))
+def test_clothing_is_fitted_to_spread_frames_with_a_person_and_written_beside_the_fits(dressed, anny_body):
+    tmp_path = dressed.output
     smpls = tmp_path / "smpls" / "walker"
     offsets = np.load(smpls / "offsets.npy", allow_pickle=False)
     assert offsets.dtype == np.float32 and offsets.shape == anny_body.mirror_vertices.shape
@@ -136,8 +180,8 @@ def test_clothing_is_fitted_to_spread_frames_with_a_person_and_written_beside_th
     np.testing.assert_array_equal(IperDataset(tmp_path, "val").videos[0].offsets, offsets)
 
 
-def test_without_clothing_no_offsets_are_written(video, tmp_path):
-    preprocess.run(config_for(video, tmp_path, "clothing=false", "preview=false"))
+def test_without_clothing_no_offsets_are_written(naked):
+    tmp_path = naked.output
     smpls = tmp_path / "smpls" / "walker"
     assert (smpls / "pose_shape.pkl").is_file() and not (smpls / "offsets.npy").exists()
     info = json.loads((smpls / "info.json").read_text())
