@@ -102,7 +102,7 @@ class PreprocessConfig:
     image_size: int = 512  # side of the square crops
     margin: float = 1.2  # crop side = margin x the person's extent over the whole video
     chunk: int = 32  # frames fitted together (after the fits of the frames before them)
-    shape_frames: int = 8  # the person's one body shape is fitted to this many reliable frames spread over the video, then tracked fixed (0: every frame fits its own)
+    shape_frames: int = 8  # the person's one body shape is fitted to this many reliable frames spread over the video, then tracked fixed (0: every frame tracks its own; either way pose_shape.pkl holds one shape, the median over the frames)
     mismatch_fraction: float = 0.1  # a fit whose keypoints miss the detected ones by more (mean, in box sizes) is dropped and filled from its neighbours
     fps: float = 30.0  # frame rate of folders of frames
     pose_cutoff_hz: float = 4.0  # zero-phase low-pass of the poses
