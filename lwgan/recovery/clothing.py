@@ -35,7 +35,7 @@ from lwgan.devices import deterministic
 from lwgan.recovery.fit_losses import silhouette_loss
 from lwgan.recovery.fitting import FitSettings, _targets
 from lwgan.recovery.observation import FitResult, PersonObservation
-from lwgan.render.silhouette import faces_facing_the_camera, soft_silhouette
+from lwgan.render.silhouette import soft_silhouette
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def _crop_silhouettes(views: _Views, offsets: torch.Tensor, faces: torch.Tensor,
     crop_xy = (project(clothed, views.camera)[..., :2] - views.crop_center[:, None]) / views.crop_half_size[:, None, None]
     crop_ndc = torch.cat([crop_xy, clothed[..., 2:]], dim=-1)
     return soft_silhouette(crop_ndc, faces, settings.silhouette_resolution, sigma=settings.silhouette_sigma, straight_through=True,
-                           face_mask=faces_facing_the_camera(crop_ndc.detach(), faces))
+                           cull_back_faces=True)
 
 
 def _check_inputs(observations: list[PersonObservation], fit: FitResult, shape_dim: int, settings: ClothingSettings) -> None:

@@ -52,7 +52,7 @@ from lwgan.eval.metrics import mask_iou
 from lwgan.recovery import fit_losses
 from lwgan.recovery.observation import FitResult, PersonObservation
 from lwgan.recovery.preview import fitted_silhouette
-from lwgan.render.silhouette import faces_facing_the_camera, soft_silhouette
+from lwgan.render.silhouette import soft_silhouette
 
 logger = logging.getLogger(__name__)
 
@@ -417,9 +417,13 @@ def refit_silhouettes(body: BodyModel, observations: list[PersonObservation], fi
     refit = replace(settings, warm_body_iterations=settings.refit_body_iterations, warm_silhouette_iterations=settings.refit_silhouette_iterations)
     kept = _keep_the_better_covering(body, observations, fits, silhouette_coverage(body, observations, fits), masked, refit, CHAMFER, batch_size)
     coverage = kept.losses["coverage"]
-    polish = replace(settings, warm_body_iterations=0, warm_silhouette_iterations=settings.polish_iterations,
-                     silhouette_pose_learning_rate_scale=settings.polish_pose_learning_rate_scale)
-    return _keep_the_better_covering(body, observations, kept, coverage, coverage_dips(coverage, settings), polish, SOFT, batch_size)
+    return _keep_the_better_covering(body, observations, kept, coverage, coverage_dips(coverage, settings), polish_settings(settings), SOFT, batch_size)
+
+
+def polish_settings(settings: FitSettings) -> FitSettings:
+    """The warm fit_bodies settings of refit_silhouettes' polish: no keypoint steps, settings.polish_iterations silhouette steps at the polish's pose learning-rate scale."""
+    return replace(settings, warm_body_iterations=0, warm_silhouette_iterations=settings.polish_iterations,
+                   silhouette_pose_learning_rate_scale=settings.polish_pose_learning_rate_scale)
 
 
 def coverage_dips(coverage: np.ndarray, settings: FitSettings) -> np.ndarray:
@@ -712,9 +716,7 @@ def _terms(
         crop_xy = (_project(vertices, state.log_scale[rows], state.translation[rows]) - targets.box_center[rows, None]) / targets.crop_half_size[rows, None, None]
         crop_ndc = torch.cat([crop_xy, vertices[..., 2:]], dim=-1)
         if silhouette == SOFT:
-            faces = body.silhouette_faces
-            drawn = soft_silhouette(crop_ndc, faces, settings.silhouette_resolution, sigma=settings.silhouette_sigma,
-                                    face_mask=faces_facing_the_camera(crop_ndc.detach(), faces))
+            drawn = soft_silhouette(crop_ndc, body.silhouette_faces, settings.silhouette_resolution, sigma=settings.silhouette_sigma, cull_back_faces=True)
             loss = fit_losses.silhouette_loss(drawn, targets.silhouette[rows])
         else:
             loss = fit_losses.chamfer_silhouette_loss(crop_xy, targets.mask_distances.select(rows))

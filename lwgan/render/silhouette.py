@@ -18,7 +18,7 @@ def soft_silhouette(
     sigma: float = 1.0,
     cutoff: float = 1e-4,
     straight_through: bool = False,
-    face_mask: torch.Tensor | None = None,
+    cull_back_faces: bool = False,
 ) -> torch.Tensor:
     """Probability that each pixel is covered by the mesh, differentiable w.r.t. the vertices.
 
@@ -36,8 +36,9 @@ def soft_silhouette(
     Args:
         vertices_ndc: (B, V, 3); faces: (F, 3) int64; sigma: softness in pixels.
         straight_through: hard values with soft gradients, as above.
-        face_mask: (B, F) bool, when given, draws only those faces of each mesh (as
-            faces_facing_the_camera() gives them).
+        cull_back_faces: draw in each mesh only the faces that face its camera
+            (faces_facing_the_camera()): on a closed mesh they cover the same pixels as all faces,
+            at about half the cost.
     Returns:
         (B, H, W) float in [0, 1] (0 or 1 when straight_through).
     """
@@ -45,6 +46,7 @@ def soft_silhouette(
     if sigma <= 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
     margin = sigma * math.sqrt(math.log(1.0 / cutoff))
+    face_mask = faces_facing_the_camera(vertices_ndc.detach(), faces) if cull_back_faces else None
     candidates = enumerate_candidates(vertices_ndc, faces.long(), height, width, margin=margin, face_mask=face_mask)
     inside = (barycentric(candidates) >= 0).all(dim=1)
     distance_squared = _squared_distance_to_triangle(candidates)

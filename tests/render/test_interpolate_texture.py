@@ -11,6 +11,7 @@ from lwgan.render import (
     render_texture,
     soft_silhouette,
 )
+from lwgan.render.silhouette import faces_facing_the_camera
 
 
 def square(depth: float = 1.0):
@@ -99,17 +100,18 @@ def test_straight_through_silhouette_has_hard_values_and_soft_gradients():
     assert torch.equal(gradients[0], gradients[1]) and gradients[1].abs().sum() > 0
 
 
-def test_a_face_mask_draws_each_mesh_with_its_own_faces():
-    # Two views of the square and a triangle over it; each view keeps a different subset of the faces.
+def test_culling_draws_each_mesh_with_the_faces_that_face_its_own_camera():
+    # The square and a triangle wound the other way; the second view is mirrored, which turns every face round.
     vertices, faces = square()
     vertices = torch.cat([vertices, torch.tensor([[[-0.9, 0.7, 1.0], [0.2, -0.95, 1.0], [0.6, 0.8, 1.0]]])], dim=1)
-    faces = torch.cat([faces, torch.tensor([[4, 5, 6]])])
-    views = torch.cat([vertices, vertices * torch.tensor([0.8, 1.1, 1.0])])
-    face_mask = torch.tensor([[True, False, True], [False, True, True]])
+    faces = torch.cat([faces, torch.tensor([[4, 6, 5]])])
+    views = torch.cat([vertices, vertices * torch.tensor([-0.8, 1.1, 1.0])])
+    facing = faces_facing_the_camera(views, faces)
+    assert facing.any(dim=1).all() and not facing.all(dim=1).any() and not (facing[0] & facing[1]).any()
     for straight_through in (False, True):
-        masked = soft_silhouette(views, faces, 20, sigma=0.5, straight_through=straight_through, face_mask=face_mask)
+        culled = soft_silhouette(views, faces, 20, sigma=0.5, straight_through=straight_through, cull_back_faces=True)
         for view in range(2):
-            alone = soft_silhouette(views[view : view + 1], faces[face_mask[view]], 20, sigma=0.5, straight_through=straight_through)
-            assert torch.allclose(masked[view], alone[0], atol=1e-6)
+            alone = soft_silhouette(views[view : view + 1], faces[facing[view]], 20, sigma=0.5, straight_through=straight_through)
+            assert torch.allclose(culled[view], alone[0], atol=1e-6)
     every_face = soft_silhouette(views, faces, 20, sigma=0.5)
-    assert (every_face - masked.detach()).abs().amax(dim=(1, 2)).min() > 0.5  # each view dropped a face that covers pixels
+    assert (every_face - culled.detach()).abs().amax(dim=(1, 2)).min() > 0.5  # each view dropped a face that covers pixels
