@@ -320,7 +320,7 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
     video_shape = np.repeat(np.median(shape[found], axis=0, keepdims=True), len(pose), axis=0)
     if config.fitting.refit_silhouette_iterations > 0:
         mismatched = np.isin(np.arange(len(pose)), mismatched_frames(unfitted))
-        pose, camera = refit_smoothed(detections, crop, (pose, video_shape, camera), found | flipped | mismatched, body, config)
+        pose, camera = refit_smoothed(detections, crop, (pose, video_shape, camera), found | flipped | mismatched, flipped, body, config)
     write_pose_shape(paths.smpls / "pose_shape.pkl", cams=camera, pose=pose.reshape(len(pose), 72), shape=video_shape)
 
     x0, y0, side = (float(v) for v in crop)
@@ -356,12 +356,15 @@ def write_outputs(source: FrameSource, paths: VideoPaths, detections: Detections
     return info
 
 
-def refit_smoothed(detections: Detections, crop, fits, candidates: np.ndarray, body, config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+def refit_smoothed(detections: Detections, crop, fits, candidates: np.ndarray, flipped: np.ndarray, body, config: PreprocessConfig
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """The smoothed (pose (N, 24, 3), camera (N, 3)) with the `candidates` ((N,) bool) re-fitted (fitting.refit_silhouettes).
 
     fits: the smoothed (pose, shape, camera). candidates: frames with a detection to re-fit (the
     fitted frames, and those filled because their fit faced the wrong way or missed its keypoints:
-    a leg forward and a leg back interpolate into two legs together). Each keeps whichever of its
+    a leg forward and a leg back interpolate into two legs together). The `flipped` ((N,) bool)
+    frames, filled because their fit faced the other way, keep their filled heading (refit_silhouettes'
+    keep_heading): their detection says the other way too. Each keeps whichever of its
     smoothed fit and its re-fits covers its mask best. It runs after the smoothing, so that a
     re-fitted frame, which may differ from its neighbours, is not averaged with them.
     """
@@ -369,7 +372,7 @@ def refit_smoothed(detections: Detections, crop, fits, candidates: np.ndarray, b
     frames = np.flatnonzero(candidates)
     observations = [crop_observation(detections, index, crop, config.image_size) for index in frames]
     smoothed = FitResult(pose[frames], shape[frames], camera[frames], np.zeros((len(frames), len(BODY_KEYPOINT_NAMES), 2), np.float32), {})
-    refitted = refit_silhouettes(body, observations, smoothed, replace(config.fitting, fit_shape=False))
+    refitted = refit_silhouettes(body, observations, smoothed, replace(config.fitting, fit_shape=False), keep_heading=flipped[frames])
     pose[frames], camera[frames] = refitted.pose, refitted.camera
     return pose, camera
 

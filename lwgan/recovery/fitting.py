@@ -73,6 +73,15 @@ ORDERED_LIMBS = SWAPPABLE_LIMBS[:1]
 """The limbs whose labels label_limbs_in_order keeps from frame to frame: the legs. Not the arms: on
 a tai chi video, whose crossed forearms pass each other, ordering them too cost 0.9 dB of body PSNR."""
 
+MAX_REFIT_TURN = math.pi / 4
+"""How far refit_silhouettes may turn the heading of a row it is told to keep facing its way (keep_heading).
+
+lwgan preprocess marks the frames it filled from their neighbours because their own fit faced the other way: their
+detection took a front for a back, with its left and right labels and 3D landmarks flipped together, and a re-fit on it
+turns back with them while covering the mask as well or better. On lwgan bench fit's clip (a textured body with a blank
+face), 3 of its 4 filled frames ended 66-81 degrees off their filled heading, and 2 of them more than 90 degrees off the
+truth; within this bound, none is more than 47 degrees off the truth."""
+
 SOFT, CHAMFER = "soft", "chamfer"
 """The silhouette terms of a stage: the soft silhouette against the mask, or the chamfer distances to it (no rendering)."""
 
@@ -393,7 +402,7 @@ def track_bodies(
 
 @deterministic
 def refit_silhouettes(body: BodyModel, observations: list[PersonObservation], fits: FitResult, settings: FitSettings | None = None,
-                      batch_size: int = 128) -> FitResult:
+                      batch_size: int = 128, keep_heading: np.ndarray | None = None) -> FitResult:
     """`fits` re-fitted on their keypoints and masks, each frame keeping whichever fit covers its mask best.
 
     lwgan preprocess runs it on the frames of a video (the rows, in order) after the smoothing, which
@@ -404,7 +413,9 @@ def refit_silhouettes(body: BodyModel, observations: list[PersonObservation], fi
     neighbours' (coverage_dips) get settings.polish_iterations steps of the soft silhouette term
     (SOFT) from their kept fit. A frame keeps a re-fit when it covers the mask better than the fit
     it started from. The coverage is the IoU of the fitted (naked) body's silhouette with the
-    observation's mask (silhouette_coverage). Frames without a mask keep their fit.
+    observation's mask (silhouette_coverage). Frames without a mask keep their fit. The rows of
+    keep_heading ((N,) bool) keep a re-fit only when its heading stays within MAX_REFIT_TURN of the
+    heading of the fit it started from.
 
     Returns a FitResult like `fits`: its losses keep their keys (a re-fitted frame's come from its
     last kept re-fit, 0 where that has none; a polished frame's "silhouette" is the soft term's) and
@@ -415,9 +426,12 @@ def refit_silhouettes(body: BodyModel, observations: list[PersonObservation], fi
         return fits
     masked = np.array([row for row, observation in enumerate(observations) if observation.mask is not None], dtype=int)
     refit = replace(settings, warm_body_iterations=settings.refit_body_iterations, warm_silhouette_iterations=settings.refit_silhouette_iterations)
-    kept = _keep_the_better_covering(body, observations, fits, silhouette_coverage(body, observations, fits), masked, refit, CHAMFER, batch_size)
+    keep_heading = np.zeros(len(observations), dtype=bool) if keep_heading is None else np.asarray(keep_heading, dtype=bool)
+    kept = _keep_the_better_covering(body, observations, fits, silhouette_coverage(body, observations, fits), masked, refit, CHAMFER, batch_size,
+                                     keep_heading)
     coverage = kept.losses["coverage"]
-    return _keep_the_better_covering(body, observations, kept, coverage, coverage_dips(coverage, settings), polish_settings(settings), SOFT, batch_size)
+    return _keep_the_better_covering(body, observations, kept, coverage, coverage_dips(coverage, settings), polish_settings(settings), SOFT,
+                                     batch_size, keep_heading)
 
 
 def polish_settings(settings: FitSettings) -> FitSettings:
@@ -446,8 +460,10 @@ def coverage_dips(coverage: np.ndarray, settings: FitSettings) -> np.ndarray:
 
 
 def _keep_the_better_covering(body: BodyModel, observations: list[PersonObservation], fits: FitResult, coverage: np.ndarray, rows: np.ndarray,
-                              settings: FitSettings, silhouette_term: str, batch_size: int) -> FitResult:
+                              settings: FitSettings, silhouette_term: str, batch_size: int, keep_heading: np.ndarray) -> FitResult:
     """`fits` with each of `rows` re-fitted (fit_bodies from its fit, `silhouette_term`, batch_size rows at a time) where the re-fit covers its mask better than `coverage` (N,) says the fit does.
+
+    A row of keep_heading (N,) bool keeps its re-fit only if it turned by MAX_REFIT_TURN or less.
 
     Returns a FitResult like `fits`, its losses from the kept re-fits (0 for terms a re-fit lacks)
     and "coverage" (N,), the kept fits'.
@@ -461,7 +477,8 @@ def _keep_the_better_covering(body: BodyModel, observations: list[PersonObservat
         batch = [observations[row] for row in chunk]
         refits = fit_bodies(body, batch, settings, initial=FitResult(*(merged[name][chunk] for name in names), {}), silhouette_term=silhouette_term)
         covered = silhouette_coverage(body, batch, refits)
-        better = covered > coverage[chunk]
+        turned = keep_heading[chunk] & (heading_change(merged["pose"][chunk], refits.pose) > MAX_REFIT_TURN)
+        better = (covered > coverage[chunk]) & ~turned
         chosen, replaced = chunk[better], np.flatnonzero(better)
         coverage[chosen] = covered[better]
         for name, values in merged.items():
@@ -470,6 +487,12 @@ def _keep_the_better_covering(body: BodyModel, observations: list[PersonObservat
             values[chosen] = refits.losses[name][replaced] if name in refits.losses else 0.0
         logger.debug("re-fitted %d frames (%s), %d cover their masks better", len(chunk), silhouette_term, int(better.sum()))
     return FitResult(**merged, losses={**losses, "coverage": coverage.astype(np.float32)})
+
+
+def heading_change(pose: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """(B,) the angle in radians, in [0, pi], between the headings (camera.heading_of) of two (B, 24, 3) image-oriented poses' roots."""
+    headings = heading_of(axis_angle_to_matrix(torch.from_numpy(np.stack([pose[:, 0], other[:, 0]]).astype(np.float64)))).numpy()
+    return np.abs(np.angle(np.exp(1j * (headings[1] - headings[0]))))
 
 
 def silhouette_coverage(body: BodyModel, observations: list[PersonObservation], fits: FitResult, batch_size: int = 32) -> np.ndarray:

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from lwgan.body.camera import camera_to_fit, orient_for_image, project, yaw_of
+from lwgan.body.camera import (
+    camera_to_fit,
+    heading_of,
+    orient_for_image,
+    project,
+    with_heading,
+    yaw_of,
+)
+from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from lwgan.body.skeleton import BODY_KEYPOINT_NAMES, SMPL_JOINT_NAMES
 from lwgan.data.synthetic_people import render_synthetic_person
 from lwgan.recovery.bvh import bvh_to_smpl, read_bvh
@@ -23,10 +31,12 @@ from lwgan.recovery.fit_losses import (
 )
 from lwgan.recovery.fitting import (
     CHAMFER,
+    MAX_REFIT_TURN,
     SOFT,
     FitSettings,
     coverage_dips,
     fit_bodies,
+    heading_change,
     polish_settings,
     refit_silhouettes,
     silhouette_coverage,
@@ -268,6 +278,25 @@ def test_the_refit_brings_a_frame_back_onto_its_mask_and_no_frame_covers_it_wors
     assert refitted.losses["total"][3] == 1.0 and refitted.losses["total"][1] != 1.0
     # Off, nothing changes.
     assert refit_silhouettes(anny_body, observations, start, replace(settings, refit_silhouette_iterations=0)) is start
+
+
+def test_a_row_kept_facing_its_way_does_not_take_a_refit_that_turns_round(anny_body, front_and_back):
+    """The hop seen from behind, started half a turn round (facing the camera): its re-fit turns towards its evidence and covers the mask better; marked keep_heading, the row keeps its start instead."""
+    hop = front_and_back[1]
+    truth = truth_of([hop])
+    orientation = axis_angle_to_matrix(torch.from_numpy(truth.pose[:, 0]).double())
+    turned = truth.pose.copy()
+    turned[:, 0] = matrix_to_axis_angle(with_heading(orientation, heading_of(orientation) + math.pi)).numpy()
+    start = FitResult(turned, truth.shape, truth.camera, truth.keypoints_2d, {})
+    settings = replace(FitSettings(), fit_shape=False)
+    assert heading_change(truth.pose, turned)[0] == pytest.approx(math.pi, abs=1e-4)
+
+    free = refit_silhouettes(anny_body, [hop.observation], start, settings)
+    assert heading_change(turned, free.pose)[0] > MAX_REFIT_TURN  # measured 61 degrees
+    assert free.losses["coverage"][0] > silhouette_coverage(anny_body, [hop.observation], start)[0] + 0.1  # 0.75 against 0.47
+
+    kept = refit_silhouettes(anny_body, [hop.observation], start, settings, keep_heading=np.array([True]))
+    np.testing.assert_array_equal(kept.pose, start.pose)
 
 
 def test_coverage_dips_are_frames_below_their_neighbours_deepest_first():
