@@ -3,7 +3,8 @@
 Renders lwgan.eval.tracking's turning walk (a make-dataset subject walking across the picture in
 profile, a 180-degree U-turn, back), fits it with `lwgan preprocess`, and prints per-frame
 silhouette IoU (of the fitted body, and of that body clothed by the video's offsets, as lwgan
-evaluate and training use it) and MPJPE with their mean and worst values.
+evaluate and training use it) and MPJPE with their mean and worst values, and the frames whose
+fitted legs stand swapped (of those with the feet apart) and how often the legs switch.
 
 With --true-keypoints the detector's 2D keypoints are replaced by the true body's (all 23, seen
 or not, at full confidence; its masks and 3D landmarks stay): what the tracker reaches when the
@@ -70,13 +71,14 @@ def main() -> None:
         score = score_tracking(body, clip, folder / "dataset")
         clothed = np.full_like(score.iou, np.nan) if score.clothed_iou is None else score.clothed_iou
         if arguments.per_frame:
-            print(format_table(["frame", "heading deg", "IoU", "clothed IoU", "MPJPE mm"],
-                               [[index, float(np.degrees(clip.heading[index])), float(score.iou[index]), float(clothed[index]), float(score.mpjpe_mm[index])]
-                                for index in range(len(score.iou))]))
+            print(format_table(["frame", "heading deg", "IoU", "clothed IoU", "MPJPE mm", "legs swapped"],
+                               [[index, float(np.degrees(clip.heading[index])), float(score.iou[index]), float(clothed[index]), float(score.mpjpe_mm[index]),
+                                 "yes" if score.legs_swapped[index] else "" if score.feet_apart[index] else "-"] for index in range(len(score.iou))]))
         rows.append([seed, len(score.iou), float(score.iou.mean()), float(score.iou.min()), int(score.iou.argmin()),
-                     float(clothed.mean()), float(clothed.min()), float(score.mpjpe_mm.mean()), float(score.mpjpe_mm.max()), seconds / len(score.iou)])
+                     float(clothed.mean()), float(clothed.min()), float(score.mpjpe_mm.mean()), float(score.mpjpe_mm.max()),
+                     f"{int(score.legs_swapped.sum())} / {int(score.feet_apart.sum())}", score.identity_switches(), seconds / len(score.iou)])
     print(format_table(["seed", "frames", "IoU mean", "IoU min", "worst frame", "clothed mean", "clothed min", "MPJPE mean mm",
-                        "MPJPE max mm", "s per frame"], rows))
+                        "MPJPE max mm", "legs swapped", "leg switches", "s per frame"], rows))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ For every input video (a video file, a folder of frames, or each of those inside
     DIR/previews/<video>.mp4             the fitted mesh over the frames
 
 Fitting first finds the person's one body shape (lwgan.recovery.fitting.shared_shape over
-shape_frames frames spread over the video) and keeps it in every frame. Then it tracks the person:
+shape_frames frames spread over the video) and keeps it in every frame. The detector's left and
+right labels of the legs are first decided over the whole video (lwgan.recovery.leg_labels: each
+leg moves on smoothly, and the frames that show the torso square on name them). Then it tracks the person:
 the first fitted frame gets the full cold start; every later frame
 starts from its own keypoints (camera) and heading (3D landmarks, or a heading search), with the
 articulated pose of the fits before it, and each chunk is refined together with a temporal term
@@ -75,6 +77,7 @@ from lwgan.recovery.fitting import (
     track_bodies,
 )
 from lwgan.recovery.frames import FrameSource, find_sources, select_shard
+from lwgan.recovery.leg_labels import consistent_leg_labels
 from lwgan.recovery.observation import FitResult
 from lwgan.recovery.pose_files import write_pose_shape
 from lwgan.recovery.preview import overlay_fit
@@ -419,7 +422,7 @@ def preprocess_video(source: FrameSource, output: Path, body, config: Preprocess
         return None
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    detections = steadied_masks(detect_video(source, paths))
+    detections = consistent_leg_labels(steadied_masks(detect_video(source, paths)))
     timings["detect"] = time.perf_counter() - start
     if not detections.found.any():
         raise NoPersonError(f"{source.path}: no person found in any of its {len(detections)} frames")

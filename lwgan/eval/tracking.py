@@ -5,8 +5,8 @@ shape in procedural clothes over a procedural background), a person who walks ac
 in profile, turns 180 degrees in a U-turn and walks back, and writes it as a video with its true
 masks, poses, shape and cameras. `score_tracking` compares what `lwgan preprocess` fitted to that
 video with the truth, frame by frame: the silhouette IoU of the fitted body against the true
-mask (in the crops that preprocess wrote) and the MPJPE of the joints (pelvis-aligned, in the
-camera axes, so a wrong heading counts).
+mask (in the crops that preprocess wrote), the MPJPE of the joints (pelvis-aligned, in the
+camera axes, so a wrong heading counts), and whether the fitted legs stand swapped.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import torch
 from lwgan.body.camera import project, to_image_frame, with_heading
 from lwgan.body.clothing import clothed_vertices
 from lwgan.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from lwgan.body.skeleton import SMPL_JOINT_NAMES
 from lwgan.bundled import bundled_motion
 from lwgan.data.iper import OFFSETS_FILE, read_offsets
 from lwgan.data.synthetic import random_shape, render_clip
@@ -105,11 +106,24 @@ def make_turning_walk(body, folder: str | Path, size: int = 256, fps: float = 15
 @dataclass(frozen=True)
 class TrackingScore:
     """Per-frame comparison of a fitted video with its truth: iou (N,) of the fitted body, clothed_iou (N,) of that body
-    clothed by preprocess's offsets (None where it fitted none), mpjpe_mm (N,)."""
+    clothed by preprocess's offsets (None where it fitted none), mpjpe_mm (N,), and over the frames whose true ankles
+    stand FEET_APART or more apart (feet_apart (N,) bool), legs_swapped (N,) bool: the fitted left knee and ankle lie
+    nearer the true right ones, and the right nearer the left, than each to its own (pelvis-aligned; False elsewhere)."""
 
     iou: np.ndarray
     clothed_iou: np.ndarray | None
     mpjpe_mm: np.ndarray
+    legs_swapped: np.ndarray
+    feet_apart: np.ndarray
+
+    def identity_switches(self) -> int:
+        """How often the fitted legs change between standing right and standing swapped from one judged frame to the next (a leg jumps)."""
+        judged = self.legs_swapped[self.feet_apart]
+        return int((judged[1:] != judged[:-1]).sum())
+
+
+FEET_APART = 0.25
+"""Metres between the true ankles from which score_tracking judges whether the fitted legs stand swapped."""
 
 
 def score_tracking(body, clip: TrackingClip, dataset: str | Path, name: str = "turning_walk") -> TrackingScore:
@@ -146,4 +160,9 @@ def score_tracking(body, clip: TrackingClip, dataset: str | Path, name: str = "t
     fitted_joints = fitted.joints - fitted.joints[:, :1]
     truth_joints = truth.joints - truth.joints[:, :1]
     mpjpe = (fitted_joints - truth_joints).norm(dim=-1).mean(dim=-1).numpy() * 1000.0
-    return TrackingScore(iou=iou, clothed_iou=clothed_iou, mpjpe_mm=mpjpe)
+    left, right = ([SMPL_JOINT_NAMES.index(f"{side}_{joint}") for joint in ("knee", "ankle")] for side in ("left", "right"))
+    def distance(fitted_side, truth_side):
+        return (fitted_joints[:, fitted_side] - truth_joints[:, truth_side]).norm(dim=-1).sum(dim=-1)
+    feet_apart = ((truth.joints[:, left[1]] - truth.joints[:, right[1]]).norm(dim=-1) >= FEET_APART).numpy()
+    swapped = (distance(left, right) + distance(right, left) < distance(left, left) + distance(right, right)).numpy() & feet_apart
+    return TrackingScore(iou=iou, clothed_iou=clothed_iou, mpjpe_mm=mpjpe, legs_swapped=swapped, feet_apart=feet_apart)

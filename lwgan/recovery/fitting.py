@@ -66,12 +66,16 @@ _LEFT_SIDE = [BODY_KEYPOINT_NAMES.index(name) for name in ("left_hip", "left_sho
 _RIGHT_SIDE = [BODY_KEYPOINT_NAMES.index(name) for name in ("right_hip", "right_shoulder")]
 
 SWAPPABLE_LIMBS = (("knee", "ankle", "heel", "big_toe", "small_toe"), ("elbow", "wrist"))
-"""Limbs whose left and right labels a detector confuses (legs seen from the side, crossed arms):
-track_bodies matches each pair to the body under whichever labelling lies nearer, per frame."""
+"""Limbs whose left and right labels a detector confuses (legs seen from the side, crossed arms)."""
 
 ORDERED_LIMBS = SWAPPABLE_LIMBS[:1]
-"""The limbs whose labels label_limbs_in_order keeps from frame to frame: the legs. Not the arms: on
-a tai chi video, whose crossed forearms pass each other, ordering them too cost 0.9 dB of body PSNR."""
+"""The limbs whose labels lwgan.recovery.leg_labels decides over a whole video before tracking: the legs."""
+
+RELABELLED_LIMBS = SWAPPABLE_LIMBS[1:]
+"""The limbs that track_bodies matches to the body under whichever labelling lies nearer, per frame and step: the arms
+(forearms that cross). Not the legs: the body would keep whatever identity its legs started with, and on the turning walk
+(seeds 0-6, with the legs labelled by leg_labels) the fitted legs stood swapped in 22 of 237 frames without this
+matching, against 65 with it, and swapped identity 9 times against 24 (MPJPE 120 against 142 mm)."""
 
 MAX_REFIT_TURN = math.pi / 4
 """How far refit_silhouettes may turn the heading of a row it is told to keep facing its way (keep_heading).
@@ -221,7 +225,7 @@ class _Targets:
     crop_half_size: torch.Tensor  # (B,) the silhouette crop (centred on the box), half its side
     frame_side: torch.Tensor  # (B,) square frame side in pixels
     frame_offset: torch.Tensor  # (B, 2) image offset in the square frame, pixels
-    relabel_limbs: bool = False  # match SWAPPABLE_LIMBS under the nearer labelling (relabel_limbs())
+    relabel_limbs: bool = False  # match RELABELLED_LIMBS under the nearer labelling (relabel_limbs())
     mask_distances: fit_losses.MaskDistances | None = None  # what the CHAMFER silhouette term and drop_keypoints_off_the_mask need
 
 
@@ -344,17 +348,15 @@ def track_bodies(
     own camera and heading: the orientation stage runs per frame with the articulated pose, from
     candidate headings around the previous heading (it, a quarter turn either way, a half turn)
     and the heading of the frame's own 3D landmarks (their hip and shoulder lines) when it has
-    them, and keeps the best; its closed-form camera start comes from that frame's keypoints. The
-    legs' left and right labels are first made to follow each other from frame to frame
-    (label_limbs_in_order), and each frame's limbs then turn towards the bone directions of its own
-    3D landmarks (settings.track_landmark_iterations steps), so that a leg that has swung since the
-    previous chunk does not start from where it was. Then the warm body stage refines all frames
-    together with a temporal term: the squared acceleration of the body's keypoints in the
-    camera's space (the previous fits anchor the first frames), between frames whose indices
-    follow each other. The left and right labels of each limb pair (SWAPPABLE_LIMBS) are matched
-    to the body whichever way lies nearer, per frame and step: a detector often swaps the legs of a
-    person seen from the side, and the body would otherwise have to pass one leg through the other
-    to follow. With masks (settings.use_silhouette), keypoints farther than
+    them, and keeps the best; its closed-form camera start comes from that frame's keypoints. Each
+    frame's limbs then turn towards the bone directions of its own 3D landmarks
+    (settings.track_landmark_iterations steps), so that a leg that has swung since the previous
+    chunk does not start from where it was. Then the warm body stage refines all frames together
+    with a temporal term: the squared acceleration of the body's keypoints in the camera's space
+    (the previous fits anchor the first frames), between frames whose indices follow each other.
+    The arms' left and right labels (RELABELLED_LIMBS) are matched to the body whichever way lies
+    nearer, per frame and step; the legs follow their labels, which lwgan preprocess first makes
+    consistent over the whole video (lwgan.recovery.leg_labels). With masks (settings.use_silhouette), keypoints farther than
     settings.keypoint_mask_tolerance outside their frame's person mask are ignored first
     (drop_keypoints_off_the_mask), and settings.track_silhouette_iterations steps of the chamfer
     silhouette term follow stage 2 (none by default).
@@ -383,7 +385,6 @@ def track_bodies(
     if use_masks:
         targets = _vetted_by_the_masks(targets, settings)
     anchors = _camera_points_of(body, previous, device, dtype)[-2:]
-    targets = label_limbs_in_order(targets, frames, anchors[..., :2], previous_frames)
     default_shape = body.default_shape(batch_size).to(device=device, dtype=dtype)
     last = torch.as_tensor(previous.pose[-1], dtype=dtype, device=device)
     body_pose = last[1:].expand(batch_size, -1, -1).clone()
@@ -765,44 +766,12 @@ def limb_permutations(names: tuple[str, ...] = BODY_KEYPOINT_NAMES) -> tuple[tup
 
 
 def relabel_limbs(targets: _Targets, projected: torch.Tensor) -> _Targets:
-    """`targets` with the left and right labels of each SWAPPABLE_LIMBS pair swapped in the frames where the swapped labels lie nearer `projected` (B, K, 2).
+    """`targets` with the left and right labels of each RELABELLED_LIMBS pair swapped in the frames where the swapped labels lie nearer `projected` (B, K, 2).
 
     Nearness is the confidence-weighted squared distance over the pair's keypoints; the world
     landmarks follow the keypoints' labels.
     """
     return _with_swaps(targets, _limb_swaps(targets.keypoints, targets.confidence, projected))
-
-
-def label_limbs_in_order(targets: _Targets, frames: Sequence[int], earlier: torch.Tensor, earlier_frames: Sequence[int]) -> _Targets:
-    """`targets` relabelled frame by frame so that each limb keeps its identity from one frame to the next.
-
-    A detector's left and right labels of a leg seen from the side flip back and forth; a fit that
-    follows them swaps the body's legs between frames, and the smoothing after it then averages a
-    leg forward with a leg back into two legs in the middle. Here each frame's ORDERED_LIMBS take
-    the labels that lie nearer (relabel_limbs) the position predicted from the frames before it,
-    already labelled: from the last two at constant velocity when the three frames follow each other,
-    else at the last position. Unseen keypoints keep the prediction for the next frame.
-
-    Args:
-        frames: (B,) the rows' frame indices, increasing.
-        earlier: (A, K, 2) the keypoints (NDC, as targets.keypoints) of the A >= 1 frames before, at
-            frame indices earlier_frames (A,); the last ones count.
-    """
-    history = list(earlier[-2:])
-    history_frames = list(earlier_frames[-2:])
-    keypoints, confidence = targets.keypoints, targets.confidence
-    all_swaps = []
-    for row, frame in enumerate(frames):
-        follows = len(history) >= 2 and frame - history_frames[-1] == 1 and history_frames[-1] - history_frames[-2] == 1
-        predicted = 2 * history[-1] - history[-2] if follows else history[-1]
-        swaps = [swap if limb in ORDERED_LIMBS else torch.zeros_like(swap)
-                 for limb, swap in zip(SWAPPABLE_LIMBS, _limb_swaps(keypoints[row : row + 1], confidence[row : row + 1], predicted[None]))]
-        labelled = _swapped(keypoints[row : row + 1], swaps)[0]
-        seen = _swapped(confidence[row : row + 1], swaps)[0] > 0
-        history.append(torch.where(seen[:, None], labelled, predicted))
-        history_frames.append(frame)
-        all_swaps.append(swaps)
-    return _with_swaps(targets, [torch.cat(limb) for limb in zip(*all_swaps)])
 
 
 def _vetted_by_the_masks(targets: _Targets, settings: FitSettings) -> _Targets:
@@ -824,16 +793,17 @@ def drop_keypoints_off_the_mask(targets: _Targets, tolerance: float) -> _Targets
 
 
 def _limb_swaps(keypoints: torch.Tensor, confidence: torch.Tensor, reference: torch.Tensor) -> list[torch.Tensor]:
-    """For each SWAPPABLE_LIMBS pair, (B,) bool: True where its swapped labels lie nearer `reference` (B, K, 2) than its own labels.
+    """For each SWAPPABLE_LIMBS pair, (B,) bool: True where it is one of RELABELLED_LIMBS and its swapped labels lie nearer `reference` (B, K, 2) than its own labels.
 
     Nearness: the confidence-weighted squared distance over the pair's keypoints (the pairs share
     no keypoint, so each is judged on its own).
     """
     swaps = []
-    for permutation, members in limb_permutations():
+    for limb, (permutation, members) in zip(SWAPPABLE_LIMBS, limb_permutations()):
         def distance(points, weights):
             return (weights[:, members] * (reference[:, members] - points[:, members]).pow(2).sum(-1)).sum(-1)
-        swaps.append(distance(keypoints[:, permutation], confidence[:, permutation]) < distance(keypoints, confidence))
+        nearer = distance(keypoints[:, permutation], confidence[:, permutation]) < distance(keypoints, confidence)
+        swaps.append(nearer & (limb in RELABELLED_LIMBS))
     return swaps
 
 
