@@ -108,6 +108,11 @@ def heading_of(orientation: torch.Tensor) -> torch.Tensor:
     return torch.atan2(forward[..., 0], forward[..., 2])
 
 
+def angle_between(angles: np.ndarray, others: np.ndarray | float) -> np.ndarray:
+    """The unsigned difference of angles (radians, broadcast), wrapped into [0, pi]."""
+    return np.abs(np.angle(np.exp(1j * (np.asarray(angles) - np.asarray(others)))))
+
+
 def with_heading(orientation: torch.Tensor, heading: torch.Tensor) -> torch.Tensor:
     """(..., 3, 3) image-oriented global orientations turned about the vertical to (...) headings (radians); tilts are kept."""
     turn = heading - heading_of(orientation)

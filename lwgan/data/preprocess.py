@@ -78,7 +78,7 @@ from lwgan.recovery.fitting import (
 )
 from lwgan.recovery.frames import FrameSource, find_sources, select_shard
 from lwgan.recovery.leg_labels import consistent_leg_labels
-from lwgan.recovery.observation import FitResult
+from lwgan.recovery.observation import FitResult, box_side
 from lwgan.recovery.pose_files import write_pose_shape
 from lwgan.recovery.preview import overlay_fit
 from lwgan.recovery.smoothing import fill_missing, flipped_headings, smooth_motion
@@ -291,7 +291,7 @@ def _fit_chunk(frames, detections, crop, body, config, paths, outputs, unfitted:
         previous = fit_bodies(body, observations[:1], settings, shape=fixed_shape, silhouette_term=CHAMFER)
         previous_frames = indices[:1]
     result = track_bodies(body, observations, previous, indices, previous_frames, settings)
-    box_sizes = np.array([max(o.box[2] - o.box[0], o.box[3] - o.box[1]) for o in observations])
+    box_sizes = np.array([box_side(o.box) for o in observations])
     misses = result.losses["keypoint_error_px"] > config.mismatch_fraction * box_sizes
     for row, index in enumerate(indices):
         if misses[row]:

@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from lwgan.body.camera import (
     UPRIGHT_ORIENTATION,
+    angle_between,
     heading_of,
     heading_of_left_direction,
     with_heading,
@@ -50,7 +51,7 @@ from lwgan.body.skeleton import BODY_KEYPOINT_NAMES, SMPL_JOINT_NAMES
 from lwgan.devices import deterministic
 from lwgan.eval.metrics import mask_iou
 from lwgan.recovery import fit_losses
-from lwgan.recovery.observation import FitResult, PersonObservation
+from lwgan.recovery.observation import FitResult, PersonObservation, box_side
 from lwgan.recovery.preview import fitted_silhouette
 from lwgan.render.silhouette import soft_silhouette
 
@@ -494,7 +495,7 @@ def _keep_the_better_covering(body: BodyModel, observations: list[PersonObservat
 def heading_change(pose: np.ndarray, other: np.ndarray) -> np.ndarray:
     """(B,) the angle in radians, in [0, pi], between the headings (camera.heading_of) of two (B, 24, 3) image-oriented poses' roots."""
     headings = heading_of(axis_angle_to_matrix(torch.from_numpy(np.stack([pose[:, 0], other[:, 0]]).astype(np.float64)))).numpy()
-    return np.abs(np.angle(np.exp(1j * (headings[1] - headings[0]))))
+    return angle_between(headings[0], headings[1])
 
 
 def silhouette_coverage(body: BodyModel, observations: list[PersonObservation], fits: FitResult, batch_size: int = 32) -> np.ndarray:
@@ -801,10 +802,12 @@ def _limb_swaps(keypoints: torch.Tensor, confidence: torch.Tensor, reference: to
     """
     swaps = []
     for limb, (permutation, members) in zip(SWAPPABLE_LIMBS, limb_permutations()):
+        if limb not in RELABELLED_LIMBS:
+            swaps.append(torch.zeros(len(keypoints), dtype=torch.bool, device=keypoints.device))
+            continue
         def distance(points, weights):
             return (weights[:, members] * (reference[:, members] - points[:, members]).pow(2).sum(-1)).sum(-1)
-        nearer = distance(keypoints[:, permutation], confidence[:, permutation]) < distance(keypoints, confidence)
-        swaps.append(nearer & (limb in RELABELLED_LIMBS))
+        swaps.append(distance(keypoints[:, permutation], confidence[:, permutation]) < distance(keypoints, confidence))
     return swaps
 
 
@@ -942,7 +945,7 @@ def _targets(observations: list[PersonObservation], settings: FitSettings, devic
         keypoints.append(np.where(seen[:, None], frame.pixels_to_ndc(np.nan_to_num(points[:, :2])), 0.0))
         confidence.append(np.where(seen, np.clip(points[:, 2], 0.0, 1.0), 0.0))
         box = np.asarray(observation.box, dtype=np.float64)
-        box_size.append(max(box[2] - box[0], box[3] - box[1], 1.0) * 2.0 / frame.side)
+        box_size.append(max(box_side(box), 1.0) * 2.0 / frame.side)
         box_center.append(frame.pixels_to_ndc((box[:2] + box[2:]) / 2.0))
         if observation.world_landmarks is not None:
             world = np.asarray(observation.world_landmarks, dtype=np.float64)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from lwgan.io.state_dicts import check_state_dict, read_state_dict_file
 from lwgan.recovery.hmr import HMR, INPUT_SIZE
-from lwgan.recovery.observation import PersonObservation, SquareFrame
+from lwgan.recovery.observation import PersonObservation, SquareFrame, box_side
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def person_square(
     if box.shape != (4,) or not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
         raise ValueError(f"observation.box must be finite (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {box}")
     center = (box[:2] + box[2:]) / 2.0
-    side = float(max(box[2] - box[0], box[3] - box[1]) * crop_scale)
+    side = float(box_side(box) * crop_scale)
     return center, side
 
 

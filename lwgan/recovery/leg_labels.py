@@ -39,6 +39,7 @@ from lwgan.recovery.fitting import (
     TORSO_KEYPOINTS,
     limb_permutations,
 )
+from lwgan.recovery.observation import box_side
 from lwgan.recovery.video import Detections
 
 LABEL_COST = 0.03
@@ -77,7 +78,7 @@ def leg_label_swaps(detections: Detections, label_cost: float = LABEL_COST) -> n
     motion's miss is the product of its confidences in the frames compared.
     """
     permutation, members = _leg_permutation()
-    box_size = np.maximum(detections.boxes[:, 2] - detections.boxes[:, 0], detections.boxes[:, 3] - detections.boxes[:, 1])
+    box_size = box_side(detections.boxes)
     points = np.nan_to_num(detections.keypoints[..., :2] / np.maximum(np.nan_to_num(box_size), 1e-6)[:, None, None])
     confidence = np.nan_to_num(detections.keypoints[..., 2]).clip(0.0, 1.0)
     # Each frame's leg keypoints as detected (index 0) and swapped (index 1): (N, 2, M, 2) and (N, 2, M).

@@ -84,6 +84,12 @@ class PersonObservation:
         return SquareFrame.around(self.image_size)
 
 
+def box_side(boxes: np.ndarray) -> np.ndarray:
+    """The larger side of (..., 4) boxes (x0, y0, x1, y1): (...)."""
+    boxes = np.asarray(boxes)
+    return np.maximum(boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1])
+
+
 @dataclass(frozen=True)
 class FitResult:
     """Fitted bodies for a batch of B observations (numpy float32).

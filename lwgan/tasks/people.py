@@ -16,6 +16,7 @@ from lwgan.io.images import load_image
 from lwgan.recovery.clothing import ClothingSettings, fit_clothing
 from lwgan.recovery.detector import PoseDetector
 from lwgan.recovery.fitting import FitSettings, fit_bodies
+from lwgan.recovery.observation import box_side
 from lwgan.recovery.video import crop_frame, crop_observation, detect_frames, video_crop
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def fit_photos(
 
 def check_person_size(name: str, box: np.ndarray, min_person_size: float) -> None:
     """ValueError naming the photo when its person's (4,) box (x0, y0, x1, y1, photo pixels) is under min_person_size on its longer side."""
-    size = float(max(box[2] - box[0], box[3] - box[1]))
+    size = float(box_side(box))
     if size < min_person_size:
         raise ValueError(f"{name}: the person is only {size:.0f} px tall or wide; a usable fit and texture need at least "
                          f"{min_person_size:.0f} px (min_person_size): use a larger photo, or min_person_size={math.floor(size)} to go on anyway")

@@ -33,7 +33,7 @@ import torch
 from omegaconf import MISSING
 
 from lwgan.body import BodyConfig, build_body_model
-from lwgan.body.camera import heading_of
+from lwgan.body.camera import angle_between, heading_of
 from lwgan.body.rotations import axis_angle_to_matrix
 from lwgan.config import to_yaml
 from lwgan.data import preprocess
@@ -114,15 +114,12 @@ def covering_frames(headings: np.ndarray, count: int) -> list[int]:
     """
     if len(headings) == 0:
         raise ValueError("no frames to choose sources from")
-    def distance(angles: np.ndarray, to: float) -> np.ndarray:
-        return np.abs(np.angle(np.exp(1j * (angles - to))))
-
-    chosen = [int(np.argmin(distance(headings, 0.0)))]
-    nearest = distance(headings, headings[chosen[0]])
+    chosen = [int(np.argmin(angle_between(headings, 0.0)))]
+    nearest = angle_between(headings, headings[chosen[0]])
     while len(chosen) < min(count, len(headings)):
         candidate = int(np.argmax(np.where(np.isin(np.arange(len(headings)), chosen), -1.0, nearest)))
         chosen.append(candidate)
-        nearest = np.minimum(nearest, distance(headings, headings[candidate]))
+        nearest = np.minimum(nearest, angle_between(headings, headings[candidate]))
     return chosen
 
 
