@@ -85,7 +85,7 @@ def leg_label_swaps(detections: Detections, label_cost: float = LABEL_COST) -> n
     labelled_points = np.stack([points[:, members], points[:, permutation][:, members]], axis=1)
     labelled_confidence = np.stack([confidence[:, members], confidence[:, permutation][:, members]], axis=1)
     swap_cost = label_cost * confidence[:, members].mean(axis=1) * torso_frontality(points, confidence) ** 2
-    apart = leg_separation(points, confidence) >= MIN_SEPARATION
+    apart = leg_separation(labelled_points, labelled_confidence) >= MIN_SEPARATION
     swaps = np.zeros(len(detections), dtype=bool)
     for start, stop in _runs(detections.found.astype(bool)):
         rows = start + np.flatnonzero(apart[start:stop])
@@ -114,11 +114,10 @@ def _nearer_the_neighbours(points: np.ndarray, confidence: np.ndarray, swaps: np
 def leg_separation(points: np.ndarray, confidence: np.ndarray) -> np.ndarray:
     """(N,) how far apart the detected legs are: the confidence-weighted mean distance between each leg keypoint and its partner on the other leg.
 
-    points: (N, K, 2) keypoints (BODY_KEYPOINT_NAMES) in box sizes; confidence: (N, K).
+    points: (N, 2, M, 2) each frame's leg keypoints as detected and swapped, in box sizes; confidence: (N, 2, M) likewise.
     """
-    permutation, members = _leg_permutation()
-    distance = np.linalg.norm(points[:, members] - points[:, permutation][:, members], axis=-1)
-    weight = confidence[:, members] * confidence[:, permutation][:, members]
+    distance = np.linalg.norm(points[:, 0] - points[:, 1], axis=-1)
+    weight = confidence[:, 0] * confidence[:, 1]
     return (weight * distance).sum(axis=1) / np.maximum(weight.sum(axis=1), 1e-8)
 
 
