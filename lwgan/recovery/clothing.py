@@ -33,7 +33,7 @@ from lwgan.body.clothing import (
 from lwgan.body.model import BodyModel
 from lwgan.devices import deterministic
 from lwgan.recovery.fit_losses import silhouette_loss
-from lwgan.recovery.fitting import FitSettings, _targets
+from lwgan.recovery.fitting import FitSettings, _targets, crop_coordinates
 from lwgan.recovery.observation import FitResult, PersonObservation
 from lwgan.render.silhouette import soft_silhouette
 
@@ -167,7 +167,7 @@ def _crop_silhouettes(views: _Views, offsets: torch.Tensor, faces: torch.Tensor,
     seen through the body's eye and mouth openings, in the fixed face) at about half the cost.
     """
     clothed = views.vertices + offsets[None, :, None] * views.normals
-    crop_xy = (project(clothed, views.camera)[..., :2] - views.crop_center[:, None]) / views.crop_half_size[:, None, None]
+    crop_xy = crop_coordinates(project(clothed, views.camera)[..., :2], views.crop_center, views.crop_half_size)
     crop_ndc = torch.cat([crop_xy, clothed[..., 2:]], dim=-1)
     return soft_silhouette(crop_ndc, faces, settings.silhouette_resolution, sigma=settings.silhouette_sigma, straight_through=True,
                            cull_back_faces=True)

@@ -699,6 +699,14 @@ def _project(points: torch.Tensor, log_scale: torch.Tensor, translation: torch.T
     return log_scale.exp()[:, None] * (points[..., :2] + translation[:, None])
 
 
+def crop_coordinates(xy: torch.Tensor, box_center: torch.Tensor, crop_half_size: torch.Tensor) -> torch.Tensor:
+    """(B, N, 2) NDC x, y -> the same points in each row's square crop, -1 to 1 across it (grid_sample's and the silhouettes' frame).
+
+    box_center: (B, 2) the crops' centres in NDC; crop_half_size: (B,) their half sides in NDC.
+    """
+    return (xy - box_center[:, None]) / crop_half_size[:, None, None]
+
+
 def _terms(
     body: BodyModel,
     state: _State,
@@ -739,7 +747,7 @@ def _terms(
     if silhouette is not None:
         rows = targets.has_mask.nonzero().squeeze(1)
         vertices = _orient(output.vertices[rows], orientation[rows], pivot[rows])
-        crop_xy = (_project(vertices, state.log_scale[rows], state.translation[rows]) - targets.box_center[rows, None]) / targets.crop_half_size[rows, None, None]
+        crop_xy = crop_coordinates(_project(vertices, state.log_scale[rows], state.translation[rows]), targets.box_center[rows], targets.crop_half_size[rows])
         crop_ndc = torch.cat([crop_xy, vertices[..., 2:]], dim=-1)
         if silhouette == SOFT:
             drawn = soft_silhouette(crop_ndc, body.silhouette_faces, settings.silhouette_resolution, sigma=settings.silhouette_sigma, cull_back_faces=True)
@@ -787,7 +795,7 @@ def drop_keypoints_off_the_mask(targets: _Targets, tolerance: float) -> _Targets
 
     Needs targets.mask_distances; frames without a mask keep all their keypoints.
     """
-    crop_xy = (targets.keypoints - targets.box_center[:, None]) / targets.crop_half_size[:, None, None]
+    crop_xy = crop_coordinates(targets.keypoints, targets.box_center, targets.crop_half_size)
     outside = F.grid_sample(targets.mask_distances.outside[:, None], crop_xy[:, None], align_corners=False, padding_mode="border")[:, 0, 0]
     off = (outside * (targets.crop_half_size / targets.box_size)[:, None] > tolerance) & targets.has_mask[:, None]
     logger.debug("dropped %d keypoints off the mask", int(off.sum()))
