@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from scipy.signal import butter, filtfilt
 
-from lwgan.body.camera import heading_of
+from lwgan.body.camera import angle_between, heading_of
 from lwgan.body.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
@@ -66,10 +66,12 @@ def flipped_headings(pose: np.ndarray, found: np.ndarray, window: int = 9) -> np
     a half turn leaves unchanged; each frame faces one way or the other along it, and a frame is
     flipped when at least two thirds of its window's found frames face the other way and it lies
     more than 60 degrees off the axis's nearer direction (a sideways frame is left alone). So a
-    run of up to 3 turned frames in a window of 9 is found; where the two ways are closer to even
-    (say a chunk tracked turned round after a gap), nothing says which is right, and nothing is
-    flagged. A person who turns keeps a consistent side, however fast, while the window's headings
-    span less than a half turn.
+    run of up to 3 turned frames in a window of 9 is found. Longer runs are found by their edges
+    (turned_runs): the body turns more than HALF_TURN_JUMP from one found frame to the next, into the
+    run and back out of it. Where the two ways are even and nothing returns (say a chunk tracked
+    turned round after a gap), nothing says which is right, and nothing is flagged. A person who
+    turns keeps a consistent side, however fast, while the window's headings span less than a half
+    turn.
 
     Args:
         pose: (N, 24, 3) axis-angle image-oriented poses (rows not found are ignored); found: (N,) bool.
@@ -87,7 +89,33 @@ def flipped_headings(pose: np.ndarray, found: np.ndarray, window: int = 9) -> np
         alignment = np.cos(headings[index] - axis)
         against = np.mean(np.sign(np.cos(around - axis)) != np.sign(alignment))
         flipped[index] = against >= 2.0 / 3.0 and abs(alignment) > 0.5
-    return flipped
+    return flipped | turned_runs(headings, found)
+
+
+HALF_TURN_JUMP = np.radians(120.0)
+"""A change of heading between two found frames that no person makes (a dancer's fast spin, two turns a second, is 24
+degrees a frame at 30 fps and 48 at 15): the fit has turned half round, or turned back."""
+
+
+def turned_runs(headings: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """(N,) bool: the found frames of each run that jumps half round and back, shorter than the found frames on each side.
+
+    The found frames are cut into stretches wherever the heading changes by more than HALF_TURN_JUMP
+    from one found frame to the next. A stretch is turned when the stretches before and after it face
+    the same way where they meet it (within 60 degrees) and both are longer: the majority around it
+    faces the other way, and no one turns that fast.
+
+    headings: (N,) radians (heading_of), ignored where found is False; found: (N,) bool.
+    """
+    rows = np.flatnonzero(found)
+    jumps = np.flatnonzero(angle_between(headings[rows[1:]], headings[rows[:-1]]) > HALF_TURN_JUMP) + 1
+    stretches = np.split(rows, jumps)
+    turned = np.zeros(len(found), dtype=bool)
+    for before, run, after in zip(stretches, stretches[1:], stretches[2:]):
+        returns = angle_between(headings[before[-1]], headings[after[0]]) < np.radians(60.0)
+        if returns and len(run) < min(len(before), len(after)):
+            turned[run] = True
+    return turned
 
 
 def low_pass(signal: np.ndarray, fps: float, cutoff_hz: float, order: int = 4) -> np.ndarray:

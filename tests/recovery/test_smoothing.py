@@ -90,3 +90,23 @@ def test_fits_turned_half_round_against_their_neighbours_are_found():
     found = np.ones(len(even), dtype=bool)
     found[5:7] = False
     assert not flipped_headings(upright_poses(even), found).any()
+
+
+def test_a_longer_run_turned_half_round_is_found_by_its_jumps():
+    """`lwgan bench fit`'s clip: the tracked fits of frames 62-65 turned about 150 degrees and back (at 30 fps), too long a
+    run for a window of 9. Here a slow turn (2 degrees a frame) with 6 frames turned 160 degrees (a gap of one lost frame
+    inside), a 5-frame run turned sideways (90 degrees: left alone) and, at the end, a last stretch that turns round
+    for good (nothing comes back: left alone)."""
+    headings = 2.0 * np.arange(60)
+    headings[10:17] += 160.0
+    headings[25:30] += 90.0
+    headings[50:] += 180.0
+    found = np.ones(60, dtype=bool)
+    found[13] = False
+    pose = upright_poses(headings)
+    turned = [10, 11, 12, 14, 15, 16]
+    assert np.flatnonzero(flipped_headings(pose, found)).tolist() == turned
+    # A run turned half round for longer than the frames on one side of it is the majority there: not flagged.
+    headings = np.zeros(30)
+    headings[4:20] = 180.0
+    assert not flipped_headings(upright_poses(headings), np.ones(30, dtype=bool))[4:20].any()
