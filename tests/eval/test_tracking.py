@@ -31,17 +31,18 @@ def test_the_fitted_body_follows_the_walker_in_every_frame(turning_walk, anny_bo
     score = score_tracking(anny_body, clip, dataset)
     print(f"turning walk: IoU mean {score.iou.mean():.3f} min {score.iou.min():.3f}; MPJPE mean {score.mpjpe_mm.mean():.0f} mm max {score.mpjpe_mm.max():.0f} mm")
     # Measured: IoU mean 0.83, min 0.78 (frame 9), MPJPE 121 mm, the legs swapped in 1 frame of 34 with the feet apart.
-    # The worst frame moves by 0.03-0.07 between runs that differ only in rounding (thread count, machine). Before the
-    # legs' labels were decided over the whole video (lwgan.recovery.leg_labels): 0.82 and 0.75, 157 mm, the legs
-    # swapped in 10 frames and switching 5 times, as the detector's labels did. Earlier figures are in git history;
-    # the chunk-start tracking of the first version gave 0.35 and 0.01 (the mesh stayed behind during the turn).
+    # The clip renders a little differently with the number of cores (the renderer's rounding), and the worst frame
+    # moves with it: 0.763 with OMP_NUM_THREADS=1, 0.761 on one core (taskset -c 0). Before the legs' labels were decided
+    # over the whole video (lwgan.recovery.leg_labels): 0.82 and 0.75, 157 mm, the legs swapped in 10 frames and
+    # switching 5 times, as the detector's labels did. Earlier figures are in git history; the chunk-start tracking of
+    # the first version gave 0.35 and 0.01 (the mesh stayed behind during the turn).
     assert score.iou.mean() >= 0.80
-    assert score.iou.min() >= 0.70
+    assert score.iou.min() >= 0.75
     # The body clothed by the video's offsets (fitted to the detector's masks, as lwgan evaluate and training use it) is
-    # nearer the truth than the naked one: measured mean 0.85, min 0.79.
+    # nearer the truth than the naked one: measured mean 0.85, min 0.79 (0.772 and 0.783 with one thread, one core).
     print(f"clothed: IoU mean {score.clothed_iou.mean():.3f} min {score.clothed_iou.min():.3f}")
     assert score.clothed_iou.mean() >= score.iou.mean()
-    assert score.clothed_iou.min() >= 0.72
+    assert score.clothed_iou.min() >= 0.75
     # The legs keep one identity: in profile the detector calls the rear foot left or right in runs of 2-8 frames, and
     # the fit used to follow it (the legs switching 5 times). Which identity the 22 profile frames take is decided
     # across the turn, where the evidence is weak: on one core (taskset -c 0) the clip renders a few pixels
