@@ -101,14 +101,16 @@ def turned_runs(headings: np.ndarray, found: np.ndarray) -> np.ndarray:
     """(N,) bool: the found frames of each run that jumps half round and back, shorter than the found frames on each side.
 
     The found frames are cut into stretches wherever the heading changes by more than HALF_TURN_JUMP
-    from one found frame to the next. A stretch is turned when the stretches before and after it face
-    the same way where they meet it (within 60 degrees) and both are longer: the majority around it
-    faces the other way, and no one turns that fast.
+    from one frame to the next, both found (across lost frames the person may really have turned). A
+    stretch is turned when the stretches before and after it face the same way where they meet it
+    (within 60 degrees) and both are longer: the majority around it faces the other way, and no one
+    turns that fast.
 
     headings: (N,) radians (heading_of), ignored where found is False; found: (N,) bool.
     """
     rows = np.flatnonzero(found)
-    jumps = np.flatnonzero(angle_between(headings[rows[1:]], headings[rows[:-1]]) > HALF_TURN_JUMP) + 1
+    jumped = angle_between(headings[rows[1:]], headings[rows[:-1]]) > HALF_TURN_JUMP
+    jumps = np.flatnonzero(jumped & (np.diff(rows) == 1)) + 1
     stretches = np.split(rows, jumps)
     turned = np.zeros(len(found), dtype=bool)
     for before, run, after in zip(stretches, stretches[1:], stretches[2:]):

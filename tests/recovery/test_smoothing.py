@@ -106,6 +106,9 @@ def test_a_longer_run_turned_half_round_is_found_by_its_jumps():
     pose = upright_poses(headings)
     turned = [10, 11, 12, 14, 15, 16]
     assert np.flatnonzero(flipped_headings(pose, found)).tolist() == turned
+    # The same run with lost frames before it: across them the person may really have turned, so nothing is flagged.
+    found[8:10] = False
+    assert not flipped_headings(pose, found)[10:17].any()
     # A run turned half round for longer than the frames on one side of it is the majority there: not flagged.
     headings = np.zeros(30)
     headings[4:20] = 180.0
