@@ -108,6 +108,11 @@ def heading_of(orientation: torch.Tensor) -> torch.Tensor:
     return torch.atan2(forward[..., 0], forward[..., 2])
 
 
+def root_headings(roots: np.ndarray) -> np.ndarray:
+    """(...,) headings in radians (heading_of) of (..., 3) image-oriented axis-angle global orientations, such as poses' roots (pose[:, 0]); float64."""
+    return heading_of(axis_angle_to_matrix(torch.from_numpy(np.asarray(roots, dtype=np.float64)))).numpy()
+
+
 def angle_between(angles: np.ndarray, others: np.ndarray | float) -> np.ndarray:
     """The unsigned difference of angles (radians, broadcast), wrapped into [0, pi]."""
     return np.abs(np.angle(np.exp(1j * (np.asarray(angles) - np.asarray(others)))))

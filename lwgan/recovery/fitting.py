@@ -43,6 +43,7 @@ from lwgan.body.camera import (
     angle_between,
     heading_of,
     heading_of_left_direction,
+    root_headings,
     with_heading,
 )
 from lwgan.body.model import BodyModel
@@ -494,8 +495,7 @@ def _keep_the_better_covering(body: BodyModel, observations: list[PersonObservat
 
 def heading_change(pose: np.ndarray, other: np.ndarray) -> np.ndarray:
     """(B,) the angle in radians, in [0, pi], between the headings (camera.heading_of) of two (B, 24, 3) image-oriented poses' roots."""
-    headings = heading_of(axis_angle_to_matrix(torch.from_numpy(np.stack([pose[:, 0], other[:, 0]]).astype(np.float64)))).numpy()
-    return angle_between(headings[0], headings[1])
+    return angle_between(root_headings(pose[:, 0]), root_headings(other[:, 0]))
 
 
 def silhouette_coverage(body: BodyModel, observations: list[PersonObservation], fits: FitResult, batch_size: int = 32) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from scipy.signal import butter, filtfilt
 
-from lwgan.body.camera import angle_between, heading_of
+from lwgan.body.camera import angle_between, root_headings
 from lwgan.body.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
@@ -79,8 +79,7 @@ def flipped_headings(pose: np.ndarray, found: np.ndarray, window: int = 9) -> np
         (N,) bool, False where found is False.
     """
     found = np.asarray(found, dtype=bool)
-    roots = torch.from_numpy(np.where(found[:, None], pose[:, 0], 0.0).astype(np.float64))
-    headings = heading_of(axis_angle_to_matrix(roots)).numpy()
+    headings = root_headings(np.where(found[:, None], pose[:, 0], 0.0))
     flipped = np.zeros(len(found), dtype=bool)
     for index in np.flatnonzero(found):
         rows = np.arange(max(0, index - window // 2), min(len(found), index + window // 2 + 1))

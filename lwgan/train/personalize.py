@@ -33,8 +33,7 @@ import torch
 from omegaconf import MISSING
 
 from lwgan.body import BodyConfig, build_body_model
-from lwgan.body.camera import angle_between, heading_of
-from lwgan.body.rotations import axis_angle_to_matrix
+from lwgan.body.camera import angle_between, root_headings
 from lwgan.config import to_yaml
 from lwgan.data import preprocess
 from lwgan.data.iper import Video, load_video
@@ -239,8 +238,7 @@ def personalize(config: PersonalizeVideoConfig) -> PersonalizeResult:
 
     device = resolve_device(config.device)
     body = build_body_model(config.body).to(device)
-    poses = torch.from_numpy(np.ascontiguousarray(video.poses[:training_count])).float()
-    headings = heading_of(axis_angle_to_matrix(poses[:, 0])).numpy()
+    headings = root_headings(video.poses[:training_count, 0])
     chosen = covering_frames(headings, config.sources)
     logger.info("sources: frames %s (headings %s degrees) of %d training frames", chosen,
                 ", ".join(f"{math.degrees(headings[index]):.0f}" for index in chosen), training_count)
